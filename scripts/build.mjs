@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// One esbuild call per bundle: the extension (vscode external), the CLI, and every webview front end.
+// Usage: node scripts/build.mjs [--watch] [--minify]
+import * as esbuild from 'esbuild';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const watch = process.argv.includes('--watch');
+const minify = process.argv.includes('--minify') || process.env.CI === 'true';
+
+const common = { bundle: true, sourcemap: true, minify, logLevel: 'warning', absWorkingDir: root };
+const node = { ...common, platform: 'node', target: 'node20', format: 'cjs',
+  // ssh2 optionally loads native crypto helpers; the pure-JS fallback is what we ship.
+  external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'] };
+
+/** webview/<name>/main.ts → dist/webview/<name>.js */
+const webviewDir = path.join(root, 'webview');
+const webviewEntries = existsSync(webviewDir)
+  ? readdirSync(webviewDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(path.join(webviewDir, d.name, 'main.ts')))
+      .map((d) => ({ in: path.join('webview', d.name, 'main.ts'), out: d.name }))
+  : [];
+
+const builds = [
+  { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js' },
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  ...(webviewEntries.length
+    ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview' }]
+    : []),
+];
+
+if (!watch) rmSync(path.join(root, 'dist'), { recursive: true, force: true });
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+  console.log('watching…');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}

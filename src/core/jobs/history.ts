@@ -1,0 +1,211 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../fs/atomic';
+import { withFileLock } from '../fs/lock';
+import { HISTORY_VERSION, HistoryFileSchema, Job, JobSchema, isTerminal } from './schema';
+
+export interface HistoryWarning { message: string; movedTo?: string }
+
+export interface LoadResult { jobs: Job[]; warnings: HistoryWarning[] }
+
+/** A change to one job. Returning undefined leaves it untouched. */
+export type JobMutator = (job: Job) => Job | undefined;
+
+/**
+ * The job history: one JSON file `{version, jobs}` shared by every VS Code window and the CLI.
+ *
+ * - Every write is read-modify-write under a cross-process lock, then an atomic replace, so two
+ *   writers never lose each other's jobs and a crash at any point leaves the old or the new file.
+ * - Reads need no lock (the file is only ever replaced whole).
+ * - A file that cannot be parsed is moved aside (`jobs.json.corrupt-<time>`) and every job in it that
+ *   still validates is kept; a single bad job is dropped with a warning instead of losing the rest.
+ */
+export class JobHistory {
+  readonly file: string;
+  private readonly lockFile: string;
+  private cache: { mtimeMs: number; size: number; result: LoadResult } | undefined;
+
+  constructor(readonly dir: string, private readonly onWarning: (w: HistoryWarning) => void = () => {}) {
+    this.file = path.join(dir, 'jobs.json');
+    this.lockFile = path.join(dir, 'jobs.json.lock');
+  }
+
+  /** All jobs, newest first. Cached by file mtime+size so polling readers don't re-parse. */
+  async list(): Promise<Job[]> {
+    return (await this.load()).jobs;
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    return (await this.list()).find((j) => j.id === id || j.id.startsWith(id));
+  }
+
+  /** Find by exact id or unique prefix (for the CLI). Throws on ambiguity. */
+  async resolve(idOrPrefix: string): Promise<Job> {
+    const jobs = await this.list();
+    const exact = jobs.find((j) => j.id === idOrPrefix);
+    if (exact) return exact;
+    const matches = jobs.filter((j) => j.id.startsWith(idOrPrefix));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) throw new Error(`No job with id "${idOrPrefix}" in ${this.file}`);
+    throw new Error(`"${idOrPrefix}" matches ${matches.length} jobs; give more of the id`);
+  }
+
+  async load(): Promise<LoadResult> {
+    let st;
+    try {
+      st = await fs.stat(this.file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings: [] };
+      throw e;
+    }
+    if (this.cache && this.cache.mtimeMs === st.mtimeMs && this.cache.size === st.size) return this.cache.result;
+    const text = await fs.readFile(this.file, 'utf8');
+    const result = parseHistory(text);
+    if (result.corrupt) {
+      // Recover under the lock so a concurrent writer cannot race the move.
+      return this.withLock(async () => {
+        const again = await this.readUnlocked();
+        return { jobs: again.jobs, warnings: again.warnings };
+      });
+    }
+    for (const w of result.warnings) this.onWarning(w);
+    this.cache = { mtimeMs: st.mtimeMs, size: st.size, result: { jobs: result.jobs, warnings: result.warnings } };
+    return this.cache.result;
+  }
+
+  /** Insert a new job (id must be unique). */
+  async add(job: Job): Promise<Job> {
+    const valid = JobSchema.parse(job);
+    await this.transact((jobs) => {
+      if (jobs.some((j) => j.id === valid.id)) throw new Error(`Job ${valid.id} already exists`);
+      return [valid, ...jobs];
+    });
+    return valid;
+  }
+
+  /**
+   * Apply `mutate` to the job with this id under the lock. Enforces that a terminal job never
+   * becomes active again (late poll results cannot resurrect a cancelled job).
+   */
+  async update(id: string, mutate: JobMutator): Promise<Job | undefined> {
+    let out: Job | undefined;
+    await this.transact((jobs) => {
+      const i = jobs.findIndex((j) => j.id === id);
+      if (i < 0) return undefined;
+      const before = jobs[i]!;
+      const changed = mutate(structuredClone(before));
+      if (!changed) { out = before; return undefined; }
+      let next = JobSchema.parse({ ...changed, updatedAt: new Date().toISOString() });
+      if (isTerminal(before.status) && next.status !== before.status) next = { ...next, status: before.status };
+      if (isTerminal(next.status) && !next.finishedAt) next.finishedAt = next.updatedAt;
+      const copy = jobs.slice();
+      copy[i] = next;
+      out = next;
+      return copy;
+    });
+    return out;
+  }
+
+  async remove(ids: readonly string[]): Promise<number> {
+    let removed = 0;
+    await this.transact((jobs) => {
+      const keep = jobs.filter((j) => !ids.includes(j.id));
+      removed = jobs.length - keep.length;
+      return removed ? keep : undefined;
+    });
+    return removed;
+  }
+
+  /** Read-modify-write under the lock. `fn` returns the new list, or undefined for "no change". */
+  async transact(fn: (jobs: Job[]) => Job[] | undefined): Promise<void> {
+    await this.withLock(async () => {
+      const { jobs } = await this.readUnlocked();
+      const next = fn(jobs);
+      if (next) await this.writeUnlocked(next);
+    });
+  }
+
+  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    await fs.mkdir(this.dir, { recursive: true });
+    return withFileLock(this.lockFile, fn);
+  }
+
+  private async readUnlocked(): Promise<LoadResult> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings: [] };
+      throw e;
+    }
+    const result = parseHistory(text);
+    const warnings = [...result.warnings];
+    if (result.corrupt) {
+      const movedTo = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await fs.copyFile(this.file, movedTo);
+      // Rewrite what could be salvaged so the next reader sees a valid file.
+      await this.writeUnlocked(result.jobs);
+      const w = { message: `Job history ${this.file} was damaged (${result.corrupt}); kept ${result.jobs.length} readable job(s), the original is at ${movedTo}`, movedTo };
+      warnings.push(w);
+    }
+    for (const w of warnings) this.onWarning(w);
+    return { jobs: result.jobs, warnings };
+  }
+
+  private async writeUnlocked(jobs: Job[]): Promise<void> {
+    // One job per line keeps the file diffable and lets salvage work line by line if it is ever cut.
+    const body = `{"version":${HISTORY_VERSION},"jobs":[\n${jobs.map((j) => JSON.stringify(j)).join(',\n')}\n]}\n`;
+    await writeFileAtomic(this.file, body);
+    this.cache = undefined;
+  }
+}
+
+interface ParseResult { jobs: Job[]; warnings: HistoryWarning[]; corrupt?: string }
+
+/** Parse a history file's text. Never throws: damage is reported in `corrupt` and `warnings`. */
+export function parseHistory(text: string): ParseResult {
+  const warnings: HistoryWarning[] = [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return { jobs: salvageLines(text), warnings, corrupt: `not valid JSON: ${(e as Error).message}` };
+  }
+  const file = HistoryFileSchema.safeParse(raw);
+  if (!file.success) {
+    const arr = Array.isArray((raw as { jobs?: unknown })?.jobs) ? (raw as { jobs: unknown[] }).jobs : Array.isArray(raw) ? raw : [];
+    return { jobs: validJobs(arr, warnings), warnings, corrupt: `unexpected shape or version (${file.error.issues[0]?.message ?? 'invalid'})` };
+  }
+  return { jobs: validJobs(file.data.jobs, warnings), warnings };
+}
+
+function validJobs(items: unknown[], warnings: HistoryWarning[]): Job[] {
+  const out: Job[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    const r = JobSchema.safeParse(item);
+    if (r.success) {
+      if (!seen.has(r.data.id)) out.push(r.data);
+      seen.add(r.data.id);
+    } else {
+      const id = (item as { id?: unknown })?.id;
+      warnings.push({ message: `Skipped an unreadable job${typeof id === 'string' ? ` (${id})` : ''}: ${r.error.issues[0]?.path.join('.')} ${r.error.issues[0]?.message}` });
+    }
+  }
+  return out;
+}
+
+/** Truncated or garbled file: every line that is a complete job object is still a job. */
+function salvageLines(text: string): Job[] {
+  const jobs: Job[] = [];
+  const seen = new Set<string>();
+  for (const line of text.split('\n')) {
+    const t = line.trim().replace(/,$/, '');
+    if (!t.startsWith('{') || !t.endsWith('}')) continue;
+    try {
+      const r = JobSchema.safeParse(JSON.parse(t));
+      if (r.success && !seen.has(r.data.id)) { jobs.push(r.data); seen.add(r.data.id); }
+    } catch { /* not a job line */ }
+  }
+  return jobs;
+}

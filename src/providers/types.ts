@@ -1,0 +1,115 @@
+import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../core/jobs/schema';
+
+/**
+ * The one interface every provider implements (the seed's CloudTrainerService).
+ * Providers are plain TypeScript (no vscode import) so the CLI, the tests and the extension share them.
+ * Anything interactive (asking for a passphrase, trusting a host key) goes through `Prompter`.
+ */
+export interface TrainingProvider {
+  readonly id: ProviderId;
+  readonly displayName: string;
+  readonly capabilities: ProviderCapabilities;
+
+  /** Check credentials/connectivity; never throws for "bad credentials", returns ok:false with a reason. */
+  validateCredentials(signal?: AbortSignal): Promise<CredentialCheck>;
+
+  /** Hardware choices offered in the picker (with the price table's price where known). */
+  listHardware(): Promise<HardwareOption[]>;
+
+  /**
+   * Start a job. The job already exists in history (status `uploading` or `queued`); the provider uploads
+   * what it must and starts it, returning the provider's id and any metadata to store.
+   * Must honour `signal` until the remote job exists; after that, cancellation is `cancel()`.
+   */
+  submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult>;
+
+  /** Current state from the provider. */
+  status(job: Job, ctx: ProviderContext): Promise<StatusUpdate>;
+
+  /**
+   * Log bytes from `offset` of the provider's full log (a byte offset into the UTF-8 log text).
+   * The caller appends them to the job's local mirror, whose size is the next offset, so a reload
+   * never repeats or loses lines. Providers that write the mirror themselves (local) return null.
+   */
+  fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer | null>;
+
+  /** Ask the provider to stop the job. A job that is already gone is not an error. */
+  cancel(job: Job, ctx: ProviderContext): Promise<void>;
+
+  /** Jobs started elsewhere (account-wide), for "import". Optional. */
+  listRemote?(limit: number, ctx: ProviderContext): Promise<RemoteJobSummary[]>;
+
+  /** Called once a job reached a terminal state: download outputs, delete uploads, clean up. */
+  finalize?(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs' | 'metadata' | 'cost'>>>;
+
+  dispose?(): void | Promise<void>;
+}
+
+export interface ProviderCapabilities {
+  costTracking: boolean;
+  liveLogs: boolean;
+  cancel: boolean;
+  resume: boolean;
+  webhooks: boolean;
+  listRemote: boolean;
+  /** Needs the consent flow because data leaves this machine. */
+  uploadsData: boolean;
+}
+
+export interface CredentialCheck { ok: boolean; account?: string; message: string }
+
+export interface HardwareOption { id: string; label: string; pricePerHour?: number; detail?: string }
+
+export interface SubmitRequest {
+  /** Shell command (local/ssh) or provider input; interpretation is the provider's. */
+  command?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  hardware?: string;
+  trainingConfigPath?: string;
+  dataloaderConfigPath?: string;
+  /** A built package (zip) to upload, if the provider needs one. */
+  packagePath?: string;
+  packageSha256?: string;
+  /** Anything provider-specific (model, destination, host, resources...). */
+  options?: Record<string, unknown>;
+}
+
+export interface SubmitResult {
+  providerJobId: string;
+  status: JobStatus;
+  providerStatus?: string;
+  metadata?: Record<string, unknown>;
+  startedAt?: string;
+}
+
+export interface StatusUpdate {
+  status: JobStatus;
+  providerStatus?: string;
+  statusDetail?: string;
+  progress?: Progress;
+  error?: string;
+  outputs?: JobOutput[];
+  cost?: { actual?: number; billedSeconds?: number; pricePerHour?: number };
+  startedAt?: string;
+  finishedAt?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface RemoteJobSummary { providerJobId: string; status: JobStatus; createdAt: string; name?: string; hardware?: string }
+
+/** Interactive questions a provider may ask; the extension answers with UI, the CLI with a TTY or flags. */
+export interface Prompter {
+  confirm(message: string, detail?: string): Promise<boolean>;
+  secret(prompt: string): Promise<string | undefined>;
+}
+
+export interface ProviderContext {
+  signal?: AbortSignal;
+  /** Human-readable progress ("uploading 40%"). */
+  report?(message: string, fraction?: number): void;
+  log?(line: string): void;
+  prompter?: Prompter;
+  /** Folder for this job's local files (log mirror lives at job.logPath). */
+  dataHome: string;
+}
