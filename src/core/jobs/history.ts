@@ -162,7 +162,7 @@ export class JobHistory {
 
 interface ParseResult { jobs: Job[]; warnings: HistoryWarning[]; corrupt?: string }
 
-/** Parse a history file's text. Never throws: damage is reported in `corrupt` and `warnings`. */
+/** Parse a history file's text. Damage is reported in `corrupt` and `warnings`; only a newer format throws. */
 export function parseHistory(text: string): ParseResult {
   const warnings: HistoryWarning[] = [];
   let raw: unknown;
@@ -170,6 +170,11 @@ export function parseHistory(text: string): ParseResult {
     raw = JSON.parse(text);
   } catch (e) {
     return { jobs: salvageLines(text), warnings, corrupt: `not valid JSON: ${(e as Error).message}` };
+  }
+  const version = (raw as { version?: unknown })?.version;
+  if (typeof version === 'number' && version > HISTORY_VERSION) {
+    // Written by a newer Cloud Training: never rewrite (and so downgrade) it.
+    throw new Error(`The job history was written by a newer version of Cloud Training (format ${version}, this one reads ${HISTORY_VERSION}); update the extension/CLI`);
   }
   const file = HistoryFileSchema.safeParse(raw);
   if (!file.success) {

@@ -1,0 +1,44 @@
+import { parseArgs } from 'node:util';
+import { isTerminal } from '../../core/jobs/schema';
+import { LogTail } from '../../core/logs/tail';
+import { cliContext } from '../context';
+import { UsageError, type CliIO } from '../io';
+
+/**
+ * `cloudtrain logs <id> [--follow]` — print the job's log; with --follow keep polling the provider and
+ * printing new lines until the job ends. Exit 0 if the followed job succeeded, 1 otherwise.
+ */
+export async function runLogs(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { follow: { type: 'boolean', short: 'f' } }, allowPositionals: true, strict: true });
+  if (positionals.length !== 1) throw new UsageError('usage: cloudtrain logs <job-id> [--follow]');
+  const ctx = cliContext(io);
+  const job = await ctx.history.resolve(positionals[0]!);
+  if (!job.logPath) throw new Error(`Job ${job.id} has no log`);
+  const monitor = ctx.monitor();
+  await monitor.refresh(job);
+  const tail = new LogTail(job.logPath, { onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), intervalMs: 250 });
+  await tail.poll();
+  if (!values.follow) {
+    tail.dispose();
+    monitor.dispose();
+    return 0;
+  }
+  tail.start();
+  try {
+    const stop = new Promise<'signal'>((resolve) => process.once('SIGINT', () => resolve('signal')));
+    for (;;) {
+      const current = (await ctx.history.get(job.id)) ?? job;
+      if (isTerminal(current.status)) {
+        await monitor.refresh(current); // finalize + last log bytes
+        await tail.poll();
+        io.stderr.write(`Job ${current.id} ${current.status}${current.error ? `: ${current.error}` : ''}\n`);
+        return current.status === 'succeeded' ? 0 : 1;
+      }
+      await monitor.refresh(current);
+      if ((await Promise.race([stop, new Promise((r) => setTimeout(r, 1000))])) === 'signal') return 130;
+    }
+  } finally {
+    tail.dispose();
+    monitor.dispose();
+  }
+}

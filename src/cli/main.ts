@@ -1,0 +1,59 @@
+import { defaultDataHome } from '../core/paths';
+import { ExitCode, UsageError, type CliIO } from './io';
+import { runCancel } from './commands/cancel';
+import { runDelete } from './commands/delete';
+import { runJobs } from './commands/jobs';
+import { runLogs } from './commands/logs';
+
+type Command = (argv: string[], io: CliIO) => Promise<number>;
+
+/** Every subcommand; each lives in commands/<name>.ts and shares the core with the extension. */
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  jobs: { run: runJobs, summary: 'list jobs (--json, --status S)' },
+  logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },
+  cancel: { run: runCancel, summary: 'cancel a running job' },
+  delete: { run: runDelete, summary: 'remove finished jobs from the history' },
+};
+
+const HELP = () => `cloudtrain — submit and track fine-tuning jobs (the Cloud Training extension's CLI)
+
+usage: cloudtrain <command> [options]
+
+${Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`).join('\n')}
+
+Data folder: $CLOUD_TRAINING_HOME or ~/.cloud-training (shared with the VS Code extension).
+Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit.
+`;
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(HELP());
+    return name ? ExitCode.ok : ExitCode.usage;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.stderr.write(`cloudtrain: unknown command "${name}" (try: ${Object.keys(COMMANDS).join(', ')})\n`);
+    return ExitCode.usage;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad flags.
+    const usage = e instanceof UsageError || String(err.code ?? '').startsWith('ERR_PARSE_ARGS');
+    io.stderr.write(`cloudtrain ${name}: ${err.message.split('\n')[0]}\n`);
+    if (process.env.CLOUDTRAIN_DEBUG) io.stderr.write(`${err.stack}\n`);
+    return usage ? ExitCode.usage : ExitCode.error;
+  }
+}
+
+if (require.main === module) {
+  const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), dataHome: defaultDataHome() };
+  main(process.argv.slice(2), io).then((code) => {
+    process.exitCode = code;
+  }, (e) => {
+    process.stderr.write(`cloudtrain: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}
