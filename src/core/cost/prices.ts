@@ -57,7 +57,7 @@ export function normaliseHardware(hardware: string): string {
 
 /** GPUs named by a `-xN` suffix (ssh/slurm hardware strings like `a100-x4` follow the same rule). */
 export function gpuCount(hardware: string): number {
-  const m = /-x(\d+)$/.exec(normaliseHardware(hardware));
+  const m = /(?:^|-)x(\d+)$/.exec(normaliseHardware(hardware));
   return m ? Math.max(1, Number(m[1])) : 1;
 }
 
@@ -73,7 +73,7 @@ export function priceFor(provider: ProviderId, hardware: string | undefined, use
   if (entry) {
     return {
       provider, hardware: hw, label: entry.label, gpus: entry.gpus, pricePerSecond: entry.pricePerSecond,
-      pricePerHour: round(entry.pricePerSecond * 3600), checkedAt: p.checkedAt, source: p.source,
+      pricePerHour: round(entry.pricePerSecond * 3600, 4), checkedAt: p.checkedAt, source: p.source,
       defaultSecondsPerStep: entry.defaultSecondsPerStep, userPriced: false,
     };
   }

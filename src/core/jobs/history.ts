@@ -23,7 +23,13 @@ export type JobMutator = (job: Job) => Job | undefined;
 export class JobHistory {
   readonly file: string;
   private readonly lockFile: string;
-  private cache: { mtimeMs: number; size: number; result: LoadResult } | undefined;
+  /**
+   * The last file we read or wrote, keyed by inode+size+mtime(ns). Every write is a rename of a new
+   * file (new inode), so a match means nobody else wrote since: updates then skip re-parsing.
+   */
+  private cache: { key: string; result: LoadResult } | undefined;
+  /** Serialized lines of unchanged job objects are reused across writes. */
+  private readonly lines = new WeakMap<Job, string>();
 
   constructor(readonly dir: string, private readonly onWarning: (w: HistoryWarning) => void = () => {}) {
     this.file = path.join(dir, 'jobs.json');
@@ -51,14 +57,9 @@ export class JobHistory {
   }
 
   async load(): Promise<LoadResult> {
-    let st;
-    try {
-      st = await fs.stat(this.file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings: [] };
-      throw e;
-    }
-    if (this.cache && this.cache.mtimeMs === st.mtimeMs && this.cache.size === st.size) return this.cache.result;
+    const key = await this.fileKey();
+    if (key === undefined) return { jobs: [], warnings: [] };
+    if (this.cache?.key === key) return this.cache.result;
     const text = await fs.readFile(this.file, 'utf8');
     const result = parseHistory(text);
     if (result.corrupt) {
@@ -69,8 +70,20 @@ export class JobHistory {
       });
     }
     for (const w of result.warnings) this.onWarning(w);
-    this.cache = { mtimeMs: st.mtimeMs, size: st.size, result: { jobs: result.jobs, warnings: result.warnings } };
-    return this.cache.result;
+    const loaded = { jobs: result.jobs, warnings: result.warnings };
+    // Only cache if the file did not change while we read it.
+    if ((await this.fileKey()) === key) this.cache = { key, result: loaded };
+    return loaded;
+  }
+
+  private async fileKey(): Promise<string | undefined> {
+    try {
+      const st = await fs.stat(this.file, { bigint: true });
+      return `${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
   }
 
   /** Insert a new job (id must be unique). */
@@ -131,6 +144,8 @@ export class JobHistory {
   }
 
   private async readUnlocked(): Promise<LoadResult> {
+    const key = await this.fileKey();
+    if (key !== undefined && this.cache?.key === key) return { jobs: this.cache.result.jobs, warnings: [] };
     let text: string;
     try {
       text = await fs.readFile(this.file, 'utf8');
@@ -140,6 +155,7 @@ export class JobHistory {
     }
     const result = parseHistory(text);
     const warnings = [...result.warnings];
+    if (!result.corrupt && key !== undefined) this.cache = { key, result: { jobs: result.jobs, warnings: [] } };
     if (result.corrupt) {
       const movedTo = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       await fs.copyFile(this.file, movedTo);
@@ -154,9 +170,18 @@ export class JobHistory {
 
   private async writeUnlocked(jobs: Job[]): Promise<void> {
     // One job per line keeps the file diffable and lets salvage work line by line if it is ever cut.
-    const body = `{"version":${HISTORY_VERSION},"jobs":[\n${jobs.map((j) => JSON.stringify(j)).join(',\n')}\n]}\n`;
-    await writeFileAtomic(this.file, body);
+    const body = `{"version":${HISTORY_VERSION},"jobs":[\n${jobs.map((j) => this.line(j)).join(',\n')}\n]}\n`;
     this.cache = undefined;
+    await writeFileAtomic(this.file, body);
+    // We hold the lock, so the file is exactly what we just wrote.
+    const key = await this.fileKey();
+    if (key !== undefined) this.cache = { key, result: { jobs, warnings: [] } };
+  }
+
+  private line(job: Job): string {
+    let l = this.lines.get(job);
+    if (l === undefined) this.lines.set(job, (l = JSON.stringify(job)));
+    return l;
   }
 }
 

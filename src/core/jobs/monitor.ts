@@ -4,6 +4,7 @@ import type { ProviderRegistry } from '../../providers/registry';
 import type { ProviderContext, StatusUpdate } from '../../providers/types';
 import { syncLogMirror, readLinesFrom } from '../logs/mirror';
 import { parseProgressLine } from '../logs/progress';
+import { appendMetrics } from '../logs/metrics';
 
 export interface MonitorOptions {
   dataHome: string;
@@ -15,9 +16,6 @@ export interface MonitorOptions {
   /** Extra context for providers (prompter etc.). */
   context?: Partial<ProviderContext>;
 }
-
-/** Most metric points kept per job; older ones are thinned so the chart and the file stay small. */
-const MAX_METRIC_POINTS = 2000;
 
 /**
  * Keeps active jobs up to date: status from the provider, log bytes into the local mirror, progress
@@ -121,11 +119,15 @@ export class JobMonitor {
       progress = r.progress;
       if (r.metric) points.push(r.metric);
     }
-    return this.history.update(job.id, (j) => {
+    let claimed = false;
+    const updated = await this.history.update(job.id, (j) => {
       // Another window parsed this range already.
       if ((typeof j.metadata.progressOffset === 'number' ? j.metadata.progressOffset : 0) !== from) return undefined;
-      return { ...j, progress: { ...j.progress, ...progress }, metrics: thin([...j.metrics, ...points]), metadata: { ...j.metadata, progressOffset: next } };
+      claimed = true;
+      return { ...j, progress: { ...j.progress, ...progress }, metadata: { ...j.metadata, progressOffset: next } };
     });
+    if (claimed) await appendMetrics(job.logPath!, points);
+    return updated;
   }
 
   dispose(): void {
@@ -156,11 +158,4 @@ export function applyStatus(j: Job, u: StatusUpdate): Job {
 function mergeOutputs(a: Job['outputs'], b: Job['outputs']): Job['outputs'] {
   const seen = new Set(a.map((o) => `${o.kind}:${o.uri}`));
   return [...a, ...b.filter((o) => !seen.has(`${o.kind}:${o.uri}`))];
-}
-
-function thin<T>(points: T[]): T[] {
-  if (points.length <= MAX_METRIC_POINTS) return points;
-  // Keep the newest half intact, thin the older half to every other point.
-  const half = Math.floor(points.length / 2);
-  return [...points.slice(0, half).filter((_, i) => i % 2 === 0), ...points.slice(half)];
 }

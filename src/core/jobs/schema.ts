@@ -80,7 +80,8 @@ export const JobSchema = z.object({
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
   progress: ProgressSchema.default({}),
-  metrics: z.array(MetricPointSchema).default([]),
+  /** Deprecated in favour of the metrics sidecar file (src/core/logs/metrics.ts); kept readable. */
+  metrics: z.array(MetricPointSchema).optional(),
   cost: CostSchema.optional(),
   consent: ConsentRecordSchema.optional(),
   outputs: z.array(OutputSchema).default([]),

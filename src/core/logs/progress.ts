@@ -19,7 +19,7 @@ const TQDM = /(\d{1,3})%\|[^|]*\|\s*(\d+)\/(\d+)\s*\[([\d:]+)<([\d:?]+),\s*([\d.
 const STEP = /\b(?:global[_ ])?step[:= ]\s*(\d+)\s*(?:\/|of)\s*(\d+)/i;
 // HF dict: {'loss': 0.5, 'learning_rate': 2e-05, 'epoch': 0.3}  (also axolotl, with "grad_norm")
 const DICT = /\{\s*['"](?:loss|train_loss|eval_loss)['"]\s*:[^}]*\}/;
-const KV = /\b(loss|train_loss|step_loss|lr|learning_rate|epoch|step|total_steps|eta)\s*[=:]\s*['"]?([-+\d.eE:]+)/gi;
+const KV = /\b(loss|train_loss|step_loss|lr|learning_rate|epoch|step|total_steps|eta)['"]?\s*[=:]\s*['"]?([-+\d.eE:]+)/gi;
 const EPOCH = /\bepoch\s*(\d+)\s*\/\s*(\d+)/i;
 
 export function parseDuration(s: string): number | undefined {
@@ -52,7 +52,7 @@ export function parseProgressLine(line: string, prev: Progress = {}): ParsedProg
     const d = DICT.exec(line);
     if (d) {
       changed = scanKv(d[0], p) || changed;
-    } else if (s || /\b(loss|lr)\s*[=:]/.test(line)) {
+    } else if (s || /\b(loss|lr|train_loss)['"]?\s*[=:]/.test(line)) {
       changed = scanKv(line, p) || changed;
     }
     const e = EPOCH.exec(line);

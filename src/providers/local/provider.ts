@@ -74,7 +74,10 @@ export class LocalProvider implements TrainingProvider {
       '#!/bin/sh',
       `# cloud-training local job ${job.id}`,
       `cd ${shellQuote(cwd)} || exit 127`,
+      // A subshell, so an `exit` inside the user's command still reaches the exit-code line.
+      '(',
       command,
+      ')',
       'code=$?',
       `printf '%s\\n' "$code" > ${shellQuote(path.join(jobDir, 'exit_code.tmp'))} && mv ${shellQuote(path.join(jobDir, 'exit_code.tmp'))} ${shellQuote(path.join(jobDir, 'exit_code'))}`,
       'exit $code',

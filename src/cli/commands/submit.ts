@@ -1,0 +1,174 @@
+import { createInterface } from 'node:readline/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConsentMemory } from '../../core/consent/memory';
+import { ConsentRefusedError, type ConsentAnswer } from '../../core/consent/policy';
+import { consentSummaryText, type ConsentSummary } from '../../core/consent/summary';
+import type { CostEstimate } from '../../core/cost/estimate';
+import { SpendingLimitError, usd } from '../../core/cost/limits';
+import { ProviderIdSchema } from '../../core/jobs/schema';
+import { configKind } from '../../core/submit/config-kind';
+import { simpleConfigReader } from '../../core/submit/config-reader';
+import { defaultPackager } from '../../core/submit/packager';
+import { submitJob, type SubmitInput } from '../../core/submit/pipeline';
+import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
+import { SubmitError, STEP_LABELS } from '../../core/submit/steps';
+import { cliContext } from '../context';
+import { formatDuration } from '../format';
+import { ExitCode, UsageError, type CliIO } from '../io';
+import { runLogs } from './logs';
+
+const USAGE = 'usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--yes] [--follow] [--json]';
+
+/**
+ * `cloudtrain submit` — the same pipeline as the editor's Submit… command. Asks for upload consent on
+ * the terminal unless --yes (or the policy is allow); exit 3 when a spending limit blocks the job,
+ * 2 for bad usage, 1 for other failures. Prints the job id. With --follow, streams the log until the
+ * job ends and exits 0 only if it succeeded.
+ */
+export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      provider: { type: 'string', short: 'p' },
+      hardware: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      command: { type: 'string' },
+      cwd: { type: 'string' },
+      name: { type: 'string' },
+      steps: { type: 'string' },
+      yes: { type: 'boolean', short: 'y' },
+      follow: { type: 'boolean', short: 'f' },
+      json: { type: 'boolean' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 1) throw new UsageError(USAGE);
+  const configArg = values.config ?? positionals[0];
+  const provider = ProviderIdSchema.safeParse(values.provider);
+  if (!provider.success) throw new UsageError(`--provider must be one of ${ProviderIdSchema.options.join(', ')}\n${USAGE}`);
+  const steps = parsePositiveInt(values.steps, '--steps');
+
+  const ctx = cliContext(io);
+  const configPath = configArg ? path.resolve(io.cwd, configArg) : undefined;
+  const workspace = workspaceOf(configPath, io.cwd);
+  const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace, env: io.env });
+  const kind = configPath ? await configKind(configPath) : undefined;
+
+  const input: SubmitInput = {
+    provider: provider.data,
+    hardware: values.hardware,
+    trainingConfigPath: kind === 'training' ? configPath : undefined,
+    dataloaderConfigPath: kind === 'dataloader' ? configPath : undefined,
+    command: values.command ?? (provider.data === 'local' ? settings.local.command : undefined),
+    cwd: values.cwd ? path.resolve(io.cwd, values.cwd) : undefined,
+    name: values.name,
+    steps,
+    workspace,
+  };
+
+  const interactive = !values.yes && Boolean((process.stdin as { isTTY?: boolean }).isTTY);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(new DOMException('Interrupted', 'AbortError'));
+  process.once('SIGINT', onSigint);
+  const say = (line: string) => io.stderr.write(`${line}\n`);
+  let lastStep = '';
+  try {
+    const outcome = await submitJob(input, {
+      history: ctx.history,
+      layout: ctx.layout,
+      providers: ctx.providers,
+      config: simpleConfigReader,
+      packager: defaultPackager(),
+      consent: {
+        policy: settings.uploadConsent,
+        memory: new ConsentMemory(io.dataHome),
+        ask: (summary) => askConsentOnTerminal(summary, { yes: Boolean(values.yes), interactive, io }),
+      },
+      limits: settings.limits,
+      pricing: userPricing(settings),
+      confirmCost: async (estimate) => {
+        say(estimateText(estimate));
+        if (!interactive || estimate.cost.high === 0) return true;
+        return askYesNo(io, 'Start this job? [Y/n] ', true);
+      },
+      onStep: (step, message, fraction) => {
+        if (values.json) return;
+        const line = message ? `  ${message}${fraction !== undefined ? ` (${Math.round(fraction * 100)}%)` : ''}` : `… ${STEP_LABELS[step]}`;
+        if (line !== lastStep) say(line);
+        lastStep = line;
+      },
+      log: say,
+    }, controller.signal);
+    const job = outcome.job;
+    if (values.json) io.stdout.write(`${JSON.stringify({ job, estimate: outcome.estimate }, null, 2)}\n`);
+    else {
+      say(`Submitted ${job.name} to ${job.provider}${job.hardware ? ` (${job.hardware})` : ''}: ${job.status}`);
+      io.stdout.write(`${job.id}\n`);
+    }
+    process.removeListener('SIGINT', onSigint);
+    if (!values.follow) return ExitCode.ok;
+    return await runLogs([job.id, '--follow'], io);
+  } catch (e) {
+    if (e instanceof SpendingLimitError) {
+      say(`cloudtrain submit: ${e.message}`);
+      return ExitCode.limit;
+    }
+    if (e instanceof SubmitError) {
+      const cause = e.cause;
+      if (cause instanceof SpendingLimitError) { say(`cloudtrain submit: ${cause.message}`); return ExitCode.limit; }
+      if (cause instanceof ConsentRefusedError) { say(`cloudtrain submit: ${cause.message}`); return ExitCode.error; }
+      say(`cloudtrain submit: ${e.message}`);
+      return e.cancelled ? 130 : ExitCode.error;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function parsePositiveInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got "${v}"`);
+  return n;
+}
+
+async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: CliIO }): Promise<ConsentAnswer> {
+  o.io.stderr.write(`${consentSummaryText(summary)}\n`);
+  if (o.yes) {
+    o.io.stderr.write('Upload allowed by --yes.\n');
+    return 'once';
+  }
+  if (!o.interactive) {
+    throw new Error('Upload consent is needed and there is no terminal to ask: pass --yes, or set cloudTraining.uploadConsent to "allow"');
+  }
+  const rl = createInterface({ input: process.stdin, output: o.io.stderr });
+  try {
+    const a = (await rl.question('Upload? [o]nce / [a]lways for this workspace / [N]o: ')).trim().toLowerCase();
+    return a === 'o' || a === 'once' || a === 'y' || a === 'yes' ? 'once' : a === 'a' || a === 'always' ? 'always' : 'cancel';
+  } finally {
+    rl.close();
+  }
+}
+
+async function askYesNo(io: CliIO, question: string, dflt: boolean): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: io.stderr });
+  try {
+    const a = (await rl.question(question)).trim().toLowerCase();
+    return a ? a === 'y' || a === 'yes' : dflt;
+  } finally {
+    rl.close();
+  }
+}
+
+/** Human-readable estimate, shared with `cloudtrain estimate`. */
+export function estimateText(e: CostEstimate): string {
+  const d = e.durationSeconds;
+  return [
+    `Hardware: ${e.hardwareLabel} (${e.provider} ${e.hardware}) at ${usd(e.pricePerHour)}/h (prices checked ${e.priceCheckedAt})`,
+    `Estimate: ${usd(e.cost.expected)} (range ${usd(e.cost.low)}–${usd(e.cost.high)}) for ${e.steps} steps, ${formatDuration(d.expected)} (${formatDuration(d.low)}–${formatDuration(d.high)})`,
+    `Basis: ${e.basisText}`,
+  ].join('\n');
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/**
+ * Everything a person needs to decide whether data may leave the machine (F4). Built from the
+ * packaging result; shown in the consent webview and on the terminal, and validated on both sides.
+ */
+export const ConsentSummarySchema = z.object({
+  provider: z.string(),
+  providerName: z.string(),
+  /** Where the bytes go, e.g. "Replicate file storage (api.replicate.com), then a training on l40s". */
+  destination: z.string(),
+  /** What happens to the data afterwards. */
+  afterwards: z.string(),
+  datasets: z.array(z.object({ id: z.string(), root: z.string(), files: z.number().int().nonnegative(), bytes: z.number().nonnegative() })),
+  excluded: z.array(z.object({ dataset: z.string(), relPath: z.string(), reason: z.string() })),
+  totalFiles: z.number().int().nonnegative(),
+  totalBytes: z.number().nonnegative(),
+  /** Size of the upload itself (compressed package). */
+  uploadBytes: z.number().nonnegative().optional(),
+  /** True when an identical package was uploaded before (content-addressed) and will not be sent again. */
+  reused: z.boolean().default(false),
+  workspace: z.string().optional(),
+});
+export type ConsentSummary = z.infer<typeof ConsentSummarySchema>;
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+/** The same facts as the webview, as plain text for `cloudtrain submit`. */
+export function consentSummaryText(s: ConsentSummary): string {
+  const lines = [
+    `Data to upload to ${s.providerName}:`,
+    ...s.datasets.map((d) => `  • ${d.id}: ${d.files} files, ${formatBytes(d.bytes)} (${d.root})`),
+    `  total ${s.totalFiles} files, ${formatBytes(s.totalBytes)}${s.uploadBytes !== undefined ? `, upload ${formatBytes(s.uploadBytes)}` : ''}${s.reused ? ' (already uploaded once; not sent again)' : ''}`,
+  ];
+  if (s.excluded.length) {
+    lines.push(`Not included (${s.excluded.length}):`);
+    for (const e of s.excluded.slice(0, 20)) lines.push(`  – ${e.dataset}/${e.relPath}: ${e.reason}`);
+    if (s.excluded.length > 20) lines.push(`  … and ${s.excluded.length - 20} more`);
+  }
+  lines.push(`Destination: ${s.destination}`, `Afterwards: ${s.afterwards}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { ProviderIdSchema, type Job, type ProviderId } from '../jobs/schema';
+import { round } from './prices';
+import { spendingTotals, type Period, type SpendTotals } from './spending';
+
+/** A limit in USD; null/absent = no limit. 0 is a real limit (nothing paid may start). */
+const Amount = z.number().nonnegative().nullish().transform((v) => v ?? undefined);
+
+/** Settings `cloudTraining.limits.daily`, `.monthly`, `.perProvider` ({provider: {daily, monthly}}). */
+export const SpendingLimitsSchema = z.object({
+  daily: Amount,
+  monthly: Amount,
+  perProvider: z.partialRecord(ProviderIdSchema, z.object({ daily: Amount, monthly: Amount })).nullish().transform((v) => v ?? {}),
+});
+export type SpendingLimits = z.infer<typeof SpendingLimitsSchema>;
+
+export interface LimitViolation {
+  scope: 'overall' | ProviderId;
+  period: Period;
+  limit: number;
+  spent: number;
+  estimate: number;
+  /** spent + estimate */
+  wouldBe: number;
+}
+
+export interface LimitCheck {
+  ok: boolean;
+  violations: LimitViolation[];
+  totals: SpendTotals;
+  /** Empty when ok; otherwise one line per passed limit with the figures. */
+  message: string;
+}
+
+/** Thrown by the submit pipeline; the CLI turns it into exit code 3. */
+export class SpendingLimitError extends Error {
+  readonly code = 'SPENDING_LIMIT';
+  constructor(readonly check: LimitCheck) {
+    super(check.message);
+    this.name = 'SpendingLimitError';
+  }
+}
+
+/**
+ * Would a job estimated at `estimate` USD on `provider` pass any limit? Reaching a limit exactly is
+ * allowed; passing it by any amount blocks. Jobs already committed (actual cost, or the estimate of
+ * jobs still running) count against it.
+ */
+export function checkSpendingLimits(limits: SpendingLimits, jobs: readonly Job[], provider: ProviderId, estimate: number, now: Date = new Date()): LimitCheck {
+  const totals = spendingTotals(jobs, now);
+  const violations: LimitViolation[] = [];
+  const consider = (scope: LimitViolation['scope'], period: Period, limit: number | undefined, spent: number) => {
+    if (limit === undefined) return;
+    const wouldBe = round(spent + estimate, 4);
+    // Tiny epsilon so float noise at exactly the limit never blocks.
+    if (wouldBe > limit + 1e-9) violations.push({ scope, period, limit, spent, estimate: round(estimate, 4), wouldBe });
+  };
+  consider('overall', 'day', limits.daily, totals.day);
+  consider('overall', 'month', limits.monthly, totals.month);
+  const own = limits.perProvider[provider];
+  const spentHere = totals.byProvider[provider] ?? { day: 0, month: 0 };
+  consider(provider, 'day', own?.daily, spentHere.day);
+  consider(provider, 'month', own?.monthly, spentHere.month);
+  return { ok: violations.length === 0, violations, totals, message: violations.map(describeViolation).join('\n') };
+}
+
+export function describeViolation(v: LimitViolation): string {
+  const which = `${v.scope === 'overall' ? 'overall' : `${v.scope}`} ${v.period === 'day' ? 'daily' : 'monthly'} limit`;
+  const setting = v.scope === 'overall'
+    ? `cloudTraining.limits.${v.period === 'day' ? 'daily' : 'monthly'}`
+    : `cloudTraining.limits.perProvider.${v.scope}.${v.period === 'day' ? 'daily' : 'monthly'}`;
+  return `Blocked by the ${which} of ${usd(v.limit)}: spent ${usd(v.spent)} ${v.period === 'day' ? 'today' : 'this month'} + this job's estimate ${usd(v.estimate)} = ${usd(v.wouldBe)} (raise ${setting} to allow it).`;
+}
+
+export const usd = (n: number): string => `$${n.toFixed(2)}`;

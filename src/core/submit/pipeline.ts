@@ -1,0 +1,215 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { JobHistory } from '../jobs/history';
+import { newJob } from '../jobs/factory';
+import type { ConsentRecord, Job, ProviderId } from '../jobs/schema';
+import type { DataLayout } from '../paths';
+import { decideConsent, type ConsentAnswer, type ConsentPolicy } from '../consent/policy';
+import type { ConsentMemory } from '../consent/memory';
+import type { ConsentSummary } from '../consent/summary';
+import { estimateCost, type CostEstimate } from '../cost/estimate';
+import { checkSpendingLimits, SpendingLimitError, type LimitCheck, type SpendingLimits } from '../cost/limits';
+import type { UserPricing } from '../cost/prices';
+import type { ProviderRegistry } from '../../providers/registry';
+import type { Prompter, SubmitRequest, TrainingProvider } from '../../providers/types';
+import { destinationFor } from './destination';
+import { SubmitError, type ConfigReader, type PackageInfo, type Packager, type SubmitStep, type TrainingConfigInfo } from './steps';
+
+export interface SubmitInput {
+  provider: ProviderId;
+  hardware?: string;
+  trainingConfigPath?: string;
+  /** Given directly (CodeLens on a dataloader file) or found through the training config. */
+  dataloaderConfigPath?: string;
+  command?: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  name?: string;
+  /** Overrides max_train_steps for the estimate. */
+  steps?: number;
+  workspace?: string;
+  options?: Record<string, unknown>;
+}
+
+export interface SubmitDeps {
+  history: JobHistory;
+  layout: DataLayout;
+  providers: ProviderRegistry;
+  config: ConfigReader;
+  /** Needed only for providers that upload data. */
+  packager?: Packager;
+  consent: {
+    policy: ConsentPolicy;
+    memory: ConsentMemory;
+    ask(summary: ConsentSummary, signal?: AbortSignal): Promise<ConsentAnswer>;
+  };
+  limits: SpendingLimits;
+  pricing?: UserPricing;
+  /** Shows the estimate (cost webview / terminal); false = the person cancelled. Absent = no confirmation. */
+  confirmCost?(estimate: CostEstimate, limits: LimitCheck, signal?: AbortSignal): Promise<boolean>;
+  prompter?: Prompter;
+  /** Called as each step starts (progress UI; tests use it to cancel at a given step). */
+  onStep?(step: SubmitStep, message?: string, fraction?: number): void;
+  log?(line: string): void;
+  now?: () => Date;
+}
+
+export interface SubmitOutcome {
+  job: Job;
+  estimate: CostEstimate;
+  consent: ConsentRecord;
+  package?: PackageInfo;
+}
+
+/**
+ * The Submit pipeline shared by the extension and the CLI:
+ * provider → config → package → consent → estimate → limits → confirm → create job → provider.submit → record.
+ *
+ * Every step honours `signal`. Until the provider has accepted the job, a cancellation or failure
+ * removes everything this submission created (history entry, log file, job folder, a freshly built
+ * package) and throws a SubmitError naming the step. Once the provider accepted it, the job is real
+ * and is always recorded, even if the signal fires afterwards.
+ */
+export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: AbortSignal): Promise<SubmitOutcome> {
+  let step: SubmitStep = 'provider';
+  let pkg: PackageInfo | undefined;
+  let created: Job | undefined;
+  let accepted = false;
+  const enter = (s: SubmitStep, checkAbort = true) => {
+    step = s;
+    deps.onStep?.(s);
+    if (checkAbort) signal?.throwIfAborted();
+  };
+  try {
+    enter('provider');
+    const provider = deps.providers.get(input.provider);
+    const uploads = provider.capabilities.uploadsData;
+
+    enter('config');
+    const cfg: TrainingConfigInfo = input.trainingConfigPath ? await deps.config.read(input.trainingConfigPath) : {};
+    const dataloader = input.dataloaderConfigPath ?? cfg.dataloaderPath;
+    signal?.throwIfAborted();
+
+    enter('package');
+    if (uploads && dataloader) {
+      if (!deps.packager) throw new Error('packaging is not available in this build');
+      pkg = await deps.packager.build({
+        trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader, cacheDir: deps.layout.cacheDir, signal,
+        onProgress: (m, f) => deps.onStep?.('package', m, f),
+      });
+      signal?.throwIfAborted();
+    }
+
+    enter('consent');
+    const consent = await decideConsent({
+      policy: deps.consent.policy,
+      uploadsData: uploads,
+      summary: consentSummary(input, provider, pkg),
+      workspace: input.workspace,
+      memory: deps.consent.memory,
+      ask: deps.consent.ask,
+      signal,
+      now: deps.now,
+    });
+
+    enter('estimate');
+    const jobs = await deps.history.list();
+    const hardware = input.hardware ?? (await provider.listHardware())[0]?.id;
+    const estimate = estimateCost({
+      provider: input.provider, hardware, steps: input.steps, configSteps: cfg.maxTrainSteps, history: jobs, pricing: deps.pricing, now: deps.now?.(),
+    });
+
+    enter('limits');
+    const limits = checkSpendingLimits(deps.limits, jobs, input.provider, estimate.cost.expected, deps.now?.());
+    if (!limits.ok) throw new SpendingLimitError(limits);
+
+    enter('confirm');
+    if (deps.confirmCost && !(await deps.confirmCost(estimate, limits, signal))) throw new DOMException('The cost was not confirmed', 'AbortError');
+    signal?.throwIfAborted();
+
+    enter('create');
+    const job = newJob(deps.layout, {
+      provider: input.provider,
+      name: input.name,
+      hardware,
+      workspace: input.workspace,
+      trainingConfig: input.trainingConfigPath,
+      dataloaderConfig: dataloader,
+      submission: { hardware, command: input.command, cwd: input.cwd, steps: input.steps, options: input.options },
+    }, deps.now?.());
+    job.consent = consent;
+    job.cost = {
+      currency: 'USD', hardware: estimate.hardware, pricePerHour: estimate.pricePerHour,
+      estimate: { low: estimate.cost.low, expected: estimate.cost.expected, high: estimate.cost.high, basis: estimate.basisText },
+    };
+    if (pkg) job.metadata = { packageSha256: pkg.sha256, packageBytes: pkg.zipBytes };
+    created = await deps.history.add(job);
+    signal?.throwIfAborted();
+
+    enter('submit');
+    const request: SubmitRequest = {
+      command: input.command, cwd: input.cwd, env: input.env, hardware,
+      trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader,
+      packagePath: pkg?.zipPath, packageSha256: pkg?.sha256, options: input.options,
+    };
+    const result = await provider.submit(created, request, {
+      signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
+      report: (m, f) => deps.onStep?.('submit', m, f),
+    });
+    accepted = true; // from here on the job exists at the provider: never delete it
+
+    enter('record', false);
+    const recorded = await deps.history.update(created.id, (j) => ({
+      ...j,
+      status: result.status,
+      providerJobId: result.providerJobId,
+      providerStatus: result.providerStatus,
+      startedAt: result.startedAt ?? j.startedAt,
+      metadata: { ...j.metadata, ...result.metadata },
+    }));
+    if (!recorded) throw new Error(`job ${created.id} disappeared from the history while it was being started`);
+    return { job: recorded, estimate, consent, package: pkg };
+  } catch (e) {
+    // After acceptance the job is real (only saving its answer failed): keep the entry so it can be tracked.
+    if (!accepted) await cleanUp(deps, created, pkg);
+    if (e instanceof SpendingLimitError) throw e;
+    throw new SubmitError(step, !accepted && (isAbort(e) || Boolean(signal?.aborted)), e);
+  }
+}
+
+function isAbort(e: unknown): boolean {
+  const name = (e as { name?: string })?.name;
+  return name === 'AbortError' || (e as { code?: string })?.code === 'ABORT_ERR' || (e as { code?: string })?.code === 'CONSENT_DECLINED';
+}
+
+/** Undo everything a submission the provider never accepted created. Best effort: the original error matters more. */
+async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo | undefined): Promise<void> {
+  const tasks: Promise<unknown>[] = [];
+  if (job) {
+    tasks.push(deps.history.remove([job.id]));
+    if (job.logPath) tasks.push(fs.rm(job.logPath, { force: true }));
+    tasks.push(fs.rm(path.join(deps.layout.jobsDir, job.id), { recursive: true, force: true }));
+  }
+  // A package that was already in the cache before this submission belongs to earlier jobs.
+  if (pkg && !pkg.reused) tasks.push(fs.rm(pkg.zipPath, { force: true }));
+  for (const r of await Promise.allSettled(tasks)) {
+    if (r.status === 'rejected') deps.log?.(`Clean-up after a failed submission: ${(r.reason as Error).message}`);
+  }
+}
+
+export function consentSummary(input: SubmitInput, provider: TrainingProvider, pkg: PackageInfo | undefined): ConsentSummary {
+  const where = destinationFor(input.provider, input.hardware, input.options);
+  return {
+    provider: input.provider,
+    providerName: provider.displayName,
+    destination: where.destination,
+    afterwards: where.afterwards,
+    datasets: pkg?.datasets.map((d) => ({ id: d.id, root: d.root, files: d.files, bytes: d.bytes })) ?? [],
+    excluded: pkg?.excluded ?? [],
+    totalFiles: pkg?.totalFiles ?? 0,
+    totalBytes: pkg?.totalBytes ?? 0,
+    uploadBytes: pkg?.zipBytes,
+    reused: pkg?.reused ?? false,
+    workspace: input.workspace,
+  };
+}

@@ -1,0 +1,66 @@
+import * as vscode from 'vscode';
+import { JobHistory } from '../core/jobs/history';
+import { JobMonitor } from '../core/jobs/monitor';
+import { dataLayout, defaultDataHome, expandHome } from '../core/paths';
+import { createDefaultRegistry } from '../providers/defaults';
+import { registerJobCommands } from './commands/job-commands';
+import { JobLogChannels } from './logs/job-log-channels';
+import type { ExtensionServices } from './services';
+import { JobsStatusBar } from './status-bar';
+import { JobsModel } from './tree/jobs-model';
+import { JobsTreeProvider } from './tree/jobs-tree-provider';
+
+/** The folder shared with the CLI: setting, else $CLOUD_TRAINING_HOME, else ~/.cloud-training. */
+function resolveDataHome(): string {
+  const setting = vscode.workspace.getConfiguration('cloudTraining').get<string>('dataDirectory')?.trim();
+  return setting ? expandHome(setting) : defaultDataHome();
+}
+
+export function activate(context: vscode.ExtensionContext): ExtensionServices {
+  const log = vscode.window.createOutputChannel('Cloud Training', { log: true });
+  context.subscriptions.push(log);
+  const layout = dataLayout(resolveDataHome());
+  // Terminals opened from VS Code run `cloudtrain` against the same history.
+  context.environmentVariableCollection.replace('CLOUD_TRAINING_HOME', layout.home);
+
+  const history = new JobHistory(layout.historyDir, (w) => {
+    log.warn(w.message);
+    if (w.movedTo) void vscode.window.showWarningMessage(`Cloud Training: ${w.message}`);
+  });
+  const providers = createDefaultRegistry({
+    layout,
+    localCommand: () => vscode.workspace.getConfiguration('cloudTraining').get<string>('local.command') || undefined,
+  });
+  context.subscriptions.push({ dispose: () => void providers.dispose() });
+  const services: ExtensionServices = { context, history, layout, providers, log };
+
+  const model = new JobsModel(history, log);
+  const monitor = new JobMonitor(history, providers, {
+    dataHome: layout.home,
+    intervalMs: Math.max(500, vscode.workspace.getConfiguration('cloudTraining').get<number>('pollIntervalSeconds', 3) * 1000),
+    log: (l) => log.info(l),
+  });
+  const tree = new JobsTreeProvider(model);
+  const view = vscode.window.createTreeView('cloudTraining.jobs', { treeDataProvider: tree, showCollapseAll: true });
+  const logs = new JobLogChannels(model);
+  const statusBar = new JobsStatusBar(model);
+  context.subscriptions.push(model, monitor, tree, view, logs, statusBar);
+
+  // Poll only while some job is active: every history change re-evaluates that.
+  let firstLoad = true;
+  context.subscriptions.push(model.onDidChange(() => {
+    void vscode.commands.executeCommand('setContext', 'cloudTraining.hasJobs', model.all.length > 0);
+    view.badge = model.activeCount ? { value: model.activeCount, tooltip: `${model.activeCount} active job(s)` } : undefined;
+    if (firstLoad) { firstLoad = false; logs.reattachActive(); }
+    if (model.activeCount && !monitor.active) monitor.poke();
+  }));
+  void model.ensureLoaded();
+
+  registerJobCommands({ services, model, monitor, logs });
+  log.info(`Cloud Training active; job history in ${history.file}`);
+  return services;
+}
+
+export function deactivate(): void {
+  // Everything is in context.subscriptions; detached jobs keep running without us.
+}

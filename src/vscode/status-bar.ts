@@ -1,0 +1,31 @@
+import * as vscode from 'vscode';
+import { isActive, isTerminal } from '../core/jobs/schema';
+import { formatCost } from '../cli/format';
+import { Disposable } from './disposable';
+import type { JobsModel } from './tree/jobs-model';
+
+/** "$(cloud) 2 running · $1.23 today" — click to reveal the jobs view. */
+export class JobsStatusBar extends Disposable {
+  private readonly item = this._register(vscode.window.createStatusBarItem('cloudTraining.status', vscode.StatusBarAlignment.Left, 50));
+
+  constructor(private readonly model: JobsModel) {
+    super();
+    this.item.name = 'Cloud Training';
+    this.item.command = 'cloudTraining.jobs.focus';
+    this._register(model.onDidChange(() => this.render()));
+  }
+
+  render(): void {
+    const jobs = this.model.all;
+    const running = jobs.filter((j) => isActive(j.status)).length;
+    const today = new Date().toISOString().slice(0, 10);
+    const spend = jobs.filter((j) => isTerminal(j.status) && j.finishedAt?.startsWith(today)).reduce((s, j) => s + (j.cost?.actual ?? 0), 0);
+    if (!running && !spend) {
+      this.item.hide();
+      return;
+    }
+    this.item.text = `$(${running ? 'sync~spin' : 'cloud'}) ${running} running${spend ? ` · ${formatCost(spend)} today` : ''}`;
+    this.item.tooltip = `Cloud Training: ${running} active job(s); spent ${formatCost(spend) || '$0.00'} today`;
+    this.item.show();
+  }
+}

@@ -1,0 +1,51 @@
+import * as vscode from 'vscode';
+import type { Job, ProviderId } from '../../core/jobs/schema';
+import { isActive } from '../../core/jobs/schema';
+import { elapsedSeconds, formatCost, formatDuration, progressText } from '../../cli/format';
+
+const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
+const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
+const STATUS_COLORS: Partial<Record<Job['status'], string>> = {
+  running: 'charts.blue', starting: 'charts.blue', uploading: 'charts.blue', queued: 'charts.yellow',
+  succeeded: 'testing.iconPassed', failed: 'testing.iconFailed', cancelled: 'disabledForeground',
+};
+
+export function providerIcon(job: Job): vscode.ThemeIcon {
+  const color = STATUS_COLORS[job.status];
+  return new vscode.ThemeIcon(PROVIDER_ICONS[job.provider], color ? new vscode.ThemeColor(color) : undefined);
+}
+
+/** "running · 4m12s · 450/1000 45% loss 0.051 · $0.42" */
+export function jobDescription(job: Job, now = Date.now()): string {
+  const el = elapsedSeconds(job, now);
+  return [job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), formatCost(job.cost?.actual ?? job.cost?.estimate?.expected)]
+    .filter(Boolean).join(' · ');
+}
+
+/** Space-separated flags matched by `viewItem =~ /…/` in package.json menus. */
+export function jobContextValue(job: Job): string {
+  const flags = ['job', `status-${job.status}`, `provider-${job.provider}`, isActive(job.status) ? 'active' : 'finished'];
+  if (job.outputs.length) flags.push('hasOutputs');
+  if (typeof job.metadata.webUrl === 'string') flags.push('hasWebUrl');
+  return flags.join(' ');
+}
+
+export function jobTooltip(job: Job): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**${escape(job.name)}**  \n`);
+  md.appendMarkdown(`$(${PROVIDER_ICONS[job.provider]}) ${PROVIDER_NAMES[job.provider]}${job.hardware ? ` · ${escape(job.hardware)}` : ''}  \n`);
+  md.appendMarkdown(`Status: **${job.status}**${job.providerStatus ? ` (${escape(job.providerStatus)})` : ''}${job.statusDetail ? ` — ${escape(job.statusDetail)}` : ''}  \n`);
+  const p = progressText(job);
+  if (p) md.appendMarkdown(`Progress: ${escape(p)}${job.progress.etaSeconds ? ` · ETA ${formatDuration(job.progress.etaSeconds)}` : ''}  \n`);
+  md.appendMarkdown(`Created: ${new Date(job.createdAt).toLocaleString()}  \n`);
+  if (job.startedAt) md.appendMarkdown(`Started: ${new Date(job.startedAt).toLocaleString()}  \n`);
+  if (job.finishedAt) md.appendMarkdown(`Finished: ${new Date(job.finishedAt).toLocaleString()}  \n`);
+  if (job.cost?.estimate) md.appendMarkdown(`Estimate: ${formatCost(job.cost.estimate.low)}–${formatCost(job.cost.estimate.high)}  \n`);
+  if (job.cost?.actual !== undefined) md.appendMarkdown(`Cost: ${formatCost(job.cost.actual)}  \n`);
+  if (job.configPaths.training) md.appendMarkdown(`Config: \`${job.configPaths.training}\`  \n`);
+  if (job.error) md.appendMarkdown(`Error: ${escape(job.error)}  \n`);
+  md.appendMarkdown(`ID: \`${job.id}\`${job.providerJobId ? ` · provider id \`${job.providerJobId}\`` : ''}`);
+  return md;
+}
+
+const escape = (s: string): string => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');

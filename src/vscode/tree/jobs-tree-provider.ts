@@ -1,0 +1,54 @@
+import * as vscode from 'vscode';
+import type { GroupedJobs } from '../../core/jobs/grouping';
+import type { Job } from '../../core/jobs/schema';
+import { Disposable } from '../disposable';
+import { jobContextValue, jobDescription, jobTooltip, providerIcon } from './job-presentation';
+import type { JobsModel } from './jobs-model';
+
+export type JobsTreeNode = { kind: 'group'; group: GroupedJobs } | { kind: 'job'; job: Job };
+
+/** Renders the JobsModel: status groups, then jobs. Holds no state of its own. */
+export class JobsTreeProvider extends Disposable implements vscode.TreeDataProvider<JobsTreeNode> {
+  private readonly changed = this._register(new vscode.EventEmitter<JobsTreeNode | undefined>());
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(private readonly model: JobsModel) {
+    super();
+    this._register(model.onDidChange(() => this.changed.fire(undefined)));
+  }
+
+  async getChildren(node?: JobsTreeNode): Promise<JobsTreeNode[]> {
+    if (!node) {
+      await this.model.ensureLoaded();
+      // An empty root lets the view show its welcome content.
+      return this.model.grouped.map((group) => ({ kind: 'group', group }));
+    }
+    if (node.kind === 'group') return node.group.jobs.map((job) => ({ kind: 'job', job }));
+    return [];
+  }
+
+  getTreeItem(node: JobsTreeNode): vscode.TreeItem {
+    if (node.kind === 'group') {
+      const item = new vscode.TreeItem(`${node.group.label} (${node.group.jobs.length})`, node.group.id === 'running' || node.group.id === 'queued' || node.group.jobs.length <= 20
+        ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = `group:${node.group.id}`;
+      item.contextValue = `group group-${node.group.id}`;
+      return item;
+    }
+    const { job } = node;
+    const item = new vscode.TreeItem(job.name, vscode.TreeItemCollapsibleState.None);
+    item.id = `job:${job.id}`;
+    item.description = jobDescription(job);
+    item.tooltip = jobTooltip(job);
+    item.iconPath = providerIcon(job);
+    item.contextValue = jobContextValue(job);
+    item.command = { command: 'cloudTraining.showLogs', title: 'Show Logs', arguments: [job.id] };
+    return item;
+  }
+
+  getParent(node: JobsTreeNode): JobsTreeNode | undefined {
+    if (node.kind === 'group') return undefined;
+    const group = this.model.grouped.find((g) => g.jobs.some((j) => j.id === node.job.id));
+    return group ? { kind: 'group', group } : undefined;
+  }
+}
