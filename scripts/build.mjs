@@ -12,6 +12,8 @@ const minify = process.argv.includes('--minify') || process.env.CI === 'true';
 
 const common = { bundle: true, sourcemap: true, minify, logLevel: 'warning', absWorkingDir: root };
 const node = { ...common, platform: 'node', target: 'node20', format: 'cjs',
+  // Prefer ESM entry points: jsonc-parser's UMD build hides its requires from the bundler.
+  mainFields: ['module', 'main'],
   // ssh2 optionally loads native crypto helpers; the pure-JS fallback is what we ship.
   external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'] };
 

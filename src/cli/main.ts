@@ -4,11 +4,15 @@ import { runCancel } from './commands/cancel';
 import { runDelete } from './commands/delete';
 import { runJobs } from './commands/jobs';
 import { runLogs } from './commands/logs';
+import { runEstimate } from './commands/estimate';
+import { runSubmit } from './commands/submit';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
 /** Every subcommand; each lives in commands/<name>.ts and shares the core with the extension. */
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  submit: { run: runSubmit, summary: 'package, check consent and cost, and start a job (--provider local|replicate|ssh|slurm)' },
+  estimate: { run: runEstimate, summary: 'estimate the cost of a config on a provider/hardware' },
   jobs: { run: runJobs, summary: 'list jobs (--json, --status S)' },
   logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },
   cancel: { run: runCancel, summary: 'cancel a running job' },

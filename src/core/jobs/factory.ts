@@ -18,7 +18,9 @@ export interface NewJobInput {
 export function newJob(layout: DataLayout, input: NewJobInput, now = new Date()): Job {
   const id = newJobId(now.getTime());
   const base = input.trainingConfig ?? input.dataloaderConfig;
-  const name = input.name ?? (base ? `${path.basename(path.dirname(base))}/${path.basename(base)}` : id);
+  // "simpletuner-demo · config.json": the workspace tells jobs apart better than "config/config.json".
+  const folder = input.workspace ?? (base ? path.dirname(path.dirname(base)) : undefined);
+  const name = input.name ?? (base ? `${path.basename(folder!)} · ${path.basename(base)}` : id);
   return JobSchema.parse({
     id,
     name,
