@@ -15,7 +15,9 @@ const node = { ...common, platform: 'node', target: 'node20', format: 'cjs',
   // Prefer ESM entry points: jsonc-parser's UMD build hides its requires from the bundler.
   mainFields: ['module', 'main'],
   // ssh2 optionally loads native crypto helpers; the pure-JS fallback is what we ship.
-  external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'] };
+  external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
+  // jsonc-parser's "main" is a UMD build whose dynamic requires esbuild cannot follow; use its ES build.
+  alias: { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' } };
 
 /** webview/<name>/main.ts → dist/webview/<name>.js */
 const webviewDir = path.join(root, 'webview');
@@ -25,11 +27,20 @@ const webviewEntries = existsSync(webviewDir)
       .map((d) => ({ in: path.join('webview', d.name, 'main.ts'), out: d.name }))
   : [];
 
+/** zod re-exports all of its ~50 locales (~260 KB minified); webviews only need the English messages. */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /[\\/]locales[\\/]index\.js$/ }, (a) =>
+      /[\\/]zod[\\/]/.test(a.importer) ? { path: path.resolve(path.dirname(a.importer), '../locales/en.js') } : undefined);
+  },
+};
+
 const builds = [
   { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   ...(webviewEntries.length
-    ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview' }]
+    ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview', plugins: [zodEnglishOnly] }]
     : []),
 ];
 

@@ -1,12 +1,20 @@
 import type { DataLayout } from '../core/paths';
 import { LocalProvider } from './local/provider';
+import { replicateProviderFromEnv } from './replicate/cli-options';
 import { ProviderRegistry } from './registry';
+import { createSlurmProvider, loadSlurmClustersForCli } from './slurm/factory';
+import type { SlurmCluster } from './slurm/resources';
+import type { HostSources } from './ssh/hosts';
 
 export interface DefaultRegistryOptions {
   layout: DataLayout;
   env?: NodeJS.ProcessEnv;
   /** Default local command (setting `cloudTraining.local.command` / env `CLOUD_TRAINING_LOCAL_COMMAND`). */
   localCommand?: () => string | undefined;
+  /** `cloudTraining.slurm.clusters` (the extension reads VS Code settings); default: `<dataHome>/settings.json`. */
+  slurmClusters?: () => SlurmCluster[];
+  /** SSH host resolution (settings hosts, ssh config file); default: ~/.ssh/config only. */
+  sshHostSources?: () => HostSources;
 }
 
 /** Every provider we ship, registered lazily (nothing heavy loads until a provider is used). */
@@ -16,6 +24,13 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
   registry.register('local', () => new LocalProvider({
     jobsDir: opts.layout.jobsDir,
     defaultCommand: () => opts.localCommand?.() ?? env.CLOUD_TRAINING_LOCAL_COMMAND,
+  }));
+  // Token/base URL from REPLICATE_API_TOKEN / REPLICATE_BASE_URL; the extension re-registers it with SecretStorage.
+  registry.register('replicate', () => replicateProviderFromEnv(env));
+  registry.register('slurm', () => createSlurmProvider({
+    clusters: opts.slurmClusters ?? (() => loadSlurmClustersForCli(opts.layout.home)),
+    hostSources: opts.sshHostSources,
+    cacheDir: opts.layout.cacheDir,
   }));
   return registry;
 }

@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { estimateCost } from '../../core/cost/estimate';
 import { checkSpendingLimits, usd } from '../../core/cost/limits';
 import { ProviderIdSchema } from '../../core/jobs/schema';
 import { configKind } from '../../core/submit/config-kind';
-import { simpleConfigReader } from '../../core/submit/config-reader';
+import { trainingConfigReader } from '../../core/submit/config-reader';
 import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
 import { cliContext } from '../context';
 import { UsageError, type CliIO } from '../io';
@@ -33,7 +34,8 @@ export async function runEstimate(argv: string[], io: CliIO): Promise<number> {
     if (!Number.isInteger(steps) || steps <= 0) throw new UsageError(`--steps must be a positive whole number, got "${values.steps}"`);
   }
   const configPath = positionals[0] ? path.resolve(io.cwd, positionals[0]) : undefined;
-  const configSteps = configPath && (await configKind(configPath)) === 'training' ? (await simpleConfigReader.read(configPath)).maxTrainSteps : undefined;
+  if (configPath && !existsSync(configPath)) throw new UsageError(`No config file at ${configPath}`);
+  const configSteps = configPath && (await configKind(configPath)) === 'training' ? (await trainingConfigReader(workspaceOf(configPath, io.cwd)).read(configPath)).maxTrainSteps : undefined;
   const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace: workspaceOf(configPath, io.cwd), env: io.env });
   const ctx = cliContext(io);
   const jobs = await ctx.history.list();

@@ -1,23 +1,26 @@
 import { createInterface } from 'node:readline/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConsentMemory } from '../../core/consent/memory';
 import { ConsentRefusedError, type ConsentAnswer } from '../../core/consent/policy';
 import { consentSummaryText, type ConsentSummary } from '../../core/consent/summary';
-import type { CostEstimate } from '../../core/cost/estimate';
+import { whereText, type CostEstimate } from '../../core/cost/estimate';
 import { SpendingLimitError, usd } from '../../core/cost/limits';
 import { ProviderIdSchema } from '../../core/jobs/schema';
 import { configKind } from '../../core/submit/config-kind';
-import { simpleConfigReader } from '../../core/submit/config-reader';
+import { trainingConfigReader } from '../../core/submit/config-reader';
 import { defaultPackager } from '../../core/submit/packager';
 import { submitJob, type SubmitInput } from '../../core/submit/pipeline';
 import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
-import { SubmitError, STEP_LABELS } from '../../core/submit/steps';
+import { SubmitError, STEP_LABELS, type Packager, type SubmitStep } from '../../core/submit/steps';
+import type { ProviderRegistry } from '../../providers/registry';
 import { cliContext } from '../context';
 import { formatDuration } from '../format';
 import { ExitCode, UsageError, type CliIO } from '../io';
 import { runLogs } from './logs';
 
+const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
 const USAGE = 'usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--yes] [--follow] [--json]';
 
 /**
@@ -27,6 +30,11 @@ const USAGE = 'usage: cloudtrain submit --provider P [--hardware H] [--config <t
  * job ends and exits 0 only if it succeeded.
  */
 export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
+  return submitCommand(argv, io);
+}
+
+/** For tests: the same command with another provider registry (a paid test provider). */
+export async function submitCommand(argv: string[], io: CliIO, over: { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } } = {}): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -52,6 +60,7 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
 
   const ctx = cliContext(io);
   const configPath = configArg ? path.resolve(io.cwd, configArg) : undefined;
+  if (configPath && !existsSync(configPath)) throw new UsageError(`No config file at ${configPath}`);
   const workspace = workspaceOf(configPath, io.cwd);
   const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace, env: io.env });
   const kind = configPath ? await configKind(configPath) : undefined;
@@ -68,7 +77,8 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
     workspace,
   };
 
-  const interactive = !values.yes && Boolean((process.stdin as { isTTY?: boolean }).isTTY);
+  const stdin = over.stdin ?? process.stdin;
+  const interactive = !values.yes && Boolean(stdin.isTTY);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new DOMException('Interrupted', 'AbortError'));
   process.once('SIGINT', onSigint);
@@ -78,23 +88,24 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
     const outcome = await submitJob(input, {
       history: ctx.history,
       layout: ctx.layout,
-      providers: ctx.providers,
-      config: simpleConfigReader,
-      packager: defaultPackager(),
+      providers: over.providers ?? ctx.providers,
+      config: trainingConfigReader(workspace),
+      packager: over.packager ?? defaultPackager({ workspaceRoot: workspace, extraExcludes: settings.packaging.extraExcludes }),
       consent: {
         policy: settings.uploadConsent,
         memory: new ConsentMemory(io.dataHome),
-        ask: (summary) => askConsentOnTerminal(summary, { yes: Boolean(values.yes), interactive, io }),
+        ask: (summary) => askConsentOnTerminal(summary, { yes: Boolean(values.yes), interactive, io, stdin }),
       },
       limits: settings.limits,
       pricing: userPricing(settings),
       confirmCost: async (estimate) => {
         say(estimateText(estimate));
         if (!interactive || estimate.cost.high === 0) return true;
-        return askYesNo(io, 'Start this job? [Y/n] ', true);
+        return askYesNo(io, stdin, 'Start this job? [Y/n] ', true);
       },
       onStep: (step, message, fraction) => {
-        if (values.json) return;
+        // Only the steps that take time or ask something are worth a line on the terminal.
+        if (values.json || (!message && !VISIBLE_STEPS.has(step))) return;
         const line = message ? `  ${message}${fraction !== undefined ? ` (${Math.round(fraction * 100)}%)` : ''}` : `… ${STEP_LABELS[step]}`;
         if (line !== lastStep) say(line);
         lastStep = line;
@@ -135,7 +146,7 @@ function parsePositiveInt(v: string | undefined, flag: string): number | undefin
   return n;
 }
 
-async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: CliIO }): Promise<ConsentAnswer> {
+async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: CliIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
   o.io.stderr.write(`${consentSummaryText(summary)}\n`);
   if (o.yes) {
     o.io.stderr.write('Upload allowed by --yes.\n');
@@ -144,7 +155,7 @@ async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; 
   if (!o.interactive) {
     throw new Error('Upload consent is needed and there is no terminal to ask: pass --yes, or set cloudTraining.uploadConsent to "allow"');
   }
-  const rl = createInterface({ input: process.stdin, output: o.io.stderr });
+  const rl = createInterface({ input: o.stdin, output: o.io.stderr });
   try {
     const a = (await rl.question('Upload? [o]nce / [a]lways for this workspace / [N]o: ')).trim().toLowerCase();
     return a === 'o' || a === 'once' || a === 'y' || a === 'yes' ? 'once' : a === 'a' || a === 'always' ? 'always' : 'cancel';
@@ -153,8 +164,8 @@ async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; 
   }
 }
 
-async function askYesNo(io: CliIO, question: string, dflt: boolean): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: io.stderr });
+async function askYesNo(io: CliIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
+  const rl = createInterface({ input: stdin, output: io.stderr });
   try {
     const a = (await rl.question(question)).trim().toLowerCase();
     return a ? a === 'y' || a === 'yes' : dflt;
@@ -167,7 +178,7 @@ async function askYesNo(io: CliIO, question: string, dflt: boolean): Promise<boo
 export function estimateText(e: CostEstimate): string {
   const d = e.durationSeconds;
   return [
-    `Hardware: ${e.hardwareLabel} (${e.provider} ${e.hardware}) at ${usd(e.pricePerHour)}/h (prices checked ${e.priceCheckedAt})`,
+    `Hardware: ${e.hardwareLabel} (${whereText(e.provider, e.hardware)}) at ${usd(e.pricePerHour)}/h (prices checked ${e.priceCheckedAt})`,
     `Estimate: ${usd(e.cost.expected)} (range ${usd(e.cost.low)}–${usd(e.cost.high)}) for ${e.steps} steps, ${formatDuration(d.expected)} (${formatDuration(d.low)}–${formatDuration(d.high)})`,
     `Basis: ${e.basisText}`,
   ].join('\n');

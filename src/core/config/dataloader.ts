@@ -85,12 +85,11 @@ function readDataset(node: Node, index: number, diagnostics: ConfigDiagnostic[])
   const parsed = DatasetEntrySchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
+      // A missing field has no node of its own: point at the start of the dataset instead.
       const at = findNodeAtLocation(node, issue.path as (string | number)[]);
-      const target = at?.parent?.type === 'property' && at.parent.children?.[1] === at ? at : at;
-      const isMissing = !at;
       diagnostics.push({
-        severity: 'error', code: isMissing ? 'missing-field' : 'schema',
-        offset: (target ?? node).offset, length: isMissing ? 1 : (target ?? node).length,
+        severity: 'error', code: at ? 'schema' : 'missing-field',
+        offset: (at ?? node).offset, length: at ? at.length : 1,
         message: issue.message, datasetId: id,
       });
     }

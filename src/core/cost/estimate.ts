@@ -127,13 +127,16 @@ function mapRange(r: SecondsPerStepRange, f: (n: number) => number): SecondsPerS
   return { low: f(r.low), expected: f(r.expected), high: f(r.high) };
 }
 
+/** "replicate l40s", but just "local" where the hardware is the provider. */
+export const whereText = (provider: string, hardware: string): string => (hardware === provider ? provider : `${provider} ${hardware}`);
+
 function basisText(price: HardwarePrice, samples: number, steps: number, stepsSource: CostEstimate['stepsSource']): string {
   const stepsPart = stepsSource === 'default'
     ? `${steps} steps assumed (the config sets no max_train_steps)`
     : `${steps} steps from ${stepsSource === 'config' ? 'the config' : 'your input'}`;
   const speedPart = samples
-    ? `seconds/step learned from your ${samples} finished job${samples === 1 ? '' : 's'} on ${price.provider} ${price.hardware}`
-    : `no finished jobs of yours on ${price.provider} ${price.hardware} yet, so a default seconds/step with a wide range`;
+    ? `seconds/step learned from your ${samples} finished job${samples === 1 ? '' : 's'} on ${whereText(price.provider, price.hardware)}`
+    : `no finished jobs of yours on ${whereText(price.provider, price.hardware)} yet, so a default seconds/step with a wide range`;
   return `${stepsPart}; ${speedPart}; price $${price.pricePerHour.toFixed(2)}/h checked ${price.checkedAt}.`;
 }
 
@@ -152,4 +155,15 @@ export function actualCost(job: Job, pricing?: UserPricing): { actual: number; b
   const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
   const seconds = job.cost?.billedSeconds ?? Math.max(0, (end - Date.parse(job.startedAt!)) / 1000);
   return { actual: job.cost?.actual ?? round(seconds * price.pricePerSecond, 4), billedSeconds: Math.round(seconds), pricePerHour: price.pricePerHour };
+}
+
+/**
+ * The cost fields to store on a job that just ended and whose provider did not report a cost
+ * (local, ssh, slurm): for the job monitor's finalisation. Undefined when nothing needs adding.
+ */
+export function finalCost(job: Job, pricing?: UserPricing): Job['cost'] | undefined {
+  if (!isTerminal(job.status) || job.cost?.actual !== undefined) return undefined;
+  const a = actualCost(job, pricing);
+  if (!a) return undefined;
+  return { currency: 'USD', ...job.cost, actual: a.actual, billedSeconds: a.billedSeconds, pricePerHour: job.cost?.pricePerHour ?? a.pricePerHour };
 }

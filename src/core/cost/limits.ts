@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderIdSchema, type Job, type ProviderId } from '../jobs/schema';
-import { round } from './prices';
+import { round, type UserPricing } from './prices';
 import { spendingTotals, type Period, type SpendTotals } from './spending';
 
 /** A limit in USD; null/absent = no limit. 0 is a real limit (nothing paid may start). */
@@ -43,14 +43,15 @@ export class SpendingLimitError extends Error {
 
 /**
  * Would a job estimated at `estimate` USD on `provider` pass any limit? Reaching a limit exactly is
- * allowed; passing it by any amount blocks. Jobs already committed (actual cost, or the estimate of
+ * allowed; passing it by any amount blocks; a free job is never blocked. Jobs already committed (actual cost, or the estimate of
  * jobs still running) count against it.
  */
-export function checkSpendingLimits(limits: SpendingLimits, jobs: readonly Job[], provider: ProviderId, estimate: number, now: Date = new Date()): LimitCheck {
-  const totals = spendingTotals(jobs, now);
+export function checkSpendingLimits(limits: SpendingLimits, jobs: readonly Job[], provider: ProviderId, estimate: number, now: Date = new Date(), pricing?: UserPricing): LimitCheck {
+  const totals = spendingTotals(jobs, now, pricing);
   const violations: LimitViolation[] = [];
   const consider = (scope: LimitViolation['scope'], period: Period, limit: number | undefined, spent: number) => {
-    if (limit === undefined) return;
+    // A free job (local, unpriced host) adds nothing, so it never passes a limit, even one already passed.
+    if (limit === undefined || estimate <= 0) return;
     const wouldBe = round(spent + estimate, 4);
     // Tiny epsilon so float noise at exactly the limit never blocks.
     if (wouldBe > limit + 1e-9) violations.push({ scope, period, limit, spent, estimate: round(estimate, 4), wouldBe });

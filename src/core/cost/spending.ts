@@ -1,5 +1,6 @@
-import { isActive, type Job, type ProviderId } from '../jobs/schema';
-import { round } from './prices';
+import { isActive, isTerminal, type Job, type ProviderId } from '../jobs/schema';
+import { actualCost } from './estimate';
+import { round, type UserPricing } from './prices';
 
 export type Period = 'day' | 'month';
 
@@ -12,11 +13,13 @@ export interface SpendTotals {
 /**
  * What a job counts for against a budget: its actual cost once known; while it is still active and has
  * no actual figure yet, its estimate (money already committed, so two quick submissions cannot both
- * slip under a limit).
+ * slip under a limit); a finished job whose provider reported no cost (ssh/slurm, priced by the user)
+ * counts its run time × price.
  */
-export function committedSpend(job: Job): number {
+export function committedSpend(job: Job, pricing?: UserPricing): number {
   if (job.cost?.actual !== undefined) return job.cost.actual;
   if (isActive(job.status)) return job.cost?.estimate?.expected ?? 0;
+  if (isTerminal(job.status) && job.startedAt) return actualCost(job, pricing)?.actual ?? 0;
   return 0;
 }
 
@@ -28,12 +31,12 @@ export function periodStart(period: Period, now: Date): Date {
 }
 
 /** Spend today and this calendar month (local time), overall and per provider; a job counts on the day it was created. */
-export function spendingTotals(jobs: readonly Job[], now: Date = new Date()): SpendTotals {
+export function spendingTotals(jobs: readonly Job[], now: Date = new Date(), pricing?: UserPricing): SpendTotals {
   const dayStart = periodStart('day', now).getTime();
   const monthStart = periodStart('month', now).getTime();
   const totals: SpendTotals = { day: 0, month: 0, byProvider: {} };
   for (const job of jobs) {
-    const amount = committedSpend(job);
+    const amount = committedSpend(job, pricing);
     if (!amount) continue;
     const at = Date.parse(job.createdAt);
     if (!(at >= monthStart)) continue;

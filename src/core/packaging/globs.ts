@@ -6,7 +6,8 @@ export function globToRegExp(glob: string): RegExp {
   let g = glob.trim().replace(/\\/g, '/');
   const anchored = g.includes('/') && !g.startsWith('**/');
   if (g.startsWith('/')) g = g.slice(1);
-  if (g.endsWith('/')) g += '**';
+  // `dir/` names a folder: match it (and so skip everything under it) wherever the pattern is anchored.
+  while (g.endsWith('/')) g = g.slice(0, -1);
   let re = '';
   let inBraces = 0;
   for (let i = 0; i < g.length; i++) {

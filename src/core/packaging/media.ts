@@ -9,6 +9,13 @@ const STORED = new Set([
   'zip', 'gz', 'tgz', 'bz2', 'xz', 'zst', '7z', 'rar', 'tar',
 ]);
 
-export function shouldStore(relPath: string): boolean {
-  return STORED.has(path.extname(relPath).slice(1).toLowerCase());
+/**
+ * Below this size deflate saves a few bytes at best, while each deflated entry costs a zlib stream
+ * (~300 KB of native state): captions are typically 50-300 bytes, and thousands of them made zlib
+ * set-up and its garbage the largest cost after reading. So small files are stored too.
+ */
+export const DEFLATE_MIN_BYTES = 1024;
+
+export function shouldStore(relPath: string, size = Infinity): boolean {
+  return size < DEFLATE_MIN_BYTES || STORED.has(path.extname(relPath).slice(1).toLowerCase());
 }

@@ -43,6 +43,8 @@ export interface ResolvedSshHost {
   identityAgent?: string;
   proxyJump: JumpSpec[];
   userKnownHostsFiles: string[];
+  /** Read for verification, never written. */
+  globalKnownHostsFiles: string[];
   connectTimeoutSeconds?: number;
   serverAliveIntervalSeconds?: number;
 }
@@ -119,6 +121,8 @@ export class SshConfig {
       identityAgent: agent && agent.toLowerCase() !== 'none' ? (agent === 'SSH_AUTH_SOCK' ? undefined : expandPath(agent)) : undefined,
       proxyJump,
       userKnownHostsFiles: knownHosts ?? [path.join(this.home, '.ssh', 'known_hosts'), path.join(this.home, '.ssh', 'known_hosts2')],
+      globalKnownHostsFiles: values.get('globalknownhostsfile')?.filter((p) => p.toLowerCase() !== 'none').map(expandPath)
+        ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
       connectTimeoutSeconds: num('connecttimeout'),
       serverAliveIntervalSeconds: num('serveraliveinterval'),
     };

@@ -1,10 +1,31 @@
-import type { Packager } from './steps';
+import path from 'node:path';
+import { buildPackage } from '../packaging';
+import { PackageInfoSchema, type Packager } from './steps';
+
+export interface PackagerOptions {
+  /** Extra exclude globs (setting `cloudTraining.packaging.exclude`). */
+  extraExcludes?: string[];
+  workspaceRoot?: string;
+}
 
 /**
- * The packager used by the extension and the CLI. The packaging module (src/core/packaging) is being
- * written alongside this one; until its `buildPackage` lands, providers that upload data cannot be
- * submitted to and say so.
+ * The packaging module behind the pipeline's Packager interface. Packages are content-addressed under
+ * `<cacheDir>/packages/<sha256>.zip`; an unchanged dataset comes back `reused` and is not rebuilt.
  */
-export function defaultPackager(): Packager | undefined {
-  return undefined;
+export function defaultPackager(opts: PackagerOptions = {}): Packager {
+  return {
+    async build(req) {
+      const result = await buildPackage({
+        dataloaderConfigPath: req.dataloaderConfigPath,
+        trainingConfigPath: req.trainingConfigPath,
+        outDir: path.join(req.cacheDir, 'packages'),
+        cacheDir: req.cacheDir,
+        extraExcludes: opts.extraExcludes,
+        workspaceRoot: opts.workspaceRoot,
+        signal: req.signal,
+        onProgress: (p) => req.onProgress?.(p.message, p.fraction),
+      });
+      return PackageInfoSchema.parse(result);
+    },
+  };
 }

@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { JobHistory } from '../jobs/history';
 import { newJob } from '../jobs/factory';
-import type { ConsentRecord, Job, ProviderId } from '../jobs/schema';
+import { JobSchema, type ConsentRecord, type Job, type ProviderId } from '../jobs/schema';
 import type { DataLayout } from '../paths';
-import { decideConsent, type ConsentAnswer, type ConsentPolicy } from '../consent/policy';
+import { ConsentRefusedError, decideConsent, type ConsentAnswer, type ConsentPolicy } from '../consent/policy';
 import type { ConsentMemory } from '../consent/memory';
 import type { ConsentSummary } from '../consent/summary';
 import { estimateCost, type CostEstimate } from '../cost/estimate';
@@ -90,6 +90,12 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     const dataloader = input.dataloaderConfigPath ?? cfg.dataloaderPath;
     signal?.throwIfAborted();
 
+    // Policy "never" refuses before any packaging work is done.
+    if (uploads && deps.consent.policy === 'never') {
+      enter('consent');
+      throw new ConsentRefusedError(provider.displayName);
+    }
+
     enter('package');
     if (uploads && dataloader) {
       if (!deps.packager) throw new Error('packaging is not available in this build');
@@ -120,7 +126,7 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     });
 
     enter('limits');
-    const limits = checkSpendingLimits(deps.limits, jobs, input.provider, estimate.cost.expected, deps.now?.());
+    const limits = checkSpendingLimits(deps.limits, jobs, input.provider, estimate.cost.expected, deps.now?.(), deps.pricing);
     if (!limits.ok) throw new SpendingLimitError(limits);
 
     enter('confirm');
@@ -143,7 +149,15 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
       estimate: { low: estimate.cost.low, expected: estimate.cost.expected, high: estimate.cost.high, basis: estimate.basisText },
     };
     if (pkg) job.metadata = { packageSha256: pkg.sha256, packageBytes: pkg.zipBytes };
-    created = await deps.history.add(job);
+    const valid = JobSchema.parse(job);
+    // Limits again, atomically with the insert: another window or terminal may have started a job
+    // while the cost view was open, and two submissions must not both slip under a limit.
+    await deps.history.transact((current) => {
+      const again = checkSpendingLimits(deps.limits, current, input.provider, estimate.cost.expected, deps.now?.(), deps.pricing);
+      if (!again.ok) throw new SpendingLimitError(again);
+      return [valid, ...current];
+    });
+    created = valid;
     signal?.throwIfAborted();
 
     enter('submit');
@@ -191,7 +205,11 @@ async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo 
     tasks.push(fs.rm(path.join(deps.layout.jobsDir, job.id), { recursive: true, force: true }));
   }
   // A package that was already in the cache before this submission belongs to earlier jobs.
-  if (pkg && !pkg.reused) tasks.push(fs.rm(pkg.zipPath, { force: true }));
+  if (pkg && !pkg.reused) {
+    tasks.push(fs.rm(pkg.zipPath, { force: true }));
+    // The packager's summary beside the zip (`<sha256>.json`) goes with it.
+    if (pkg.zipPath.endsWith('.zip')) tasks.push(fs.rm(`${pkg.zipPath.slice(0, -4)}.json`, { force: true }));
+  }
   for (const r of await Promise.allSettled(tasks)) {
     if (r.status === 'rejected') deps.log?.(`Clean-up after a failed submission: ${(r.reason as Error).message}`);
   }

@@ -21,6 +21,8 @@ export const SubmitSettingsSchema = z.object({
     slurm: z.object({ perGpuHour: Price }).prefault({}),
   }).prefault({}),
   local: z.object({ command: z.string().optional() }).prefault({}),
+  /** Extra exclude globs for packaging (more exclusions only ever send less, so workspaces may set them). */
+  packaging: z.object({ extraExcludes: z.array(z.string()).catch([]).default([]) }).prefault({}),
 });
 export type SubmitSettings = z.infer<typeof SubmitSettingsSchema>;
 
@@ -84,7 +86,14 @@ export async function loadCliSettings(opts: { dataHome: string; workspace?: stri
     }
     const parsed: unknown = parseJsonc(text, [], { allowTrailingComma: true });
     if (!isObject(parsed)) throw new Error(`${file} should hold a JSON object`);
-    deepMerge(section, cloudTrainingSection(parsed));
+    const found = cloudTrainingSection(parsed);
+    if (file !== files[0]) {
+      // A cloned repository must not be able to switch consent to "allow" or raise spending limits:
+      // in VS Code these settings are application-scoped (user settings only), and so they are here.
+      delete found.uploadConsent;
+      delete found.limits;
+    }
+    deepMerge(section, found);
     sources.push(file);
   }
   const envPolicy = opts.env.CLOUD_TRAINING_UPLOAD_CONSENT?.trim();

@@ -54,7 +54,11 @@ export interface PackageRequest {
   onProgress?(message: string, fraction?: number): void;
 }
 
-/** Builds the upload package; the packaging module provides the real one, tests a small fake. */
+/**
+ * Builds the upload package; the packaging module provides the real one, tests a small fake.
+ * A build that fails or is aborted leaves no partial file behind; once it returns, the pipeline owns
+ * the zip and deletes it if the provider never accepts the job (unless it was `reused` from the cache).
+ */
 export interface Packager {
   build(req: PackageRequest): Promise<PackageInfo>;
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// SSH dataset sync vs `rsync -a` over the same loopback sshd.
+// Run: node --import tsx benchmarks/ssh-sync.mjs [--files 3000] [--mb 520]
+// Needs the apt packages openssh-server and rsync.
+//
+// A dataset of a few thousand files (≥ 500 MB, incompressible) is synced to a throwaway sshd on
+// 127.0.0.1 (test/support/sshd.ts). Measured in one run, same data, same server:
+//   rsync first   : rsync -a over ssh into an empty folder
+//   rsync no-change: the same command again
+//   ours first    : connect (host key verified) + syncDirectory into an empty folder, with a cold hash
+//                   cache (hashes computed while uploading, verified with sha256sum on the host)
+//   ours no-change: connect + syncDirectory again (warm hash cache, remote manifest + listing)
+// Targets: ours first ≤ 1.3 × rsync first; ours no-change ≤ rsync no-change.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startSshd } from '../test/support/sshd.ts';
+import { SshConnection } from '../src/providers/ssh/connection.ts';
+import { syncDirectory } from '../src/providers/ssh/sync.ts';
+
+const run = promisify(execFile);
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const FILES = arg('files', 3000);
+const TOTAL_MB = arg('mb', 520);
+
+const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-bench-sync-'));
+const sshd = await startSshd();
+try {
+  const local = path.join(tmp, 'dataset');
+  // Mostly image-sized files plus a few large ones, in nested folders.
+  const big = 10;
+  const bigSize = 8 * 1024 * 1024;
+  const smallSize = Math.floor((TOTAL_MB * 1024 * 1024 - big * bigSize) / (FILES - big));
+  let bytes = 0;
+  for (let i = 0; i < FILES; i++) {
+    const dir = path.join(local, `part${i % 20}`, `set${i % 7}`);
+    await fs.mkdir(dir, { recursive: true });
+    const size = i < big ? bigSize : smallSize + ((i * 7919) % 4096);
+    await fs.writeFile(path.join(dir, `img_${i}.${i < big ? 'bin' : 'png'}`), randomBytes(size));
+    bytes += size;
+  }
+  console.log(`dataset: ${FILES} files, ${(bytes / 1e6).toFixed(0)} MB (random bytes); sshd on 127.0.0.1:${sshd.port}`);
+
+  const sshCmd = ['ssh', ...sshd.sshArgs()].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
+  const rsyncDest = path.join(sshd.remoteDir, 'rsync');
+  const rsync = () => run('rsync', ['-a', '--delete', '-e', sshCmd, `${local}/`, `${sshd.user}@127.0.0.1:${rsyncDest}/`], { maxBuffer: 1e8 });
+  const time = async (fn) => {
+    // Flush dirty pages first so neither side pays for the other's (or the generator's) writeback.
+    await run('sync');
+    const t0 = performance.now();
+    const r = await fn();
+    return { ms: performance.now() - t0, r };
+  };
+
+  const target = {
+    label: 'bench', host: sshd.host, port: sshd.port, user: sshd.user,
+    identityFiles: [sshd.userKeyPath], agent: false, knownHostsFiles: [sshd.knownHostsPath],
+  };
+  const cacheDir = path.join(tmp, 'cache');
+  const ourDest = path.join(sshd.remoteDir, 'ours');
+  const ours = async () => {
+    const conn = await SshConnection.connect(target);
+    try {
+      const t0 = performance.now();
+      let last = '';
+      // BENCH_VERBOSE=1 prints when each phase starts (ms since the sync began).
+      const report = process.env.BENCH_VERBOSE ? (m) => { if (m !== last) console.log(`  ${(performance.now() - t0).toFixed(0)} ms ${(last = m)}`); } : undefined;
+      return await syncDirectory(conn, local, ourDest, { cacheDir, report });
+    } finally {
+      conn.dispose();
+    }
+  };
+
+  const rFirst = await time(rsync);
+  const oFirst = await time(ours);
+  const rNo = await time(rsync);
+  const oNo = await time(ours);
+
+  // Sanity: both destinations hold the same bytes.
+  const { stdout: diff } = await run('diff', ['-rq', rsyncDest, ourDest]).catch((e) => ({ stdout: e.stdout || 'differ' }));
+  if (diff.trim()) throw new Error(`destinations differ: ${diff.slice(0, 500)}`);
+
+  const f = (ms) => `${(ms / 1000).toFixed(2)} s`;
+  console.log(`rsync -a first      : ${f(rFirst.ms)}`);
+  console.log(`ours first          : ${f(oFirst.ms)}  (${oFirst.r.uploaded.length} files sent, ${oFirst.r.verified} verified on host) → ${(oFirst.ms / rFirst.ms).toFixed(2)}× rsync (target ≤ 1.30×) ${oFirst.ms <= rFirst.ms * 1.3 ? 'OK' : 'MISSED'}`);
+  console.log(`rsync -a no-change  : ${f(rNo.ms)}`);
+  console.log(`ours no-change      : ${f(oNo.ms)}  (${oNo.r.uploaded.length} files sent, ${oNo.r.unchanged} unchanged) → ${(oNo.ms / rNo.ms).toFixed(2)}× rsync (target ≤ 1.00×) ${oNo.ms <= rNo.ms ? 'OK' : 'MISSED'}`);
+} finally {
+  await sshd.stop();
+  await fs.rm(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,75 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { JobHistory } from '../../core/jobs/history';
+import { dataLayout, expandHome } from '../../core/paths';
+import { LocalServerController } from '../../server/controller';
+import type { WebhookRoutes } from '../../server/webhooks';
+import { UsageError, type CliIO } from '../io';
+
+export const DEFAULT_STORAGE_DIR = '~/.simpletuner/cloud_outputs';
+
+export interface ServeDeps {
+  /** Stops the server (tests); otherwise SIGINT/SIGTERM do. */
+  signal?: AbortSignal;
+  /** Handles verified webhooks (the Replicate provider plugs its job update in here). */
+  webhookHandler?: WebhookRoutes['handler'];
+}
+
+/**
+ * `cloudtrain serve [--host 127.0.0.1] [--port N] [--storage DIR]` — the results endpoint and
+ * webhook receiver without VS Code. Your own S3 credentials come from CLOUDTRAIN_S3_ACCESS_KEY_ID /
+ * CLOUDTRAIN_S3_SECRET_ACCESS_KEY; webhook secrets from <PROVIDER>_WEBHOOK_SECRET (e.g.
+ * REPLICATE_WEBHOOK_SECRET). Job credentials minted by submissions are shared with the extension.
+ */
+export async function runServe(argv: string[], io: CliIO, deps: ServeDeps = {}): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: false, strict: true,
+    options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' }, storage: { type: 'string' } },
+  });
+  if (positionals.length) throw new UsageError('usage: cloudtrain serve [--host 127.0.0.1] [--port N] [--storage DIR]');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not ${values.port}`);
+  const storageDir = path.resolve(io.cwd, expandHome(values.storage ?? io.env.CLOUDTRAIN_STORAGE_DIR ?? DEFAULT_STORAGE_DIR));
+
+  const layout = dataLayout(io.dataHome);
+  const log = (line: string): void => void io.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  // The same controller as the extension: shared job credentials, and port 0 reuses the last port.
+  const controller = new LocalServerController({
+    dataHome: layout.home,
+    settings: () => ({ host: values.host!, port, storageDir }),
+    webhookSecret: async (provider) => io.env[`${provider.toUpperCase().replace(/-/g, '_')}_WEBHOOK_SECRET`],
+    history: new JobHistory(layout.historyDir, (w) => io.stderr.write(`warning: ${w.message}\n`)),
+    log,
+  });
+  const keyId = io.env.CLOUDTRAIN_S3_ACCESS_KEY_ID;
+  const secret = io.env.CLOUDTRAIN_S3_SECRET_ACCESS_KEY;
+  const credentials = await controller.credentials();
+  if (keyId && secret) credentials.setConfigured([{ accessKeyId: keyId, secretAccessKey: secret }]);
+  controller.setWebhookHandler(deps.webhookHandler ?? (async (provider, payload) => {
+    const p = payload as { id?: unknown; status?: unknown };
+    log(`webhook from ${provider}: ${String(p?.id ?? '?')} ${String(p?.status ?? '')}`);
+  }));
+  const server = await controller.ensureStarted();
+  io.stdout.write(`Cloud Training server: ${server.url}\n`);
+  io.stdout.write(`  S3 endpoint: ${server.storageEndpoint}  (storage: ${storageDir})\n`);
+  io.stdout.write(`  webhooks:    ${server.url}/api/cloud/webhooks/<provider>\n`);
+  if (!keyId || !secret) io.stdout.write('  (set CLOUDTRAIN_S3_ACCESS_KEY_ID / CLOUDTRAIN_S3_SECRET_ACCESS_KEY to use the endpoint yourself)\n');
+  io.stdout.write('Press Ctrl+C to stop.\n');
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      deps.signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (deps.signal?.aborted) stop();
+    else deps.signal?.addEventListener('abort', stop, { once: true });
+  });
+  await controller.stop();
+  await credentials.flush();
+  io.stdout.write('stopped\n');
+  return 0;
+}

@@ -1,0 +1,25 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { lineColumn } from '../../core/config/diagnostics';
+import { validateConfigFile } from '../../core/config/validate';
+import { UsageError, type CliIO } from '../io';
+
+/**
+ * `cloudtrain validate <config> [--json]` — check a dataloader config, or a training config and the
+ * dataloader config it names. Prints `file:line:col: severity: message [code]`; exit 1 if any error.
+ */
+export async function runValidate(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  if (positionals.length !== 1) throw new UsageError('usage: cloudtrain validate <config.json|config.toml|config.env|multidatabackend.json> [--json]');
+  const results = await validateConfigFile(path.resolve(io.cwd, positionals[0]!), io.cwd);
+  const all = results.flatMap((r) => r.diagnostics.map((d) => ({ file: r.file, ...lineColumn(r.text, d.offset), ...d })));
+  const errors = all.filter((d) => d.severity === 'error').length;
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify({ ok: errors === 0, files: results.map((r) => r.file), diagnostics: all }, null, 2)}\n`);
+  } else {
+    for (const d of all) io.stdout.write(`${path.relative(io.cwd, d.file) || d.file}:${d.line}:${d.column}: ${d.severity}: ${d.message} [${d.code}]\n`);
+    const warnings = all.length - errors;
+    io.stdout.write(all.length ? `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}\n` : `OK: ${results.map((r) => path.relative(io.cwd, r.file) || r.file).join(', ')}\n`);
+  }
+  return errors ? 1 : 0;
+}

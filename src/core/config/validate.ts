@@ -1,0 +1,51 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { checkDatasetPaths } from './check-paths';
+import { parseDataloaderConfig, type ParsedDataloader } from './dataloader';
+import type { ConfigDiagnostic } from './diagnostics';
+import { formatOf, loadTrainingConfig } from './training';
+
+export interface FileDiagnostics { file: string; text: string; diagnostics: ConfigDiagnostic[]; parsed?: ParsedDataloader }
+
+/**
+ * Validate a dataloader config, or a training config and the dataloader config it names.
+ * Used by `cloudtrain validate` and the "Validate Configs" command.
+ */
+export async function validateConfigFile(file: string, workspaceRoot?: string): Promise<FileDiagnostics[]> {
+  const abs = path.resolve(file);
+  const text = await fs.readFile(abs, 'utf8');
+  const format = formatOf(abs);
+  if (!format) throw new Error(`${abs}: expected a .json dataloader config or a config.json/.toml/.env training config`);
+  if (format === 'json' && !isTrainingJson(text)) return [await validateDataloaderText(text, abs, workspaceRoot)];
+  const cfg = await loadTrainingConfig(abs, workspaceRoot);
+  const out: FileDiagnostics[] = [{ file: abs, text, diagnostics: [...cfg.diagnostics] }];
+  if (!cfg.dataloaderPath) {
+    out[0]!.diagnostics.push({ severity: 'warning', code: 'no-dataloader', offset: 0, length: 1, message: 'No data_backend_config: SimpleTuner needs a dataloader config (e.g. "--data_backend_config": "config/multidatabackend.json").' });
+    return out;
+  }
+  let dlText: string;
+  try { dlText = await fs.readFile(cfg.dataloaderPath, 'utf8'); } catch {
+    const key = cfg.originalKeys.data_backend_config ?? 'data_backend_config';
+    const at = Math.max(0, text.indexOf(key));
+    out[0]!.diagnostics.push({ severity: 'error', code: 'missing-dataloader', offset: at, length: key.length, message: `data_backend_config points to ${cfg.dataloaderPath}, which does not exist.` });
+    return out;
+  }
+  out.push(await validateDataloaderText(dlText, cfg.dataloaderPath, workspaceRoot));
+  return out;
+}
+
+export async function validateDataloaderText(text: string, file: string, workspaceRoot?: string): Promise<FileDiagnostics> {
+  const parsed = parseDataloaderConfig(text, file);
+  const diagnostics = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, workspaceRoot))].sort((a, b) => a.offset - b.offset);
+  return { file, text, diagnostics, parsed };
+}
+
+/** A JSON training config is an object of options; a dataloader config is a list or has "datasets". */
+function isTrainingJson(text: string): boolean {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return !!v && typeof v === 'object' && !Array.isArray(v) && !('datasets' in v);
+  } catch {
+    return false;
+  }
+}

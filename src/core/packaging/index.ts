@@ -1,0 +1,230 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { checkDatasetPaths } from '../config/check-paths';
+import { parseDataloaderConfig } from '../config/dataloader';
+import { CREDENTIAL_KEY } from '../config/dataloader-schema';
+import { loadTrainingConfig, type TrainingConfig } from '../config/training';
+import { resolveConfigPath } from '../config/paths';
+import { writeFileAtomic } from '../fs/atomic';
+import { throwIfAborted } from './abort';
+import { HashCache } from './hash-cache';
+import {
+  ManifestSchema, PACKAGE_DATALOADER, PACKAGE_MANIFEST, PACKAGE_TRAINING_CONFIG, PackageResultSchema, PackagingError,
+  type Manifest, type PackageExclusion, type PackageProgress, type PackageResult, type PackagedDataset,
+} from './result';
+import { rewriteDataloader, safeSegment, type DatasetPlacement } from './rewrite';
+import { scanDataset } from './scan';
+import { verifyZip, type VerifyMode } from './verify';
+import { writeZip, type ZipBuffer, type ZipFileInput } from './zip-writer';
+
+export * from './result';
+export { scanDataset } from './scan';
+export { HashCache, sha256File } from './hash-cache';
+export { formatBytes } from './format';
+export { packageSummary } from './summary';
+import { formatBytes } from './format';
+
+export interface BuildPackageOptions {
+  dataloaderConfigPath: string;
+  trainingConfigPath?: string;
+  /** Content-addressed packages land here as `<sha256>.zip` (+ `<sha256>.json` summary). */
+  outDir: string;
+  /** Holds the hash cache. */
+  cacheDir: string;
+  extraExcludes?: string[];
+  signal?: AbortSignal;
+  onProgress?: (p: PackageProgress) => void;
+  /** Folder relative paths in the configs are resolved from (default: the folder holding `config/`). */
+  workspaceRoot?: string;
+  /** Where the trainer will extract the package; paths in the rewritten config start here ('' = relative). */
+  packageRoot?: string;
+  verify?: VerifyMode;
+  /** Hash on a worker thread from this many bytes to hash (default 64 MiB; 0 = always, for tests). */
+  hashWorkerThresholdBytes?: number;
+}
+
+interface PlannedFile extends ZipFileInput { dataset: string }
+
+/**
+ * Build (or find) the package for a dataloader config: every enabled `type: "local"` dataset in one zip,
+ * secrets left out, the config rewritten to point into the package, a manifest of every file with its
+ * sha256, verified by reading it back. Unchanged inputs give the same identity, recognised from the
+ * hash cache without reading file contents, and the existing zip is returned instead of a new one.
+ */
+export async function buildPackage(opts: BuildPackageOptions): Promise<PackageResult> {
+  const started = Date.now();
+  const report = throttled(opts.onProgress);
+  const dataloaderPath = path.resolve(opts.dataloaderConfigPath);
+  report({ stage: 'scanning', message: 'Checking configs…' });
+
+  const training = opts.trainingConfigPath ? await loadTrainingConfig(opts.trainingConfigPath, opts.workspaceRoot) : undefined;
+  if (training?.diagnostics.some((d) => d.severity === 'error')) {
+    throw new PackagingError(`${training.path}: ${training.diagnostics[0]!.message}`, training.diagnostics.map((d) => ({ file: training.path, ...d })));
+  }
+  const text = await fs.readFile(dataloaderPath, 'utf8');
+  const parsed = parseDataloaderConfig(text, dataloaderPath);
+  const problems = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, opts.workspaceRoot))].filter((d) => d.severity === 'error');
+  if (problems.length) {
+    throw new PackagingError(`${path.basename(dataloaderPath)} has ${problems.length} problem${problems.length > 1 ? 's' : ''} to fix before packaging; first: ${problems[0]!.message}`,
+      problems.map((d) => ({ file: dataloaderPath, ...d })));
+  }
+
+  // Plan: which folders and files go where in the zip.
+  const datasets: PackagedDataset[] = [];
+  const excluded: PackageExclusion[] = [];
+  const placements: DatasetPlacement[] = [];
+  const files: PlannedFile[] = [];
+  const prefixByRoot = new Map<string, string>();
+  const usedPrefixes = new Set<string>();
+  const uniquePrefix = (base: string) => {
+    let p = base, n = 2;
+    while (usedPrefixes.has(p)) p = `${base}-${n++}`;
+    usedPrefixes.add(p);
+    return p;
+  };
+  for (const ds of parsed.datasets) {
+    throwIfAborted(opts.signal);
+    if (ds.disabled || (ds.type !== 'local' && ds.type !== 'csv')) continue;
+    const id = ds.id ?? `dataset-${ds.index + 1}`;
+    const place: DatasetPlacement = { index: ds.index, id, files: {} };
+    const dirRef = ds.type === 'local' ? ds.paths.find((p) => p.field === 'instance_data_dir') : undefined;
+    let root: string | undefined;
+    let summary: PackagedDataset | undefined;
+    if (dirRef) {
+      root = await resolveConfigPath(dirRef.value, dataloaderPath, opts.workspaceRoot);
+      const shared = prefixByRoot.get(root);
+      if (shared) place.archivePrefix = shared; // Two datasets over one folder share its files.
+      else {
+        report({ stage: 'scanning', message: `Scanning ${id}…` });
+        const scan = await scanDataset(root, { extraExcludes: opts.extraExcludes, signal: opts.signal });
+        for (const e of scan.excluded) excluded.push({ dataset: id, ...e });
+        if (!scan.files.length) {
+          throw new PackagingError(`Dataset "${id}" has nothing to package: ${root} ${scan.excluded.length ? `only holds excluded files (${scan.excluded[0]!.relPath}: ${scan.excluded[0]!.reason})` : 'is empty'}.`,
+            [{ file: dataloaderPath, severity: 'error', code: 'empty-dataset', offset: dirRef.offset, length: dirRef.length, message: `Dataset "${id}" has no files to package.` }]);
+        }
+        place.archivePrefix = uniquePrefix(`datasets/${safeSegment(id)}`);
+        prefixByRoot.set(root, place.archivePrefix);
+        for (const f of scan.files) files.push({ dataset: id, archivePath: `${place.archivePrefix}/${f.relPath}`, absPath: f.absPath, size: f.size, mtimeMs: f.mtimeMs });
+        summary = { id, root, files: scan.files.length, bytes: scan.files.reduce((n, f) => n + f.size, 0), archivePrefix: place.archivePrefix };
+      }
+    }
+    // Single files a dataset needs (csv list, parquet captions): inside its folder they are already packaged.
+    for (const field of ['csv_file', 'parquet.path'] as const) {
+      const ref = ds.paths.find((p) => p.field === field);
+      if (!ref) continue;
+      const abs = await resolveConfigPath(ref.value, dataloaderPath, opts.workspaceRoot);
+      const rel = root ? path.relative(root, abs) : '..';
+      if (place.archivePrefix && !rel.startsWith('..') && !path.isAbsolute(rel)) { place.files![field] = `${place.archivePrefix}/${rel.split(path.sep).join('/')}`; continue; }
+      const st = await fs.stat(abs);
+      const archivePath = `files/${safeSegment(id)}/${safeSegment(path.basename(abs))}`;
+      place.files![field] = archivePath;
+      files.push({ dataset: id, archivePath, absPath: abs, size: st.size, mtimeMs: st.mtimeMs });
+      summary ??= { id, root: path.dirname(abs), files: 0, bytes: 0, archivePrefix: `files/${safeSegment(id)}` };
+      summary.files++;
+      summary.bytes += st.size;
+    }
+    if (summary) datasets.push(summary);
+    placements.push(place);
+  }
+
+  // Configs as they will be inside the package.
+  const rewrittenDataloader = rewriteDataloader(parsed.root, placements, opts.packageRoot ?? '');
+  const head: ZipBuffer[] = [{ archivePath: PACKAGE_DATALOADER, data: Buffer.from(`${JSON.stringify(rewrittenDataloader, null, 2)}\n`) }];
+  if (training) head.push({ archivePath: PACKAGE_TRAINING_CONFIG, data: Buffer.from(`${JSON.stringify(packagedTrainingConfig(training, opts.packageRoot ?? '', excluded), null, 2)}\n`) });
+
+  const totalBytes = files.reduce((n, f) => n + f.size, 0);
+  report({ stage: 'hashing', message: `Checking ${files.length} files against the hash cache…` });
+  const cache = await HashCache.open(opts.cacheDir);
+  for (const f of files) f.knownSha256 = cache.get(f);
+  const base = { datasets, excluded, totalFiles: files.length, totalBytes, rewrittenDataloader, dataloaderConfigPath: dataloaderPath, trainingConfigPath: training?.path };
+  const buildManifest = (sha256s: string[]): Buffer => {
+    const manifest: Manifest = ManifestSchema.parse({
+      version: 1, dataloader: PACKAGE_DATALOADER, trainingConfig: training ? PACKAGE_TRAINING_CONFIG : undefined,
+      datasets: datasets.map((d) => ({ id: d.id, archivePrefix: d.archivePrefix, files: d.files, bytes: d.bytes })),
+      files: [...head.map((h) => ({ path: h.archivePath, size: h.data.length, sha256: sha256(h.data) })), ...files.map((f, i) => ({ path: f.archivePath, size: f.size, sha256: sha256s[i]! }))],
+    });
+    return Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
+  };
+
+  await fs.mkdir(opts.outDir, { recursive: true });
+  if (files.every((f) => f.knownSha256)) {
+    const identity = sha256(buildManifest(files.map((f) => f.knownSha256!)));
+    const existing = await readExisting(opts.outDir, identity);
+    if (existing) {
+      report({ stage: 'complete', message: 'Unchanged since the last package: reusing it.', fraction: 1 });
+      return PackageResultSchema.parse({ ...existing, ...base, reused: true, durationMs: Date.now() - started });
+    }
+  }
+
+  const tmp = path.join(opts.outDir, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}.zip`);
+  try {
+    report({ stage: 'packaging', message: `Packaging ${files.length} files (${formatBytes(totalBytes)})…`, fraction: 0 });
+    let manifestBuf: Buffer = Buffer.alloc(0);
+    const { sha256s, zipBytes } = await writeZip(tmp, {
+      head, files, signal: opts.signal, workerThresholdBytes: opts.hashWorkerThresholdBytes,
+      tail: (shas) => [{ archivePath: PACKAGE_MANIFEST, data: (manifestBuf = buildManifest(shas)) }],
+      onBytes: (done) => report({ stage: 'packaging', message: `Packaging… ${formatBytes(done)} of ${formatBytes(totalBytes)}`, fraction: totalBytes ? done / totalBytes : 1 }),
+    });
+    files.forEach((f, i) => cache.set(f, sha256s[i]!));
+    await cache.save();
+
+    report({ stage: 'verifying', message: 'Verifying the package…' });
+    const manifest = ManifestSchema.parse(JSON.parse(manifestBuf.toString('utf8')));
+    const mode = opts.verify ?? 'structure';
+    await verifyZip(tmp, [...manifest.files, { path: PACKAGE_MANIFEST, size: manifestBuf.length, sha256: sha256(manifestBuf) }], mode, opts.signal);
+
+    const identity = sha256(manifestBuf);
+    const zipPath = path.join(opts.outDir, `${identity}.zip`);
+    await fs.rename(tmp, zipPath);
+    const result = PackageResultSchema.parse({ ...base, zipPath, sha256: identity, reused: false, zipBytes, verified: mode, createdAt: new Date().toISOString(), durationMs: Date.now() - started });
+    await writeFileAtomic(path.join(opts.outDir, `${identity}.json`), JSON.stringify(result, null, 1));
+    report({ stage: 'complete', message: `Packaged ${files.length} files into ${formatBytes(zipBytes)}.`, fraction: 1 });
+    return result;
+  } catch (e) {
+    // A cancelled or failed package leaves nothing behind.
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** The summary of an earlier identical package, if its zip is still there and intact in size. */
+async function readExisting(outDir: string, identity: string): Promise<PackageResult | undefined> {
+  try {
+    const summary = PackageResultSchema.parse(JSON.parse(await fs.readFile(path.join(outDir, `${identity}.json`), 'utf8')));
+    const zipPath = path.join(outDir, `${identity}.zip`);
+    const st = await fs.stat(zipPath);
+    return st.size === summary.zipBytes ? { ...summary, zipPath } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The training config as JSON for the package: dataloader path into the package, credentials removed. */
+function packagedTrainingConfig(cfg: TrainingConfig, packageRoot: string, excluded: PackageExclusion[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(cfg.values)) {
+    const written = cfg.format === 'json' ? cfg.originalKeys[key] ?? key : `--${key}`;
+    if (CREDENTIAL_KEY.test(key)) {
+      excluded.push({ dataset: 'training config', relPath: written, reason: 'secret: credential removed from the packaged training config' });
+      continue;
+    }
+    out[written] = key === 'data_backend_config' ? (packageRoot ? path.posix.join(packageRoot, PACKAGE_DATALOADER) : PACKAGE_DATALOADER) : value;
+  }
+  if (!('data_backend_config' in cfg.values)) out['--data_backend_config'] = packageRoot ? path.posix.join(packageRoot, PACKAGE_DATALOADER) : PACKAGE_DATALOADER;
+  return out;
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** At most ~10 progress reports a second (the packaging loop fires per chunk), stage changes always. */
+function throttled(fn?: (p: PackageProgress) => void): (p: PackageProgress) => void {
+  let last = 0, lastStage = '';
+  return (p) => {
+    if (!fn) return;
+    const now = Date.now();
+    if (p.stage === lastStage && now - last < 100) return;
+    last = now; lastStage = p.stage;
+    fn(p);
+  };
+}

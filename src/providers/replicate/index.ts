@@ -1,0 +1,11 @@
+export { ReplicateProvider, DEFAULT_BASE_URL, DEFAULT_TRAINER_MODEL, hardwareFromModel } from './provider';
+export type { ReplicateProviderDeps } from './provider';
+export { replicateProviderFromEnv, replicateOptionsFromFlags } from './cli-options';
+export type { ReplicateCliFlags } from './cli-options';
+export { ReplicateOptionsSchema, ReplicateMetadataSchema, MARKER_INPUT } from './options';
+export type { ReplicateOptions } from './options';
+export { ReplicateError } from './errors';
+export { mapStatus, runToUpdate } from './status';
+export { REPLICATE_PRICE_PER_SECOND, TRAINER_PROFILES, costFor, parseHardware } from './hardware';
+export { createReplicateWebhookHandler } from './webhook';
+export { importCandidates, importRemoteJobs } from './import';

@@ -1,0 +1,568 @@
+import Replicate, { type Page } from 'replicate';
+import type { Job, JobOutput } from '../../core/jobs/schema';
+import type {
+  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, RemoteJobSummary, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+} from '../types';
+import { AccountSchema, ModelSchema, ReplicateRun, ReplicateVersion, RunSchema, VersionSchema, WebhookSecretSchema, pageOf } from './api';
+import { ReplicateError, scrub, toReplicateError } from './errors';
+import { hardwareLabel, parseHardware, trainerHardwareOptions, TRAINER_PROFILES, TrainerProfile } from './hardware';
+import { checkInput } from './input-schema';
+import { MARKER_INPUT, ReplicateMetadata, ReplicateOptionsSchema, TrainableOptions, TrainerOptions } from './options';
+import { isActiveRun, mapStatus, runToUpdate } from './status';
+import { Transport, TransportOptions } from './transport';
+import { uploadPackage } from './upload';
+import { planDestination, type PlanContext } from '../../core/destinations';
+import { HF_TOKEN_SECRET, type SecretLookup } from '../../core/destinations/schema';
+import { PACKAGE_DATALOADER_ENTRY, PACKAGE_TRAINING_CONFIG_ENTRY, readPackageEntries } from './package-contents';
+
+export const DEFAULT_BASE_URL = 'https://api.replicate.com/v1';
+export const DEFAULT_TRAINER_MODEL = 'simpletuner/advanced-trainer';
+
+export interface ReplicateProviderDeps {
+  /** SecretStorage in VS Code, REPLICATE_API_TOKEN in the CLI. Read on every call (it may change). */
+  getToken(): Promise<string | undefined>;
+  /** Setting `cloudTraining.replicate.baseUrl` / REPLICATE_BASE_URL. */
+  baseUrl?: string | (() => string | undefined);
+  /** HuggingFace token for hub publishing (SecretStorage / HF_TOKEN). Never stored. */
+  getHfToken?(): Promise<string | undefined>;
+  /** Settings `cloudTraining.replicate.trainerModel` / `trainerVersion`. */
+  trainerModel?(): string | undefined;
+  trainerVersion?(): string | undefined;
+  /** Secret lookup for results destinations (SecretStorage / env) and the local endpoint, see core/destinations. */
+  secrets?: SecretLookup;
+  env?: NodeJS.ProcessEnv;
+  localServer?(): PlanContext['localServer'];
+  fetch?: typeof fetch;
+  transport?: TransportOptions;
+  /** How long one fetched prediction serves status() and fetchLogs() together. */
+  cacheMs?: number;
+  /** Look-ups after a create of unknown outcome. */
+  lookupAttempts?: number;
+  lookupDelayMs?: number;
+}
+
+type Kind = 'prediction' | 'training';
+const RunPage = pageOf(RunSchema);
+const VersionPage = pageOf(VersionSchema);
+/** Stands in for the package URL while checking inputs before the upload. */
+const PLACEHOLDER_URL = 'https://upload.pending.invalid/package.zip';
+
+/**
+ * Replicate through the official `replicate` client, both ways to train:
+ *  - SimpleTuner trainer models: a prediction on `<trainerModel>-<profile>` with config_json,
+ *    dataloader_json (rewritten), images (the uploaded package) and publishing inputs;
+ *  - trainable models: trainings.create(owner, name, version, {destination, input}).
+ */
+export class ReplicateProvider implements TrainingProvider {
+  readonly id = 'replicate' as const;
+  readonly displayName = 'Replicate';
+  readonly capabilities: ProviderCapabilities = {
+    costTracking: true, liveLogs: true, cancel: true, resume: false, webhooks: true, listRemote: true, uploadsData: true,
+  };
+  readonly transport: Transport;
+  private readonly cache = new Map<string, { at: number; run: ReplicateRun; kind: Kind; fresh?: number }>();
+  private lastToken: string | undefined;
+
+  constructor(private readonly deps: ReplicateProviderDeps) {
+    this.transport = new Transport({ ...deps.transport, fetch: deps.fetch ?? deps.transport?.fetch });
+  }
+
+  get baseUrl(): string {
+    const b = typeof this.deps.baseUrl === 'function' ? this.deps.baseUrl() : this.deps.baseUrl;
+    return (b?.trim() || DEFAULT_BASE_URL).replace(/\/+$/, '');
+  }
+
+  private async client(): Promise<Replicate> {
+    const token = (await this.deps.getToken())?.trim();
+    if (!token) throw new ReplicateError('No Replicate API token. Run "Cloud Training: Set Replicate API Token" or set REPLICATE_API_TOKEN.');
+    this.lastToken = token;
+    return new Replicate({ auth: token, baseUrl: this.baseUrl, fetch: this.transport.fetch, userAgent: 'cloud-training-vscode' });
+  }
+
+  private err(e: unknown, what: string): ReplicateError {
+    return toReplicateError(e, what, [this.lastToken], this.baseUrl);
+  }
+
+  async validateCredentials(signal?: AbortSignal): Promise<CredentialCheck> {
+    try {
+      const client = await this.client();
+      const account = AccountSchema.parse(await client.accounts.current({ signal }));
+      return { ok: true, account: account.username, message: `Signed in to Replicate as ${account.username}` };
+    } catch (e) {
+      return { ok: false, message: this.err(e, 'Checking the Replicate token').message };
+    }
+  }
+
+  async listHardware(): Promise<HardwareOption[]> {
+    return trainerHardwareOptions();
+  }
+
+  // ---------------------------------------------------------------- submit
+
+  async submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult> {
+    const parsed = ReplicateOptionsSchema.safeParse(request.options ?? {});
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new ReplicateError(`Replicate submit options are invalid: ${i?.path.join('.') || '(root)'} ${i?.message ?? ''}`.trim());
+    }
+    if (!request.packagePath) throw new ReplicateError('Replicate needs a package to upload (packagePath is missing).');
+    try {
+      return parsed.data.mode === 'trainer'
+        ? await this.submitTrainer(job, request, parsed.data, ctx)
+        : await this.submitTrainable(job, request, parsed.data, ctx);
+    } catch (e) {
+      throw this.err(e, 'Submitting to Replicate');
+    }
+  }
+
+  private async submitTrainer(job: Job, request: SubmitRequest, o: TrainerOptions, ctx: ProviderContext): Promise<SubmitResult> {
+    const client = await this.client();
+    const signal = ctx.signal;
+    const requested = request.hardware?.trim().toLowerCase().replace(/^gpu-/, '') as TrainerProfile | undefined;
+    if (!o.profile && requested && !TRAINER_PROFILES.includes(requested)) {
+      throw new ReplicateError(`Replicate's SimpleTuner trainers run on ${TRAINER_PROFILES.join(', ')}; "${request.hardware}" is not one of them.`);
+    }
+    const profile: TrainerProfile = o.profile ?? requested ?? 'l40s';
+    const base = o.trainerModel ?? this.deps.trainerModel?.()?.trim() ?? DEFAULT_TRAINER_MODEL;
+    const model = `${base || DEFAULT_TRAINER_MODEL}-${profile}`;
+    const [owner, name] = model.split('/') as [string, string];
+    ctx.report?.(`Reading ${model} from Replicate`);
+    const version = await this.resolveVersion(client, owner, name, o.trainerVersion ?? (this.deps.trainerVersion?.()?.trim() || undefined), signal);
+
+    const { configJson, dataloaderJson } = await this.trainerConfigs(o, request.packagePath!);
+    const publish = await this.publishingInputs(o, job.id);
+    const input: Record<string, unknown> = {
+      images: PLACEHOLDER_URL,
+      config_json: configJson,
+      dataloader_json: dataloaderJson,
+      max_train_steps: o.maxTrainSteps,
+      ...publish.input,
+    };
+    for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
+    const marker = this.checkAndMark(model, version, 'Input', input, job.id, publish.secrets);
+
+    const hardware = hardwareLabel(parseHardware(profile));
+    const upload = await uploadPackage(client, { path: request.packagePath!, sha256: request.packageSha256, jobId: job.id, signal, report: ctx.report });
+    input.images = upload.file.urls.get;
+    const webhook = o.webhookUrl ? withJob(o.webhookUrl, job.id) : undefined;
+
+    ctx.report?.(`Starting ${model}`);
+    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('prediction', job.id, marker, { version: version.id, packageKey: 'images', packageUrl: upload.file.urls.get }, ctx,
+      async () => RunSchema.parse(await client.predictions.create({
+        version: version.id, input, signal,
+        ...(webhook ? { webhook, webhook_events_filter: ['start', 'logs', 'completed'] as const } : {}),
+      } as Parameters<Replicate['predictions']['create']>[0]))));
+    const metadata: ReplicateMetadata = {
+      replicateKind: 'prediction', replicateModel: model, replicateVersion: version.id, replicateHardware: hardware,
+      uploadFileId: upload.file.id, uploadUrl: upload.file.urls.get, uploadReused: upload.reused, packageSha256: upload.sha256, packageInput: 'images',
+      ...(publish.output ? { replicateResultsOutput: publish.output } : {}),
+    };
+    return this.result(run, metadata);
+  }
+
+  private async submitTrainable(job: Job, request: SubmitRequest, o: TrainableOptions, ctx: ProviderContext): Promise<SubmitResult> {
+    const client = await this.client();
+    const signal = ctx.signal;
+    const [owner, name] = o.model.split('/') as [string, string];
+    let versionId = o.version;
+    if (!versionId) {
+      const m = ModelSchema.parse(await client.models.get(owner, name, { signal }).catch((e) => { throw this.err(e, `Reading model ${o.model}`); }));
+      versionId = m.latest_version?.id;
+      if (!versionId) throw new ReplicateError(`Model ${o.model} has no version to train.`);
+    }
+    const version = await this.resolveVersion(client, owner, name, versionId, signal);
+    await this.ensureDestination(client, o, ctx);
+
+    const input: Record<string, unknown> = { ...o.input, [o.packageInput]: PLACEHOLDER_URL };
+    const schema = hasComponent(version.openapi_schema, 'TrainingInput') ? 'TrainingInput' : 'Input';
+    const marker = this.checkAndMark(o.model, version, schema, input, job.id, []);
+    const upload = await uploadPackage(client, { path: request.packagePath!, sha256: request.packageSha256, jobId: job.id, signal, report: ctx.report });
+    input[o.packageInput] = upload.file.urls.get;
+    const webhook = o.webhookUrl ? withJob(o.webhookUrl, job.id) : undefined;
+
+    ctx.report?.(`Starting training of ${o.model} into ${o.destination}`);
+    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('training', job.id, marker, { version: version.id, packageKey: o.packageInput, packageUrl: upload.file.urls.get }, ctx,
+      async () => RunSchema.parse(await client.trainings.create(owner, name, version.id, {
+        destination: o.destination as `${string}/${string}`, input, signal,
+        ...(webhook ? { webhook, webhook_events_filter: ['start', 'logs', 'completed'] as const } : {}),
+      } as Parameters<Replicate['trainings']['create']>[3]))));
+    const metadata: ReplicateMetadata = {
+      replicateKind: 'training', replicateModel: o.model, replicateVersion: version.id, replicateHardware: o.hardware,
+      replicateDestination: o.destination, uploadFileId: upload.file.id, uploadUrl: upload.file.urls.get, uploadReused: upload.reused,
+      packageSha256: upload.sha256, packageInput: o.packageInput,
+    };
+    return this.result(run, metadata);
+  }
+
+  /**
+   * A job that was certainly not created leaves no orphaned upload behind (unless an earlier job's
+   * upload was reused). When the outcome is unknown the file stays: the job may exist and need it.
+   */
+  private async dropUploadIfNotCreated(client: Replicate, upload: { file: { id: string }; reused: boolean }, ctx: ProviderContext, create: () => Promise<ReplicateRun>): Promise<ReplicateRun> {
+    try {
+      return await create();
+    } catch (e) {
+      const err = this.err(e, 'Creating the job');
+      if (!upload.reused && !err.unknownOutcome) {
+        await client.files.delete(upload.file.id).then(
+          () => ctx.log?.(`Deleted the uploaded package ${upload.file.id}: no job was created`),
+          () => ctx.log?.(`Could not delete the uploaded package ${upload.file.id}`),
+        );
+      }
+      throw e;
+    }
+  }
+
+  private result(run: ReplicateRun, metadata: ReplicateMetadata): SubmitResult {
+    this.cache.set(run.id, { at: Date.now(), run, kind: metadata.replicateKind });
+    return {
+      providerJobId: run.id,
+      status: mapStatus(run.status),
+      providerStatus: run.status,
+      startedAt: run.started_at ?? undefined,
+      metadata: { ...metadata },
+    };
+  }
+
+  /** The trainer's publishing inputs (secrets included: they go to Replicate only, never to our records). */
+  private async publishingInputs(o: TrainerOptions, jobId: string): Promise<{ input: Record<string, unknown>; secrets: string[]; output?: JobOutput }> {
+    const results = o.results ?? (o.hubModelId ? { kind: 'huggingface' as const, repoId: o.hubModelId, private: true, revision: 'main', endpoint: 'https://huggingface.co' } : undefined);
+    if (results) {
+      const secrets: SecretLookup = async (name) => (name === HF_TOKEN_SECRET ? (await this.deps.getHfToken?.())?.trim() || undefined : undefined) ?? this.deps.secrets?.(name);
+      let plan;
+      try {
+        plan = await planDestination(results, { jobId, secrets, env: this.deps.env ?? process.env, localServer: this.deps.localServer?.() });
+      } catch (e) {
+        throw new ReplicateError(`Results destination: ${(e as Error).message}`);
+      }
+      const s = plan.settings;
+      const input: Record<string, unknown> = plan.destination.kind === 'huggingface'
+        ? { hub_model_id: s.hub_model_id, hf_token: plan.env.HF_TOKEN }
+        : {
+            s3_bucket: s.s3_bucket, s3_base_path: s.s3_prefix, s3_region: plan.env.AWS_DEFAULT_REGION, s3_endpoint_url: s.s3_endpoint_url,
+            s3_access_key: plan.env.AWS_ACCESS_KEY_ID, s3_secret_key: plan.env.AWS_SECRET_ACCESS_KEY,
+          };
+      return { input, secrets: [...plan.secretValues, plan.env.AWS_ACCESS_KEY_ID].filter((v): v is string => !!v), output: plan.output };
+    }
+    if (o.s3) {
+      return { input: { s3_bucket: o.s3.bucket, s3_region: o.s3.region, s3_endpoint_url: o.s3.endpointUrl, s3_base_path: o.s3.basePath, s3_public_base_url: o.s3.publicBaseUrl }, secrets: [] };
+    }
+    return { input: {}, secrets: [] };
+  }
+
+  /** The configs to send: from the options, else from the package (the packager's rewritten copies). */
+  private async trainerConfigs(o: TrainerOptions, packagePath: string): Promise<{ configJson?: string; dataloaderJson: string }> {
+    if (o.configJson !== undefined && o.dataloaderJson !== undefined) return { configJson: o.configJson, dataloaderJson: o.dataloaderJson };
+    let entries: Map<string, string>;
+    try {
+      entries = await readPackageEntries(packagePath, [PACKAGE_DATALOADER_ENTRY, PACKAGE_TRAINING_CONFIG_ENTRY]);
+    } catch (e) {
+      throw new ReplicateError(`Could not read the configs from the package ${packagePath}: ${(e as Error).message}`);
+    }
+    const dataloaderJson = o.dataloaderJson ?? entries.get(PACKAGE_DATALOADER_ENTRY);
+    if (dataloaderJson === undefined) throw new ReplicateError(`The package has no ${PACKAGE_DATALOADER_ENTRY} and no dataloader config was given: SimpleTuner would not find the datasets.`);
+    return { configJson: o.configJson ?? entries.get(PACKAGE_TRAINING_CONFIG_ENTRY), dataloaderJson };
+  }
+
+  /** Pinned version (GET …/versions/{id}) or the newest (GET …/versions, newest first). */
+  private async resolveVersion(client: Replicate, owner: string, name: string, pinned: string | undefined, signal?: AbortSignal): Promise<ReplicateVersion> {
+    const ref = `${owner}/${name}`;
+    try {
+      if (pinned) return VersionSchema.parse(await client.models.versions.get(owner, name, pinned, { signal }));
+      const page = VersionPage.parse(await client.models.versions.list(owner, name, { signal }));
+      const newest = [...page.results].sort((a, b) => Date.parse(b.created_at ?? '') - Date.parse(a.created_at ?? ''))[0];
+      if (!newest) throw new ReplicateError(`Model ${ref} has no versions on Replicate.`);
+      return newest;
+    } catch (e) {
+      const err = this.err(e, pinned ? `Reading version ${pinned} of ${ref}` : `Reading the versions of ${ref}`);
+      if (err.status === 404) throw new ReplicateError(pinned ? `Version ${pinned} of model ${ref} was not found on Replicate.` : `Model ${ref} was not found on Replicate.`, 404);
+      throw err;
+    }
+  }
+
+  /** Validate against the version's schema; add our marker input when the schema lets us. */
+  private checkAndMark(model: string, version: ReplicateVersion, component: 'Input' | 'TrainingInput', input: Record<string, unknown>, jobId: string, secrets: (string | undefined)[]): boolean {
+    const check = checkInput(version.openapi_schema, component, input);
+    if (!check.ok) {
+      throw new ReplicateError(scrub(`The inputs do not match ${model} (version ${version.id.slice(0, 12)}): ${check.problems.join('; ')}. Nothing was uploaded or started.`, secrets), 422);
+    }
+    if (check.allowsExtra && !check.knownKeys.has(MARKER_INPUT)) {
+      input[MARKER_INPUT] = jobId;
+      return true;
+    }
+    return false;
+  }
+
+  private async ensureDestination(client: Replicate, o: TrainableOptions, ctx: ProviderContext): Promise<void> {
+    const [owner, name] = o.destination.split('/') as [string, string];
+    try {
+      await client.models.get(owner, name, { signal: ctx.signal });
+      return;
+    } catch (e) {
+      const err = this.err(e, `Checking destination ${o.destination}`);
+      if (err.status !== 404) throw err;
+    }
+    const create = o.createDestination ?? (ctx.prompter
+      ? await ctx.prompter.confirm(`The destination model ${o.destination} does not exist on Replicate. Create it (${o.destinationVisibility})?`, 'Trainings write their result as a new version of the destination model.')
+      : false);
+    if (!create) throw new ReplicateError(`The destination model ${o.destination} does not exist on Replicate. Create it on replicate.com, or allow creating it (option createDestination).`, 404);
+    try {
+      await client.models.create(owner, name, { visibility: o.destinationVisibility, hardware: 'cpu', signal: ctx.signal });
+      ctx.log?.(`Created destination model ${o.destination}`);
+    } catch (e) {
+      throw this.err(e, `Creating destination model ${o.destination}`);
+    }
+  }
+
+  /**
+   * Create exactly once. The client does not retry a POST on 5xx, and a dropped connection or a 5xx
+   * may come *after* Replicate created the job: look for our marker before ever creating again.
+   */
+  private async createOnce(kind: Kind, jobId: string, marker: boolean, fp: { version: string; packageKey: string; packageUrl: string }, ctx: ProviderContext, create: () => Promise<ReplicateRun>): Promise<ReplicateRun> {
+    const since = Date.now() - 5 * 60_000;
+    let last: ReplicateError | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return await create();
+      } catch (e) {
+        last = this.err(e, `Creating the ${kind}`);
+        if (!last.unknownOutcome || ctx.signal?.aborted) throw last;
+        ctx.log?.(`${last.message}; checking whether Replicate created it before trying again`);
+        ctx.report?.('Replicate did not answer clearly; checking whether the job was created');
+        const found = await this.lookup(kind, (r) => matches(r, jobId, marker, fp, since), ctx.signal);
+        if (found === 'unknown') {
+          throw new ReplicateError(`${last.message}. Could not confirm whether the ${kind} was created; check replicate.com before submitting again.`, last.status, true, true);
+        }
+        if (found) {
+          ctx.log?.(`Found the ${kind} ${found.id} created by the unanswered request; not creating another`);
+          return found;
+        }
+      }
+    }
+    throw last!;
+  }
+
+  /** Recent predictions/trainings matching `match`; 'unknown' when the list itself cannot be read. */
+  private async lookup(kind: Kind, match: (r: ReplicateRun) => boolean, signal?: AbortSignal): Promise<ReplicateRun | undefined | 'unknown'> {
+    const attempts = this.deps.lookupAttempts ?? 3;
+    let listed = false;
+    for (let i = 0; i < attempts; i++) {
+      if (i > 0) await delay(this.deps.lookupDelayMs ?? 1000, signal);
+      try {
+        const client = await this.client();
+        let pages = 0;
+        const list = (kind === 'prediction' ? () => client.predictions.list({ signal }) : () => client.trainings.list({ signal })) as () => Promise<Page<unknown>>;
+        for await (const page of client.paginate<unknown>(list, { signal })) {
+          const runs = RunPage.shape.results.parse(page);
+          const hit = runs.find(match);
+          if (hit) return hit;
+          if (++pages >= 3) break;
+        }
+        listed = true;
+        // A missing job may only be missing for now (eventual consistency): look twice.
+        if (i >= 1) return undefined;
+      } catch {
+        /* try again */
+      }
+    }
+    return listed ? undefined : 'unknown';
+  }
+
+  // ---------------------------------------------------------------- tracking
+
+  private meta(job: Job): Partial<ReplicateMetadata> {
+    return job.metadata as Partial<ReplicateMetadata>;
+  }
+
+  /** The job's prediction/training, fetched at most once per `cacheMs` for status() + fetchLogs(). */
+  private async fetchRun(job: Job, signal?: AbortSignal): Promise<{ run: ReplicateRun; kind: Kind } | undefined> {
+    const id = job.providerJobId;
+    if (!id) return undefined;
+    const hit = this.cache.get(id);
+    if (hit && Date.now() - hit.at < (hit.fresh ?? this.deps.cacheMs ?? 1000)) return hit;
+    const client = await this.client();
+    const kinds: Kind[] = this.meta(job).replicateKind ? [this.meta(job).replicateKind!] : ['prediction', 'training'];
+    for (const kind of kinds) {
+      try {
+        const raw = kind === 'prediction' ? await client.predictions.get(id, { signal }) : await client.trainings.get(id, { signal });
+        const entry = { at: Date.now(), run: RunSchema.parse(raw), kind };
+        this.cache.set(id, entry);
+        return entry;
+      } catch (e) {
+        const err = this.err(e, `Reading ${kind} ${id}`);
+        if (err.status === 404) continue;
+        throw this.reconnecting(err);
+      }
+    }
+    return undefined;
+  }
+
+  /** Transient failures become a "reconnecting" error: the monitor shows it and backs off. */
+  private reconnecting(err: ReplicateError): ReplicateError {
+    if (!err.transient) return err;
+    const wait = this.transport.waitMs();
+    const why = this.transport.lastThrottle?.reason;
+    const suffix = wait > 0 ? ` — ${why ?? 'waiting'}, next try in ${Math.ceil(wait / 1000)} s` : '';
+    return new ReplicateError(`reconnecting to Replicate (${err.message})${suffix}`, err.status, true);
+  }
+
+  private runContext(job: Job, kind: Kind, run: ReplicateRun) {
+    const m = this.meta(job);
+    return {
+      kind,
+      hardware: m.replicateHardware ?? hardwareFromModel(run.model ?? m.replicateModel),
+      destination: m.replicateDestination ?? run.destination ?? undefined,
+      cancelRequested: !!job.cancelRequestedAt,
+      resultsOutput: m.replicateResultsOutput,
+    };
+  }
+
+  async status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> {
+    const got = await this.fetchRun(job, ctx.signal);
+    if (!got) {
+      return job.cancelRequestedAt
+        ? { status: 'cancelled', statusDetail: 'No longer on Replicate' }
+        : { status: 'failed', error: `The job ${job.providerJobId ?? ''} no longer exists on Replicate`.trim() };
+    }
+    const update = runToUpdate(got.run, this.runContext(job, got.kind, got.run));
+    if (!this.meta(job).replicateKind) update.metadata = { ...update.metadata, replicateKind: got.kind, replicateModel: got.run.model ?? undefined };
+    return update;
+  }
+
+  /**
+   * Bytes of the run's `logs` text from `offset`. While the job runs only whole lines are returned (a
+   * half-written line comes complete next time), so the mirror and the output channel never see a
+   * line twice or in pieces.
+   */
+  async fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer | null> {
+    const got = await this.fetchRun(job, ctx.signal);
+    if (!got) return Buffer.alloc(0);
+    const buf = Buffer.from(got.run.logs ?? '', 'utf8');
+    const end = isActiveRun(got.run.status) ? buf.lastIndexOf(0x0a) + 1 : buf.length;
+    if (offset >= end) return Buffer.alloc(0);
+    return buf.subarray(offset, end);
+  }
+
+  /** A Replicate webhook payload (already verified by the receiver) → the job's update; primes the cache. */
+  handleWebhook(job: Job, payload: unknown): StatusUpdate {
+    const run = RunSchema.parse(payload);
+    if (job.providerJobId && run.id !== job.providerJobId) throw new ReplicateError(`Webhook for ${run.id} does not belong to job ${job.id}`);
+    const kind: Kind = this.meta(job).replicateKind ?? (run.destination !== undefined || isTrainingOutput(run.output) ? 'training' : 'prediction');
+    // Deliveries can arrive out of order: never let a late "logs" event replace the final state.
+    const cached = this.cache.get(run.id);
+    // A pushed state is as good as a poll for a few seconds: the log sync that follows needs no request.
+    if (!(cached && !isActiveRun(cached.run.status) && isActiveRun(run.status))) this.cache.set(run.id, { at: Date.now(), run, kind, fresh: Math.max(this.deps.cacheMs ?? 1000, 3000) });
+    return runToUpdate(run, this.runContext(job, kind, run));
+  }
+
+  /** The account's default webhook signing secret (`whsec_…`), for the local receiver. */
+  async webhookSecret(signal?: AbortSignal): Promise<string> {
+    try {
+      const client = await this.client();
+      return WebhookSecretSchema.parse(await client.webhooks.default.secret.get({ signal })).key;
+    } catch (e) {
+      throw this.err(e, 'Reading the webhook signing secret');
+    }
+  }
+
+  async cancel(job: Job, ctx: ProviderContext): Promise<void> {
+    const id = job.providerJobId;
+    if (!id) return;
+    const client = await this.client();
+    const kind = this.meta(job).replicateKind ?? 'prediction';
+    try {
+      const raw = kind === 'prediction' ? await client.predictions.cancel(id, { signal: ctx.signal }) : await client.trainings.cancel(id, { signal: ctx.signal });
+      const run = RunSchema.safeParse(raw);
+      if (run.success) this.cache.set(id, { at: Date.now(), run: run.data, kind });
+      else this.cache.delete(id);
+    } catch (e) {
+      const err = this.err(e, `Cancelling ${kind} ${id}`);
+      this.cache.delete(id);
+      if (err.status === 404) return; // already gone: nothing left to stop
+      throw err;
+    }
+  }
+
+  /** Delete the uploaded package (the seed's promise that data is removed after training). */
+  async finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs' | 'metadata' | 'cost'>>> {
+    const m = this.meta(job);
+    if (job.providerJobId) this.cache.delete(job.providerJobId);
+    if (!m.uploadFileId || m.uploadDeleted) return {};
+    const client = await this.client();
+    // Another active job submitted with the same package (reused upload) still needs the file.
+    const users = await this.lookup('prediction', (r) => r.id !== job.providerJobId && isActiveRun(r.status) && Object.values(r.input ?? {}).includes(m.uploadUrl), ctx.signal)
+      .then((p) => (p && p !== 'unknown' ? p : this.lookup('training', (r) => r.id !== job.providerJobId && isActiveRun(r.status) && Object.values(r.input ?? {}).includes(m.uploadUrl), ctx.signal)));
+    if (users && users !== 'unknown') {
+      ctx.log?.(`Keeping the uploaded package: ${users.id} still uses it`);
+      return { metadata: { uploadKeptFor: users.id } };
+    }
+    try {
+      await client.files.delete(m.uploadFileId, { signal: ctx.signal });
+    } catch (e) {
+      const err = this.err(e, `Deleting uploaded package ${m.uploadFileId}`);
+      if (err.status !== 404) throw err;
+    }
+    ctx.log?.(`Deleted the uploaded package ${m.uploadFileId} from Replicate`);
+    return { metadata: { uploadDeleted: true } };
+  }
+
+  async listRemote(limit: number, ctx: ProviderContext): Promise<RemoteJobSummary[]> {
+    const client = await this.client();
+    const out: RemoteJobSummary[] = [];
+    try {
+      for (const kind of ['prediction', 'training'] as const) {
+        const page = RunPage.parse(kind === 'prediction' ? await client.predictions.list({ signal: ctx.signal }) : await client.trainings.list({ signal: ctx.signal }));
+        for (const r of page.results) {
+          out.push({
+            providerJobId: r.id,
+            status: mapStatus(r.status),
+            createdAt: r.created_at ?? new Date(0).toISOString(),
+            name: `${kind === 'training' ? 'training' : 'prediction'} ${r.model ?? r.version?.slice(0, 12) ?? r.id}`,
+            hardware: hardwareFromModel(r.model ?? undefined),
+          });
+        }
+      }
+    } catch (e) {
+      throw this.err(e, 'Listing Replicate jobs');
+    }
+    return out.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)).slice(0, limit);
+  }
+
+  dispose(): void {
+    this.cache.clear();
+  }
+}
+
+function matches(r: ReplicateRun, jobId: string, marker: boolean, fp: { version: string; packageKey: string; packageUrl: string }, since: number): boolean {
+  if (marker) return r.input?.[MARKER_INPUT] === jobId;
+  // No room for a marker in the schema: same version, same package, created since we started.
+  return r.version === fp.version && r.input?.[fp.packageKey] === fp.packageUrl && Date.parse(r.created_at ?? '') >= since;
+}
+
+/** `simpletuner/advanced-trainer-h100-x2` → gpu-h100-x2 (used for imported jobs). */
+export function hardwareFromModel(model: string | undefined): string | undefined {
+  const m = /-(l40s|h100)(-x\d+)?$/.exec(model ?? '');
+  return m ? hardwareLabel(parseHardware(`${m[1]}${m[2] ?? ''}`)) : undefined;
+}
+
+function hasComponent(openapi: unknown, name: string): boolean {
+  return !!(openapi as { components?: { schemas?: Record<string, unknown> } } | undefined)?.components?.schemas?.[name];
+}
+
+function isTrainingOutput(o: unknown): boolean {
+  return !!o && typeof o === 'object' && ('weights' in o || 'version' in o);
+}
+
+function withJob(url: string, jobId: string): string {
+  const u = new URL(url);
+  u.searchParams.set('job', jobId);
+  return u.toString();
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+  });
+}

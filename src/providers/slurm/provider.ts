@@ -1,0 +1,326 @@
+import path from 'node:path';
+import { z } from 'zod';
+import type { Job } from '../../core/jobs/schema';
+import type {
+  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+} from '../types';
+import {
+  detectSlurm, listPartitions, observeJob, parseSbatchParsable, readRemoteBytes, scancel, writeRemoteFile,
+} from './commands';
+import { workspaceKey } from '../ssh/provider';
+import { LauncherSchema, SlurmCluster, SlurmResources, SlurmResourcesSchema, describeResources } from './resources';
+import { CommandRunner, shq } from './runner';
+import { generateSbatchScript } from './script';
+import { toStatusUpdate } from './state';
+
+/** `request.options` of a Slurm submission (data options as for the SSH provider). */
+export const SlurmSubmitOptionsSchema = z.object({
+  resources: SlurmResourcesSchema.prefault({}),
+  launcher: LauncherSchema.default('accelerate'),
+  /**
+   * What to launch (see SbatchScriptOptions.program); defaults to request.command. Placeholders
+   * {config} {dataloader} {output_dir} {job_dir} {job_id} {dataset_dir} {datasets_dir} {code_dir}
+   * become the remote paths (quoted).
+   */
+  program: z.string().min(1).optional(),
+  setup: z.array(z.string()).default([]),
+  /** Remote folder to run in; default the synced code folder, else the job folder. */
+  workDir: z.string().min(1).optional(),
+  /**
+   * A script the user edited by hand: submitted instead of the generated one. PREVIEW_JOB_ID in it
+   * becomes the job's id and the sharedDir setting its expanded path (a preview is rendered before both are known).
+   */
+  script: z.string().min(1).optional(),
+  /** Extra sbatch command-line options; they override the script's #SBATCH lines. */
+  sbatchArgs: z.array(z.string().regex(/^--?[A-Za-z][\w-]*(=\S*)?$/)).default([]),
+  /** Local folders synced to `<workspace dir>/datasets/<id>`; default: the local datasets of the dataloader config. */
+  datasets: z.array(z.object({ id: z.string().regex(/^[\w.-]+$/), path: z.string().min(1) })).default([]),
+  /** A local folder (training scripts) synced to `<workspace dir>/code` and used as the working directory. */
+  codeDir: z.string().min(1).optional(),
+  extraExcludes: z.array(z.string()).default([]),
+  /** Copy `{output_dir}` back when the job ends (to outputDir, default `<workspace>/outputs/<job id>`). */
+  downloadOutputs: z.boolean().default(true),
+  outputDir: z.string().optional(),
+});
+export type SlurmSubmitOptions = z.infer<typeof SlurmSubmitOptionsSchema>;
+
+/** What we keep in job.metadata (read back through this schema: history is a boundary). */
+export const SlurmJobMetadataSchema = z.object({
+  clusterHost: z.string(),
+  jobDir: z.string(),
+  scriptPath: z.string(),
+  outputPath: z.string(),
+  nodes: z.number().int().positive(),
+  gpusPerNode: z.number().int().nonnegative(),
+  pricePerGpuHour: z.number().nonnegative(),
+  remoteOutputDir: z.string().optional(),
+  localOutputDir: z.string().optional(),
+  downloadOutputs: z.boolean().default(true),
+});
+export type SlurmJobMetadata = z.infer<typeof SlurmJobMetadataSchema>;
+
+/** Remote paths of one job, known before anything is uploaded (so the preview can show them). */
+export interface SlurmJobPaths {
+  sharedDir: string;
+  /** <sharedDir>/cloud-training/jobs/<job id>: script, env file, configs, log, output/. */
+  jobDir: string;
+  /** <sharedDir>/cloud-training/<workspace key>: datasets/ and code/, kept between jobs of a workspace. */
+  workspaceDir: string;
+  /** Placeholder values for the program. */
+  values: Record<string, string>;
+}
+
+/**
+ * Called before the script is written: brings datasets, code and configs to the shared filesystem
+ * (the SSH provider's sync) and may add placeholder values (e.g. {dataset_dir}).
+ */
+export type SlurmStageHook = (args: {
+  job: Job; request: SubmitRequest; options: SlurmSubmitOptions; runner: CommandRunner; ctx: ProviderContext; paths: SlurmJobPaths;
+}) => Promise<{ values?: Record<string, string> } | void>;
+
+/** Copies a remote folder to this machine (the SSH provider's SFTP download). */
+export type SlurmDownloadHook = (runner: CommandRunner, remoteDir: string, localDir: string, ctx: Pick<ProviderContext, 'signal' | 'report'>) =>
+  Promise<{ files: number; bytes: number }>;
+
+/** Expand a leading `~` and `$HOME`/`$USER` (also `${…}`) in the sharedDir setting. */
+export function expandSharedDir(dir: string, home: string, user: string): string {
+  return dir.replace(/^~(?=\/|$)/, home).replace(/\$\{?(HOME|USER)\}?/g, (_, v: string) => (v === 'HOME' ? home : user));
+}
+
+export interface SlurmProviderOptions {
+  cluster: SlurmCluster;
+  /** Opens the connection to the login node (called once, then reused until it fails). */
+  connect: (ctx: Pick<ProviderContext, 'signal' | 'prompter' | 'log'>) => Promise<CommandRunner>;
+  stage?: SlurmStageHook;
+  download?: SlurmDownloadHook;
+}
+
+/** Stands for the job id in a script rendered before the job exists (the preview). */
+export const PREVIEW_JOB_ID = '{job-id}';
+
+/** Most log bytes fetched per poll, so one slow poll cannot pull gigabytes. */
+const LOG_CHUNK = 1024 * 1024;
+
+export class SlurmProvider implements TrainingProvider {
+  readonly id = 'slurm' as const;
+  readonly displayName: string;
+  readonly capabilities: ProviderCapabilities = {
+    costTracking: true, liveLogs: true, cancel: true, resume: false, webhooks: false, listRemote: false, uploadsData: true,
+  };
+  private runner: Promise<CommandRunner> | undefined;
+  private current: CommandRunner | undefined;
+
+  constructor(private readonly options: SlurmProviderOptions) {
+    this.displayName = `Slurm (${options.cluster.host})`;
+  }
+
+  private async conn(ctx: Pick<ProviderContext, 'signal' | 'prompter' | 'log'> = {}): Promise<CommandRunner> {
+    if (this.current?.isClosed?.()) {
+      ctx.log?.(`Connection to ${this.options.cluster.host} was lost; reconnecting`);
+      this.runner = undefined;
+      this.current = undefined;
+    }
+    if (!this.runner) {
+      const p = this.options.connect(ctx);
+      this.runner = p;
+      p.then((r) => { if (this.runner === p) this.current = r; }, () => { if (this.runner === p) this.runner = undefined; }); // a failed connect is retried next call
+    }
+    return this.runner;
+  }
+
+  async validateCredentials(signal?: AbortSignal): Promise<CredentialCheck> {
+    try {
+      const d = await detectSlurm(await this.conn({ signal }), signal);
+      return { ok: d.isSlurm, account: this.options.cluster.host, message: d.isSlurm ? `${this.options.cluster.host}: ${d.message}` : d.message };
+    } catch (e) {
+      return { ok: false, message: `Cannot reach ${this.options.cluster.host}: ${(e as Error).message}` };
+    }
+  }
+
+  async listHardware(): Promise<HardwareOption[]> {
+    const parts = await listPartitions(await this.conn());
+    const price = this.options.cluster.pricePerGpuHour;
+    return parts.map((p) => ({
+      id: p.name,
+      label: `${p.name}${p.isDefault ? ' (default)' : ''}`,
+      detail: `${p.nodes} nodes${p.gres && p.gres !== '(null)' ? `, ${p.gres}` : ''}, max ${p.timeLimit}${p.available ? '' : ', DOWN'}`,
+      ...(price > 0 ? { pricePerHour: price } : {}),
+    }));
+  }
+
+  /** Where this job's files go on the cluster, under the (expanded) shared folder. */
+  paths(job: Pick<Job, 'id' | 'workspace'>, request: SubmitRequest, sharedDir = this.options.cluster.sharedDir): SlurmJobPaths {
+    const o = SlurmSubmitOptionsSchema.parse(request.options ?? {});
+    const root = `${sharedDir.replace(/\/+$/, '')}/cloud-training`;
+    const jobDir = `${root}/jobs/${job.id}`;
+    const workspaceDir = `${root}/${workspaceKey(job.workspace ?? request.cwd)}`;
+    const values: Record<string, string> = { job_id: job.id, job_dir: jobDir, output_dir: `${jobDir}/output`, datasets_dir: `${workspaceDir}/datasets` };
+    if (request.trainingConfigPath) values.config = `${jobDir}/config${path.extname(request.trainingConfigPath) || '.json'}`;
+    if (request.dataloaderConfigPath) values.dataloader = `${jobDir}/dataloader.json`;
+    if (o.codeDir) values.code_dir = `${workspaceDir}/code`;
+    return { sharedDir, jobDir, workspaceDir, values };
+  }
+
+  /** sharedDir with `~`, `$HOME` and `$USER` expanded as the login node sees them (everything we run quotes paths). */
+  private async sharedDir(runner: CommandRunner, signal?: AbortSignal): Promise<string> {
+    const raw = this.options.cluster.sharedDir;
+    if (!/^~|\$\{?(HOME|USER)\b/.test(raw)) return raw;
+    const r = await runner.exec('printf "%s\\n%s\\n" "$HOME" "$(id -un)"', { signal });
+    const [home = '', user = ''] = r.stdout.split('\n');
+    if (r.code !== 0 || !home.startsWith('/')) throw new Error(`Cannot find the home folder on ${this.options.cluster.host}: ${r.stderr.trim()}`);
+    return expandSharedDir(raw, home, user);
+  }
+
+  /** Resources with the cluster's default partition filled in. */
+  resolveResources(input: unknown): SlurmResources {
+    const r = SlurmResourcesSchema.parse(input ?? {});
+    return r.partition || !this.options.cluster.partition ? r : { ...r, partition: this.options.cluster.partition };
+  }
+
+  /**
+   * The script `submit` would write for this job and request: what the user sees before submitting.
+   * Without `paths` (the preview) the shared folder is shown as configured.
+   */
+  renderScript(job: Pick<Job, 'id' | 'workspace'>, request: SubmitRequest, paths = this.paths(job, request)): string {
+    const o = SlurmSubmitOptionsSchema.parse(request.options ?? {});
+    if (o.script) {
+      const s = o.script.split(PREVIEW_JOB_ID).join(job.id);
+      const raw = this.options.cluster.sharedDir;
+      return paths.sharedDir !== raw ? s.split(raw).join(paths.sharedDir) : s;
+    }
+    const program = o.program ?? request.command;
+    if (!program) throw new Error('Nothing to run: give a command (or options.program)');
+    const envNames = Object.keys(request.env ?? {});
+    return generateSbatchScript({
+      resources: this.resolveResources(o.resources),
+      jobDir: paths.jobDir,
+      workDir: o.workDir ?? paths.values.code_dir ?? paths.jobDir,
+      launcher: o.launcher,
+      program: fillPlaceholders(program, paths.values),
+      setup: o.setup,
+      envFile: envNames.length ? `${paths.jobDir}/job.env` : undefined,
+      envNames,
+      jobId: job.id,
+    });
+  }
+
+  async submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult> {
+    const signal = ctx.signal;
+    const o = SlurmSubmitOptionsSchema.parse(request.options ?? {});
+    const resources = this.resolveResources(o.resources);
+    ctx.report?.(`Connecting to ${this.options.cluster.host}…`);
+    const runner = await this.conn(ctx);
+    const paths = this.paths(job, request, await this.sharedDir(runner, signal));
+    const { jobDir } = paths;
+    const mk = await runner.exec(`mkdir -p ${shq(`${jobDir}/output`)}`, { signal });
+    if (mk.code !== 0) throw new Error(`Cannot create ${jobDir} on ${this.options.cluster.host}: ${mk.stderr.trim()}`);
+
+    const staged = (await this.options.stage?.({ job, request, options: o, runner, ctx, paths })) ?? {};
+    Object.assign(paths.values, staged.values);
+    signal?.throwIfAborted();
+
+    const env = request.env ?? {};
+    const names = Object.keys(env);
+    for (const k of names) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`Not an environment variable name: ${k}`);
+    if (names.length) {
+      // Values stay out of the script (it is shown and kept); the env file is readable by the user only.
+      const body = names.map((k) => `${k}=${shq(env[k]!)}`).join('\n') + '\n';
+      await writeRemoteFile(runner, `${jobDir}/job.env`, body, { private: true, signal });
+    }
+    const script = this.renderScript(job, request, paths);
+    const scriptPath = `${jobDir}/job.sbatch`;
+    await writeRemoteFile(runner, scriptPath, script, { signal });
+    signal?.throwIfAborted();
+
+    // From here the job exists once sbatch returns: no more abort checks.
+    ctx.report?.('Submitting with sbatch…');
+    const args = o.sbatchArgs.map(shq).join(' ');
+    const r = await runner.exec(`cd ${shq(jobDir)} && sbatch --parsable ${args} ${shq(scriptPath)}`);
+    if (r.code !== 0) throw new Error(`sbatch refused the job: ${(r.stderr || r.stdout).trim().slice(0, 500)}`);
+    const slurmId = parseSbatchParsable(r.stdout);
+    const outputPath = resolveOutputPath(scriptOutputPath(script) ?? 'slurm-%j.out', slurmId, resources.jobName, jobDir);
+    const workspace = job.workspace ?? request.cwd;
+    const metadata: SlurmJobMetadata = {
+      clusterHost: this.options.cluster.host, jobDir, scriptPath, outputPath,
+      nodes: resources.nodes, gpusPerNode: resources.gpusPerNode, pricePerGpuHour: this.options.cluster.pricePerGpuHour,
+      remoteOutputDir: paths.values.output_dir, downloadOutputs: o.downloadOutputs,
+      localOutputDir: o.outputDir ?? (workspace ? path.join(workspace, 'outputs', job.id) : undefined),
+    };
+    ctx.log?.(`Submitted Slurm job ${slurmId} (${describeResources(resources)}); log ${outputPath}`);
+    return { providerJobId: slurmId, status: 'queued', providerStatus: 'PENDING', metadata: { ...metadata, resources } };
+  }
+
+  async status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> {
+    const id = requireId(job);
+    const meta = readMetadata(job);
+    const { observation, unknown } = await observeJob(await this.conn(ctx), id, ctx.signal);
+    if (!observation || unknown) {
+      // Purged from the controller and no accounting: all we can say is that it is over.
+      return job.cancelRequestedAt
+        ? { status: 'cancelled', statusDetail: 'Cancelled (Slurm no longer knows the job)' }
+        : { status: 'failed', statusDetail: 'Slurm no longer knows this job and has no accounting record', error: 'Job record lost' };
+    }
+    return toStatusUpdate(observation, { nodes: meta.nodes, gpusPerNode: meta.gpusPerNode, pricePerGpuHour: meta.pricePerGpuHour });
+  }
+
+  async fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> {
+    const meta = readMetadata(job);
+    return readRemoteBytes(await this.conn(ctx), meta.outputPath, offset, LOG_CHUNK, ctx.signal);
+  }
+
+  async cancel(job: Job, ctx: ProviderContext): Promise<void> {
+    if (!job.providerJobId) return; // never reached sbatch
+    await scancel(await this.conn(ctx), requireId(job), ctx.signal);
+  }
+
+  /** Bring `{output_dir}` home (when asked and there is a download hook) and point at the job folder. */
+  async finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs'>>> {
+    const meta = readMetadata(job);
+    const outputs: Job['outputs'] = [];
+    if (meta.downloadOutputs && meta.remoteOutputDir && meta.localOutputDir && this.options.download) {
+      const got = await this.options.download(await this.conn(ctx), meta.remoteOutputDir, meta.localOutputDir, ctx);
+      if (got.files) outputs.push({ kind: 'directory', uri: meta.localOutputDir, label: `Outputs (${got.files} files)`, bytes: got.bytes });
+    }
+    outputs.push({ kind: 'directory', uri: `ssh://${this.options.cluster.host}${meta.jobDir}`, label: 'Job folder on the cluster' });
+    return { outputs };
+  }
+
+  async dispose(): Promise<void> {
+    const r = this.runner;
+    this.runner = undefined;
+    this.current = undefined;
+    if (r) await (await r.catch(() => undefined))?.dispose?.();
+  }
+}
+
+function requireId(job: Job): string {
+  if (!job.providerJobId) throw new Error(`Job ${job.id} has no Slurm job id yet`);
+  return job.providerJobId;
+}
+
+function readMetadata(job: Job): SlurmJobMetadata {
+  const r = SlurmJobMetadataSchema.safeParse(job.metadata);
+  if (!r.success) throw new Error(`Job ${job.id} is missing its Slurm metadata (${r.error.issues[0]?.path.join('.')})`);
+  return r.data;
+}
+
+const PLACEHOLDER = /(?<!\$)\{(config|dataloader|output_dir|job_dir|job_id|dataset_dir|datasets_dir|code_dir)\}/g;
+
+/** Replace our {placeholders} by quoted remote paths; `${VAR}` shell expansions are left alone. */
+export function fillPlaceholders(program: string, values: Record<string, string>): string {
+  return program.replace(PLACEHOLDER, (whole, key: string) => (values[key] === undefined ? whole : shq(values[key]!)));
+}
+
+/** The `--output`/`-o` path an sbatch script names, if any. */
+export function scriptOutputPath(script: string): string | undefined {
+  const m = /^#SBATCH\s+(?:--output[= ]|-o\s*)(\S+)/m.exec(script);
+  return m?.[1];
+}
+
+/** Expand the filename patterns sbatch uses (%j job id, %x name, %A/%a array, %%), relative to the submit folder. */
+export function resolveOutputPath(pattern: string, jobId: string, jobName: string, submitDir: string): string {
+  const p = pattern.replace(/%(%|j|x|A|a|u|N|n|t|s)/g, (_, c: string) =>
+    c === '%' ? '%' : c === 'j' || c === 'A' ? jobId : c === 'x' ? jobName : c === 'a' ? '4294967294' : c === 'N' ? '' : '0');
+  return p.startsWith('/') ? p : `${submitDir.replace(/\/+$/, '')}/${p}`;
+}
+

@@ -1,0 +1,100 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CredentialStore } from './s3/credentials';
+import { createS3Handler } from './s3/handler';
+import { ObjectStore, StoredEvent } from './s3/store';
+import { WebhookRoutes, createWebhookRoute } from './webhooks';
+
+export { CredentialStore, credentialFile } from './s3/credentials';
+export type { MintedCredentials, StoredCredential } from './s3/credentials';
+export type { StoredEvent } from './s3/store';
+export { verifyWebhookSignature, signWebhook } from './webhooks';
+export type { WebhookRoutes } from './webhooks';
+
+export const STORAGE_PATH = '/api/cloud/storage';
+export const WEBHOOK_PATH = '/api/cloud/webhooks';
+
+export interface LocalServerOptions {
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Folder the S3 buckets live in (e.g. ~/.simpletuner/cloud_outputs). */
+  storageDir: string;
+  credentials: CredentialStore;
+  webhooks?: WebhookRoutes;
+  /** Called when an object is complete and visible (single PUT or completed multipart upload). */
+  onObjectStored?: (e: StoredEvent) => void;
+  log?: (line: string) => void;
+}
+
+export interface LocalServer {
+  /** http://host:port */
+  url: string;
+  port: number;
+  /** The S3 endpoint URL to hand to clients (`--endpoint-url`). */
+  storageEndpoint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The extension's local HTTP server: S3-compatible storage at /api/cloud/storage and webhook
+ * receivers at /api/cloud/webhooks/{provider}. Binds 127.0.0.1 unless told otherwise.
+ */
+export async function startLocalServer(opts: LocalServerOptions): Promise<LocalServer> {
+  const store = new ObjectStore(opts.storageDir);
+  await store.init();
+  const s3 = createS3Handler({ store, credentials: opts.credentials, basePath: STORAGE_PATH, onObjectStored: opts.onObjectStored, log: opts.log });
+  const webhook = opts.webhooks ? createWebhookRoute(opts.webhooks, opts.log) : undefined;
+
+  const onRequest: http.RequestListener = (req, res) => {
+    const url = req.url ?? '/';
+    const pathOnly = url.split('?')[0]!;
+    const fail = (e: unknown): void => {
+      opts.log?.(`request failed: ${(e as Error)?.message ?? String(e)}`);
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    };
+    if (pathOnly === STORAGE_PATH || pathOnly.startsWith(`${STORAGE_PATH}/`)) {
+      s3(req, res).catch(fail);
+    } else if (pathOnly.startsWith(`${WEBHOOK_PATH}/`) && webhook) {
+      webhook(req, res, decodeURIComponentSafe(pathOnly.slice(WEBHOOK_PATH.length + 1))).catch(fail);
+    } else if (pathOnly === '/api/cloud/health') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok":true}');
+    } else {
+      res.writeHead(404, { 'Content-Type': 'application/json', Connection: 'close' }).end('{"error":"not found"}');
+    }
+  };
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, onRequest);
+  // `Expect: 100-continue` (awscli/botocore PUTs): the handlers send 100 only after authorising, so a
+  // refused upload is answered before its body is sent.
+  server.on('checkContinue', onRequest);
+
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  opts.log?.(`local server listening on ${url}`);
+  return {
+    url,
+    port,
+    storageEndpoint: `${url}${STORAGE_PATH}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return '';
+  }
+}

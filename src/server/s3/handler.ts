@@ -1,0 +1,419 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decodeBody } from './body';
+import { Access, CredentialStore, StoredCredential, authorize, checkNotExpired } from './credentials';
+import { S3Error, accessDenied, invalidArgument } from './errors';
+import { decodePathPart, validateBucketName } from './keys';
+import { parseAuth, parseRawQuery, rawHeaderMap, splitRawUrl, uriEncode, verifyRequestSignature } from './sigv4';
+import { ObjectStore, StoredEvent } from './store';
+import { S3_NS, XML_HEADER, allTags, el, firstTag, xmlUnescape } from './xml';
+
+/**
+ * The S3 REST API (path-style) under a base path, for the subset real clients use to move files:
+ * buckets, objects (single and multipart PUT, ranged GET, HEAD, DELETE, DeleteObjects) and listings.
+ * Every request must carry a valid SigV4 signature from a known, unexpired credential whose scope
+ * covers what it touches.
+ */
+
+export interface S3HandlerOptions {
+  store: ObjectStore;
+  credentials: CredentialStore;
+  /** Path the API is mounted at, e.g. `/api/cloud/storage`. */
+  basePath: string;
+  onObjectStored?: (e: StoredEvent) => void;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  bucket?: string;
+  key?: string;
+  query: Map<string, string>;
+  headers: Map<string, string>;
+  cred: StoredCredential;
+  body: ReturnType<typeof decodeBody> | ((etag: 'md5' | 'cheap') => ReturnType<typeof decodeBody>);
+}
+
+const SUBRESOURCES_NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'select', 'restore', 'analytics', 'metrics', 'inventory', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
+
+/** Single PUTs up to this size get an MD5 ETag, as S3 gives; larger ones an opaque `"…-1"` ETag. */
+export const MD5_ETAG_MAX_BYTES = 64 * 1024 * 1024;
+
+export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { store, credentials, basePath } = opts;
+  const now = opts.now ?? Date.now;
+
+  return async (req, res) => {
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    res.setHeader('x-amz-request-id', requestId);
+    res.setHeader('Server', 'CloudTraining');
+    const { rawPath, rawQuery } = splitRawUrl(req);
+    try {
+      const rest = rawPath.slice(basePath.length);
+      const slash = rest.indexOf('/', 1);
+      const rawBucket = rest.length <= 1 ? '' : slash < 0 ? rest.slice(1) : rest.slice(1, slash);
+      const rawKey = slash < 0 ? '' : rest.slice(slash + 1);
+      const bucket = rawBucket ? decodePathPart(rawBucket) : undefined;
+      const key = rawKey ? decodePathPart(rawKey) : undefined;
+      if (bucket !== undefined) validateBucketName(bucket);
+
+      const queryList = parseRawQuery(rawQuery);
+      const query = new Map(queryList);
+      const headers = rawHeaderMap(req.rawHeaders);
+      const method = (req.method ?? 'GET').toUpperCase();
+
+      const auth = parseAuth(headers, queryList);
+      if (!auth) throw accessDenied('Anonymous access is not allowed; sign requests with AWS Signature Version 4.');
+      const cred = credentials.lookup(auth.accessKeyId);
+      if (!cred) throw new S3Error('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', 403, { AWSAccessKeyId: auth.accessKeyId });
+      const signing = verifyRequestSignature({ auth, secret: cred.secretAccessKey, method, rawPath, query: queryList, headers, nowMs: now() });
+      checkNotExpired(credentials, cred);
+
+      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (etag) => decodeBody(headers, auth, signing, etag) };
+      await route(ctx);
+    } catch (e) {
+      sendError(res, req, e, rawPath, requestId, opts.log);
+    }
+  };
+
+  function access(ctx: Ctx, a: Access): void {
+    authorize(ctx.cred, a);
+  }
+
+  /** Job credentials may write into their own bucket before anything created it. */
+  async function ensureBucketFor(ctx: Ctx, bucket: string): Promise<void> {
+    if (!(await store.bucketExists(bucket)) && ctx.cred.bucket === bucket) await store.createBucket(bucket);
+  }
+
+  /** The request body's decoder; reached only once the request is authorised, so that is when `100 Continue` goes out. */
+  function bodyOf(ctx: Ctx, etag: 'md5' | 'cheap' = 'md5'): ReturnType<typeof decodeBody> {
+    const body = typeof ctx.body === 'function' ? ctx.body(etag) : ctx.body;
+    if (ctx.headers.get('expect')?.toLowerCase() === '100-continue') ctx.res.writeContinue();
+    return body;
+  }
+
+  async function route(ctx: Ctx): Promise<void> {
+    const { method, bucket, key, query } = ctx;
+    if (bucket === undefined) {
+      if (method !== 'GET') throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405);
+      access(ctx, { op: 'listBuckets' });
+      return listBuckets(ctx);
+    }
+    for (const sub of SUBRESOURCES_NOT_IMPLEMENTED) {
+      if (query.has(sub)) throw new S3Error('NotImplemented', `The ${sub} subresource is not implemented by this endpoint.`, 501);
+    }
+    if (key === undefined) return routeBucket(ctx, bucket);
+    access(ctx, { op: 'object', bucket, key });
+
+    switch (method) {
+      case 'PUT':
+        if (ctx.headers.has('x-amz-copy-source')) throw new S3Error('NotImplemented', 'CopyObject is not implemented by this endpoint.', 501);
+        if (query.has('uploadId')) return uploadPart(ctx, bucket, key);
+        return putObject(ctx, bucket, key);
+      case 'POST':
+        if (query.has('uploads')) return createMultipart(ctx, bucket, key);
+        if (query.has('uploadId')) return completeMultipart(ctx, bucket, key);
+        break;
+      case 'GET':
+      case 'HEAD':
+        if (query.has('uploadId')) break;
+        return getObject(ctx, bucket, key, method === 'HEAD');
+      case 'DELETE':
+        if (query.has('uploadId')) {
+          await store.abortMultipart(query.get('uploadId')!, bucket, key);
+          ctx.res.writeHead(204).end();
+          return;
+        }
+        await store.deleteObject(bucket, key);
+        ctx.res.writeHead(204).end();
+        return;
+    }
+    throw new S3Error('NotImplemented', 'A header or query you provided implies functionality that is not implemented.', 501);
+  }
+
+  async function routeBucket(ctx: Ctx, bucket: string): Promise<void> {
+    const { method, query } = ctx;
+    switch (method) {
+      case 'GET':
+        if (query.has('location')) {
+          access(ctx, { op: 'bucket', bucket, write: false });
+          await store.assertBucket(bucket);
+          return sendXml(ctx.res, 200, `<LocationConstraint xmlns="${S3_NS}"></LocationConstraint>`);
+        }
+        if (query.has('versioning')) {
+          access(ctx, { op: 'bucket', bucket, write: false });
+          await store.assertBucket(bucket);
+          return sendXml(ctx.res, 200, `<VersioningConfiguration xmlns="${S3_NS}"/>`);
+        }
+        if (query.has('uploads') || query.has('versions')) break;
+        return listObjects(ctx, bucket);
+      case 'HEAD':
+        access(ctx, { op: 'bucket', bucket, write: false });
+        await store.assertBucket(bucket);
+        ctx.res.writeHead(200).end();
+        return;
+      case 'PUT':
+        access(ctx, { op: 'bucket', bucket, write: true });
+        if (await store.bucketExists(bucket)) {
+          throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', 409, { BucketName: bucket });
+        }
+        await store.createBucket(bucket);
+        ctx.res.writeHead(200, { Location: `/${bucket}` }).end();
+        return;
+      case 'DELETE':
+        access(ctx, { op: 'bucket', bucket, write: true });
+        await store.deleteBucket(bucket);
+        ctx.res.writeHead(204).end();
+        return;
+      case 'POST':
+        if (query.has('delete')) return deleteObjects(ctx, bucket);
+        break;
+    }
+    throw new S3Error('NotImplemented', 'A header or query you provided implies functionality that is not implemented.', 501);
+  }
+
+  async function listBuckets(ctx: Ctx): Promise<void> {
+    const buckets = (await store.listBuckets()).filter((b) => ctx.cred.bucket === undefined || b.name === ctx.cred.bucket);
+    const items = buckets.map((b) => `<Bucket>${el('Name', b.name)}${el('CreationDate', b.created.toISOString())}</Bucket>`).join('');
+    sendXml(ctx.res, 200, `<ListAllMyBucketsResult xmlns="${S3_NS}"><Owner><ID>cloudtraining</ID><DisplayName>cloudtraining</DisplayName></Owner><Buckets>${items}</Buckets></ListAllMyBucketsResult>`);
+  }
+
+  async function listObjects(ctx: Ctx, bucket: string): Promise<void> {
+    const q = ctx.query;
+    const v2 = q.get('list-type') === '2';
+    const prefix = q.get('prefix') ?? '';
+    const delimiter = q.get('delimiter') || undefined;
+    const maxKeysRaw = q.get('max-keys');
+    const maxKeys = maxKeysRaw === undefined ? 1000 : Number(maxKeysRaw);
+    if (!Number.isInteger(maxKeys) || maxKeys < 0) throw invalidArgument('max-keys must be a non-negative integer');
+    access(ctx, { op: 'list', bucket, prefix });
+
+    const token = q.get('continuation-token');
+    let after: string | undefined;
+    if (v2) {
+      if (token !== undefined) {
+        after = Buffer.from(token, 'base64url').toString('utf8');
+        if (!after) throw invalidArgument('The continuation token provided is incorrect');
+      } else after = q.get('start-after') || undefined;
+    } else after = q.get('marker') || undefined;
+
+    const result = await store.list(bucket, { prefix, delimiter, after, maxKeys: Math.min(maxKeys, 1000), visiblePrefix: ctx.cred.prefix });
+    const urlEnc = q.get('encoding-type') === 'url';
+    const enc = (s: string): string => (urlEnc ? uriEncode(s).replace(/%2F/g, '/') : s);
+    const contents = result.contents.map((o) => `<Contents>${el('Key', enc(o.key))}${el('LastModified', o.mtime.toISOString())}${el('ETag', o.etag)}`
+      + `${el('Size', o.size)}<StorageClass>STANDARD</StorageClass></Contents>`).join('');
+    const prefixes = result.commonPrefixes.map((p) => `<CommonPrefixes>${el('Prefix', enc(p))}</CommonPrefixes>`).join('');
+    const next = result.isTruncated && result.lastReturned !== undefined ? result.lastReturned : undefined;
+    const common = `${el('Name', bucket)}${el('Prefix', enc(prefix))}${delimiter ? el('Delimiter', enc(delimiter)) : ''}${el('MaxKeys', maxKeys)}`
+      + `${urlEnc ? el('EncodingType', 'url') : ''}${el('IsTruncated', result.isTruncated)}`;
+    const body = v2
+      ? `${common}${el('KeyCount', result.contents.length + result.commonPrefixes.length)}${el('ContinuationToken', token)}`
+        + `${el('StartAfter', q.has('start-after') ? enc(q.get('start-after')!) : undefined)}`
+        + `${el('NextContinuationToken', next === undefined ? undefined : Buffer.from(next).toString('base64url'))}`
+      : `${common}${el('Marker', enc(q.get('marker') ?? ''))}${el('NextMarker', next === undefined ? undefined : enc(next))}`;
+    sendXml(ctx.res, 200, `<ListBucketResult xmlns="${S3_NS}">${body}${contents}${prefixes}</ListBucketResult>`);
+  }
+
+  function objectMetaFromHeaders(headers: Map<string, string>): { contentType?: string; metadata: Record<string, string> } {
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of headers) if (k.startsWith('x-amz-meta-')) metadata[k.slice(11)] = v;
+    return { contentType: headers.get('content-type'), metadata };
+  }
+
+  async function putObject(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    await ensureBucketFor(ctx, bucket);
+    await store.assertBucket(bucket);
+    // MD5 (S3's ETag) is the slowest hash here: computed for ordinary files, skipped for very large ones.
+    const streaming = (ctx.headers.get('x-amz-content-sha256') ?? '').startsWith('STREAMING-');
+    const declared = Number(ctx.headers.get(streaming ? 'x-amz-decoded-content-length' : 'content-length') ?? NaN);
+    const body = bodyOf(ctx, declared <= MD5_ETAG_MAX_BYTES ? 'md5' : 'cheap');
+    const stored = await store.putObject(bucket, key, { source: ctx.req, ...body }, objectMetaFromHeaders(ctx.headers));
+    opts.log?.(`stored ${bucket}/${key} (${stored.size} bytes)`);
+    opts.onObjectStored?.(stored);
+    ctx.res.writeHead(200, { ETag: stored.etag }).end();
+  }
+
+  async function createMultipart(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    await ensureBucketFor(ctx, bucket);
+    const uploadId = await store.createMultipart(bucket, key, objectMetaFromHeaders(ctx.headers));
+    await drain(ctx.req);
+    sendXml(ctx.res, 200, `<InitiateMultipartUploadResult xmlns="${S3_NS}">${el('Bucket', bucket)}${el('Key', key)}${el('UploadId', uploadId)}</InitiateMultipartUploadResult>`);
+  }
+
+  async function uploadPart(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    const partNumber = Number(ctx.query.get('partNumber'));
+    const h = ctx.headers;
+    const streaming = (h.get('x-amz-content-sha256') ?? '').startsWith('STREAMING-');
+    const lengthHeader = streaming ? h.get('x-amz-decoded-content-length') : h.get('content-length');
+    const declared = lengthHeader === undefined ? undefined : Number(lengthHeader);
+    const body = bodyOf(ctx, 'cheap');
+    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber,
+      declared !== undefined && Number.isSafeInteger(declared) ? declared : undefined, { source: ctx.req, ...body });
+    ctx.res.writeHead(200, { ETag: etag }).end();
+  }
+
+  async function completeMultipart(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    const xml = await readVerifiedSmallBody(ctx);
+    const parts = allTags(xml, 'Part').map((p) => ({
+      partNumber: Number(firstTag(p, 'PartNumber')),
+      etag: xmlUnescape(firstTag(p, 'ETag') ?? ''),
+    }));
+    if (parts.some((p) => !Number.isInteger(p.partNumber))) throw new S3Error('MalformedXML', 'The XML you provided was not well-formed.', 400);
+    const stored = await store.completeMultipart(ctx.query.get('uploadId')!, bucket, key, parts);
+    opts.log?.(`stored ${bucket}/${key} (${stored.size} bytes, ${parts.length} parts)`);
+    opts.onObjectStored?.(stored);
+    sendXml(ctx.res, 200, `<CompleteMultipartUploadResult xmlns="${S3_NS}">${el('Location', `/${bucket}/${key}`)}${el('Bucket', bucket)}`
+      + `${el('Key', key)}${el('ETag', stored.etag)}</CompleteMultipartUploadResult>`);
+  }
+
+  async function deleteObjects(ctx: Ctx, bucket: string): Promise<void> {
+    const xml = await readVerifiedSmallBody(ctx);
+    const keys = allTags(xml, 'Object').map((o) => xmlUnescape(firstTag(o, 'Key') ?? ''));
+    if (keys.length > 1000) throw new S3Error('MalformedXML', 'At most 1000 keys per request', 400);
+    const quiet = firstTag(xml, 'Quiet') === 'true';
+    let out = '';
+    for (const k of keys) {
+      try {
+        authorize(ctx.cred, { op: 'object', bucket, key: k });
+        await store.deleteObject(bucket, k);
+        if (!quiet) out += `<Deleted>${el('Key', k)}</Deleted>`;
+      } catch (e) {
+        const err = e instanceof S3Error ? e : new S3Error('InternalError', 'We encountered an internal error.', 500);
+        out += `<Error>${el('Key', k)}${el('Code', err.code)}${el('Message', err.message)}</Error>`;
+      }
+    }
+    sendXml(ctx.res, 200, `<DeleteResult xmlns="${S3_NS}">${out}</DeleteResult>`);
+  }
+
+  /** A small XML body, checked against its declared SHA-256 / MD5 / checksum like any other body. */
+  async function readVerifiedSmallBody(ctx: Ctx): Promise<string> {
+    const body = bodyOf(ctx);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const sink = new Writable({
+      write(c: Buffer, _e, cb) {
+        size += c.length;
+        if (size > 2 * 1024 * 1024) return cb(new S3Error('MaxMessageLengthExceeded', 'Your request was too big.', 400));
+        chunks.push(c);
+        cb();
+      },
+    });
+    await pipeline([ctx.req, ...body.stages, sink]);
+    const buf = Buffer.concat(chunks);
+    body.verify();
+    return buf.toString('utf8');
+  }
+
+  async function getObject(ctx: Ctx, bucket: string, key: string, headOnly: boolean): Promise<void> {
+    const st = await store.stat(bucket, key);
+    const headers: Record<string, string | number> = {
+      'Content-Type': st.meta.contentType ?? 'application/octet-stream',
+      'Last-Modified': st.mtime.toUTCString(),
+      ETag: st.etag,
+      'Accept-Ranges': 'bytes',
+    };
+    for (const [k, v] of Object.entries(st.meta.metadata)) headers[`x-amz-meta-${k}`] = v;
+    const inm = ctx.headers.get('if-none-match');
+    if (inm !== undefined && (inm === '*' || inm.split(',').map((s) => s.trim()).includes(st.etag))) {
+      ctx.res.writeHead(304, headers).end();
+      return;
+    }
+    const im = ctx.headers.get('if-match');
+    if (im !== undefined && im !== '*' && !im.split(',').map((s) => s.trim()).includes(st.etag)) {
+      throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412, { Condition: 'If-Match' });
+    }
+    let start = 0;
+    let end = st.size - 1;
+    let status = 200;
+    const range = ctx.headers.get('range');
+    if (range !== undefined) {
+      const r = parseRange(range, st.size);
+      if (r === 'invalid') {
+        throw new S3Error('InvalidRange', 'The requested range is not satisfiable', 416, { RangeRequested: range, ActualObjectSize: String(st.size) });
+      }
+      if (r) {
+        [start, end] = r;
+        status = 206;
+        headers['Content-Range'] = `bytes ${start}-${end}/${st.size}`;
+      }
+    }
+    headers['Content-Length'] = Math.max(0, end - start + 1);
+    ctx.res.writeHead(status, headers);
+    if (headOnly || st.size === 0) {
+      ctx.res.end();
+      return;
+    }
+    const stream = store.read(st.file, start, end);
+    await new Promise<void>((resolve) => {
+      stream.on('error', () => {
+        ctx.res.destroy();
+        resolve();
+      });
+      ctx.res.on('close', () => {
+        stream.destroy();
+        resolve();
+      });
+      stream.pipe(ctx.res);
+    });
+  }
+}
+
+/** `bytes=a-b`, `bytes=a-`, `bytes=-n` → inclusive [start, end]; null = ignore (multi-range); 'invalid' → 416. */
+export function parseRange(header: string, size: number): [number, number] | null | 'invalid' {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return null;
+  const [, a, b] = m;
+  if (a === '' && b === '') return null;
+  if (a === '') {
+    const n = Number(b);
+    if (n === 0 || size === 0) return 'invalid';
+    return [Math.max(0, size - n), size - 1];
+  }
+  const start = Number(a);
+  if (start >= size) return 'invalid';
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  if (end < start) return null;
+  return [start, end];
+}
+
+async function drain(req: IncomingMessage): Promise<void> {
+  if (req.headers.expect?.toLowerCase() === '100-continue') return;
+  for await (const _ of req) { /* discard */ }
+}
+
+function sendXml(res: ServerResponse, status: number, xml: string): void {
+  const body = Buffer.from(XML_HEADER + xml, 'utf8');
+  res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': body.length }).end(body);
+}
+
+function sendError(res: ServerResponse, req: IncomingMessage, e: unknown, resource: string, requestId: string, log?: (l: string) => void): void {
+  let err: S3Error;
+  if (e instanceof S3Error) err = e;
+  else {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ABORT_ERR') {
+      log?.(`upload cut off: ${req.method} ${resource}`);
+      res.destroy();
+      return;
+    }
+    log?.(`internal error on ${req.method} ${resource}: ${(e as Error)?.stack ?? String(e)}`);
+    err = new S3Error('InternalError', 'We encountered an internal error. Please try again.', 500);
+  }
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  // A refused upload whose body we did not read: close rather than read gigabytes to reuse the socket.
+  if (!req.complete) res.setHeader('Connection', 'close');
+  if (req.method === 'HEAD') {
+    res.writeHead(err.status, { 'x-amz-error-code': err.code }).end();
+    return;
+  }
+  const body = Buffer.from(err.toXml(resource, requestId), 'utf8');
+  res.writeHead(err.status, { 'Content-Type': 'application/xml', 'Content-Length': body.length }).end(body);
+}

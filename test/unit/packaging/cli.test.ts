@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runPackage } from '../../../src/cli/commands/package';
+import { runValidate } from '../../../src/cli/commands/validate';
+import type { CliIO } from '../../../src/cli/io';
+import { PackageResultSchema } from '../../../src/core/packaging';
+import { makeWorkspace, tempDir, write } from './fixtures';
+import { readZip } from './zip-read';
+
+function io(cwd: string, dataHome: string) {
+  const stdout = new PassThrough(), stderr = new PassThrough();
+  let out = '', err = '';
+  stdout.on('data', (c) => (out += c));
+  stderr.on('data', (c) => (err += c));
+  const cli: CliIO = { stdout, stderr, env: {}, cwd, dataHome };
+  return { cli, out: () => out, err: () => err };
+}
+
+describe('cli: cloudtrain validate / package', () => {
+  let root: string;
+  beforeEach(async () => { root = await tempDir('ct-cli-'); });
+  afterEach(async () => { await fs.rm(root, { recursive: true, force: true }); });
+
+  it('validate prints file:line:col diagnostics and exits 1 on errors, 0 when clean, --json for machines', async () => {
+    const { dataloader, training } = await makeWorkspace(root);
+    const ok = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate([path.relative(root, training)], ok.cli), 0);
+    assert.match(ok.out(), /^OK: config\/config.json, config\/multidatabackend.json/);
+
+    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing"},\n  {"id": "a", "type": "local", "dataset_type": "text_embeds", "default": true}\n]\n');
+    const bad = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/multidatabackend.json'], bad.cli), 1);
+    assert.match(bad.out(), /config\/multidatabackend.json:2:36: error: "instance_data_dir" points to .* does not exist.*\[missing-path\]/);
+    assert.match(bad.out(), /config\/multidatabackend.json:3:10: error: Duplicate dataset id "a".*\[duplicate-id\]/);
+    const json = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/multidatabackend.json', '--json'], json.cli), 1);
+    const parsed = JSON.parse(json.out()) as { ok: boolean; diagnostics: Array<{ code: string; line: number }> };
+    assert.equal(parsed.ok, false);
+    assert.deepEqual(parsed.diagnostics.map((d) => [d.code, d.line]), [['missing-path', 2], ['duplicate-id', 3]]);
+  });
+
+  it('package writes the zip to --out and prints datasets, exclusions with reasons and the sha256', async () => {
+    const { training } = await makeWorkspace(root, { datasets: { faces: { 'a.jpg': Buffer.alloc(10, 1), 'a.txt': 'cap', '.env': 'TOKEN=x', 'id_ed25519': 'k' } } });
+    const home = path.join(root, 'home');
+    const r = io(root, home);
+    assert.equal(await runPackage([path.relative(root, training), '--out', 'out/pkg.zip'], r.cli), 0);
+    assert.match(r.out(), /^Package [0-9a-f]{64}\n/);
+    assert.match(r.out(), /faces\s+2 files/);
+    assert.match(r.out(), /faces: \.env — secret: \.env\* file/);
+    assert.match(r.out(), /faces: id_ed25519 — secret: SSH private key/);
+    assert.match(r.out(), /training config: --hub_token — secret: credential removed/);
+    assert.match(r.err(), /packaging: /);
+    const zip = await readZip(path.join(root, 'out/pkg.zip'));
+    assert.ok(zip.has('datasets/faces/a.jpg') && zip.has('manifest.json') && zip.has('config/config.json'));
+
+    const again = io(root, home);
+    assert.equal(await runPackage(['config/multidatabackend.json', '--out', 'out/pkg2.zip', '--json'], again.cli), 0);
+    const result = PackageResultSchema.extend({}).passthrough().parse(JSON.parse(again.out()));
+    assert.equal(result.datasets[0]!.files, 2);
+    assert.ok(result.zipPath.startsWith(path.join(home, 'cache', 'packages')));
+  });
+
+  it('package fails with located diagnostics for a broken config', async () => {
+    await write(path.join(root, 'config/multidatabackend.json'), '[{"id": "a", "instance_data_dir": "nope"}, {"id": "t", "dataset_type": "text_embeds", "default": true}]');
+    const r = io(root, path.join(root, 'home'));
+    await assert.rejects(runPackage(['config/multidatabackend.json'], r.cli), /problem to fix before packaging/);
+    assert.match(r.err(), /config\/multidatabackend.json:1:35: error: .*does not exist/);
+  });
+});

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { main } from '../../../src/cli/main';
+import { submitCommand } from '../../../src/cli/commands/submit';
+import { buildPackage } from '../../../src/core/packaging';
+import type { Packager } from '../../../src/core/submit/steps';
+import type { CliIO } from '../../../src/cli/io';
+import { FakeReplicate } from '../../support/replicate-server/server';
+
+const EXAMPLE = path.resolve(__dirname, '../../../examples/simpletuner-demo');
+
+describe('cloudtrain with --provider replicate (REPLICATE_BASE_URL → fake Replicate)', function () {
+  this.timeout(60_000);
+  let server: FakeReplicate;
+  let home: string;
+  beforeEach(async () => { server = new FakeReplicate(); await server.start(); home = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-replicate-cli-')); });
+  afterEach(async () => { await server.close(); await fs.rm(home, { recursive: true, force: true }); });
+
+  async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d) => { out += d; });
+    stderr.on('data', (d) => { err += d; });
+    const io: CliIO = { stdout, stderr, env: { PATH: process.env.PATH, HOME: home, REPLICATE_BASE_URL: server.base, REPLICATE_API_TOKEN: server.token, ...env }, cwd: EXAMPLE, dataHome: home };
+    // The real packager (src/core/packaging) until defaultPackager() is wired to it.
+    const packager: Packager = { build: (r) => buildPackage({ ...r, outDir: path.join(r.cacheDir, 'packages'), onProgress: (p) => r.onProgress?.(p.message, p.fraction) }) };
+    const code = argv[0] === 'submit' ? await submitCommand(argv.slice(1), io, { packager }) : await main(argv, io);
+    return { code, out, err };
+  }
+
+  it('submit packages, uploads and starts the trainer with the packaged (rewritten) configs; logs --follow streams to the end', async () => {
+    const sub = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--hardware', 'h100-x2', '--yes']);
+    assert.equal(sub.code, 0, sub.err);
+    const id = sub.out.trim();
+    assert.equal(server.runs.size, 1);
+    const run = [...server.runs.values()][0]!;
+    assert.equal(run.model, 'simpletuner/advanced-trainer-h100-x2');
+    const dataloader = JSON.parse(run.input.dataloader_json as string) as { instance_data_dir?: string }[];
+    const original = JSON.parse(await fs.readFile(path.join(EXAMPLE, 'config/multidatabackend.json'), 'utf8')) as { instance_data_dir?: string }[];
+    const dirs = dataloader.map((d) => d.instance_data_dir).filter(Boolean);
+    assert.ok(dirs.length > 0 && dirs.every((d) => !path.isAbsolute(d!)), `dataloader points into the package: ${dirs.join(', ')}`);
+    assert.notDeepEqual(dataloader, original, 'the rewritten dataloader is sent, not the local one');
+    assert.match(String(run.input.config_json), /multidatabackend\.json/);
+    assert.ok(!sub.err.includes(server.token));
+
+    const logs = await cli(['logs', id.slice(0, 10), '--follow']);
+    assert.equal(logs.code, 0, logs.err);
+    assert.equal(logs.out, run.logs, 'every line exactly once, to the end');
+    assert.equal(server.deletedFiles.length, 1, 'uploaded package deleted at the end');
+    const jobs = JSON.parse((await cli(['jobs', '--json'])).out) as { status: string; cost: { actual: number } }[];
+    assert.equal(jobs[0]!.status, 'succeeded');
+    assert.ok(Math.abs(jobs[0]!.cost.actual - 3600 * 0.001525 * 2) < 1e-4);
+  });
+
+  it('cancel stops a running job and deletes its upload; a job Replicate no longer knows cancels cleanly too', async () => {
+    server.script = { ...server.script, chunkMs: 2000 };
+    const first = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--yes']);
+    assert.equal(first.code, 0, first.err);
+    const c = await cli(['cancel', first.out.trim()]);
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.out, /cancelled/);
+    assert.equal([...server.runs.values()][0]!.status, 'canceled');
+    assert.equal(server.deletedFiles.length, 1);
+
+    const second = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--yes']);
+    assert.equal(second.code, 0, second.err);
+    for (const id of server.runs.keys()) server.forget(id); // gone on Replicate's side
+    const c2 = await cli(['cancel', second.out.trim()]);
+    assert.equal(c2.code, 0, c2.err);
+    assert.match(c2.out, /cancelled/);
+  });
+
+  it('a bad token fails submit with a clear one-line reason', async () => {
+    const sub = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--yes'], { REPLICATE_API_TOKEN: 'r8_wrongwrongwrongwrong' });
+    assert.equal(sub.code, 1);
+    assert.match(sub.err, /rejected the API token/);
+    assert.ok(!sub.err.includes('r8_wrongwrongwrongwrong'));
+    assert.equal(server.runs.size, 0);
+  });
+});

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { validateWebhook } from 'replicate';
+import { signWebhook, verifyWebhookSignature } from '../../../src/server/webhooks';
+import { TestServer, startTestServer } from './helpers';
+
+const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+
+describe('webhook receiver', () => {
+  describe('verifyWebhookSignature', () => {
+    const body = JSON.stringify({ id: 'train-1', status: 'succeeded', metrics: { predict_time: 12.5 } });
+    const now = 1_800_000_000;
+
+    it('accepts a valid signature, and the replicate package agrees', async () => {
+      const signature = signWebhook({ id: 'msg_1', timestamp: now, body, secret: SECRET });
+      assert.deepEqual(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature, body, secret: SECRET, nowSeconds: now }), { ok: true });
+      // Second opinion: Replicate's own client validates the same request (it checks no timestamp window).
+      assert.equal(await validateWebhook({ id: 'msg_1', timestamp: String(now), signature, body, secret: SECRET }), true);
+      // Several entries (key rotation): any matching v1 entry is enough.
+      const multi = `v1,${randomBytes(32).toString('base64')} ${signature}`;
+      assert.equal(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: multi, body, secret: SECRET, nowSeconds: now }).ok, true);
+    });
+
+    it('rejects a wrong secret, a changed body, an old or future timestamp and missing headers', async () => {
+      const signature = signWebhook({ id: 'msg_1', timestamp: now, body, secret: SECRET });
+      const wrong = `whsec_${randomBytes(24).toString('base64')}`;
+      assert.deepEqual(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature, body, secret: wrong, nowSeconds: now }), { ok: false, reason: 'signature-mismatch' });
+      assert.equal(await validateWebhook({ id: 'msg_1', timestamp: String(now), signature, body, secret: wrong }), false);
+      assert.equal(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature, body: body.replace('12.5', '0.1'), secret: SECRET, nowSeconds: now }).ok, false);
+      assert.equal(verifyWebhookSignature({ id: 'msg_2', timestamp: String(now), signatureHeader: signature, body, secret: SECRET, nowSeconds: now }).ok, false);
+      assert.deepEqual(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature, body, secret: SECRET, nowSeconds: now + 301 }), { ok: false, reason: 'timestamp-out-of-tolerance' });
+      assert.deepEqual(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature, body, secret: SECRET, nowSeconds: now - 301 }), { ok: false, reason: 'timestamp-out-of-tolerance' });
+      assert.equal(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature, body, secret: SECRET, nowSeconds: now + 299 }).ok, true);
+      assert.deepEqual(verifyWebhookSignature({ id: undefined, timestamp: String(now), signatureHeader: signature, body, secret: SECRET, nowSeconds: now }), { ok: false, reason: 'missing-headers' });
+      assert.equal(verifyWebhookSignature({ id: 'msg_1', timestamp: String(now), signatureHeader: signature.replace('v1,', 'v2,'), body, secret: SECRET, nowSeconds: now }).ok, false);
+    });
+  });
+
+  describe('route /api/cloud/webhooks/{provider}', () => {
+    let t: TestServer;
+    const received: Array<{ provider: string; payload: unknown }> = [];
+    let failNext = false;
+    beforeEach(async () => {
+      received.length = 0;
+      t = await startTestServer({
+        webhooks: {
+          getSecret: (p) => (p === 'replicate' ? SECRET : undefined),
+          handler: async (provider, payload) => {
+            if (failNext) {
+              failNext = false;
+              throw new Error('history busy');
+            }
+            received.push({ provider, payload });
+          },
+        },
+      });
+    });
+    afterEach(async () => {
+      await t.dispose();
+    });
+
+    const post = (provider: string, body: string, headers: Record<string, string>) =>
+      fetch(`${t.server.url}/api/cloud/webhooks/${provider}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    const signed = (id: string, body: string, ts = Math.floor(Date.now() / 1000), secret = SECRET) => ({
+      'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook({ id, timestamp: ts, body, secret }),
+    });
+
+    it('delivers a verified webhook once and refuses its replay', async () => {
+      const body = JSON.stringify({ id: 'train-9', status: 'processing' });
+      const h = signed('msg_a', body);
+      const r1 = await post('replicate', body, h);
+      assert.equal(r1.status, 200);
+      assert.deepEqual(received, [{ provider: 'replicate', payload: { id: 'train-9', status: 'processing' } }]);
+      const r2 = await post('replicate', body, h);
+      assert.equal(r2.status, 409);
+      assert.equal(received.length, 1);
+    });
+
+    it('refuses bad signatures, old timestamps, unsigned requests and unknown providers', async () => {
+      const body = JSON.stringify({ id: 'x' });
+      assert.equal((await post('replicate', body, signed('m1', body, undefined, `whsec_${randomBytes(24).toString('base64')}`))).status, 401);
+      assert.equal((await post('replicate', body, signed('m2', body, Math.floor(Date.now() / 1000) - 600))).status, 401);
+      assert.equal((await post('replicate', body, {})).status, 401);
+      assert.equal((await post('replicate', `${body} `, signed('m3', body))).status, 401);
+      assert.equal((await post('nosuch', body, signed('m4', body))).status, 404);
+      assert.equal(received.length, 0);
+    });
+
+    it('lets the sender retry a delivery whose handler failed', async () => {
+      const body = JSON.stringify({ id: 'train-2', status: 'succeeded' });
+      const h = signed('msg_retry', body);
+      failNext = true;
+      assert.equal((await post('replicate', body, h)).status, 500);
+      assert.equal((await post('replicate', body, h)).status, 200);
+      assert.equal(received.length, 1);
+    });
+  });
+});
