@@ -6,6 +6,7 @@ import { runJobs } from './commands/jobs';
 import { runLogs } from './commands/logs';
 import { runEstimate } from './commands/estimate';
 import { runSubmit } from './commands/submit';
+import { runServe } from './commands/serve';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },
   cancel: { run: runCancel, summary: 'cancel a running job' },
   delete: { run: runDelete, summary: 'remove finished jobs from the history' },
+  serve: { run: (argv, io) => runServe(argv, io), summary: 'run the local results endpoint (S3-compatible) and webhook receiver' },
 };
 
 const HELP = () => `cloudtrain — submit and track fine-tuning jobs (the Cloud Training extension's CLI)

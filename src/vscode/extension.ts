@@ -4,6 +4,8 @@ import { JobMonitor } from '../core/jobs/monitor';
 import { dataLayout, defaultDataHome, expandHome } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
 import { registerJobCommands } from './commands/job-commands';
+import { registerLocalServer } from './server/register';
+import { registerReplicate } from './replicate/register';
 import { JobLogChannels } from './logs/job-log-channels';
 import type { ExtensionServices } from './services';
 import { JobsStatusBar } from './status-bar';
@@ -57,6 +59,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
   void model.ensureLoaded();
 
   registerJobCommands({ services, model, monitor, logs });
+  registerLocalServer(services);
+  registerReplicate(services);
   log.info(`Cloud Training active; job history in ${history.file}`);
   return services;
 }

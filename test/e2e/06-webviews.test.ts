@@ -3,12 +3,12 @@
 // reported as skipped with the reason printed (never silently).
 import assert from 'node:assert/strict';
 import type { Context } from 'mocha';
+import { exampleDatasets } from './support/example';
 import { workbench } from './support/hooks';
 import { readManifest } from './support/manifest';
 import { runAndAnswer, submitFromPalette } from './support/submit';
 import { waitFor } from './support/workbench';
 
-const DATASET_ID = 'pixel-art';
 
 function pending(ctx: Context, reason: string): never {
   console.log(`      PENDING: ${reason}`);
@@ -46,10 +46,11 @@ describe('cost and consent webviews', () => {
     const frame = wb.webview();
     const text = await waitFor('the datasets in the consent webview', async () => {
       const t = (await frame.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ');
-      return t.includes(DATASET_ID) ? t : undefined;
+      return exampleDatasets(wb.env.workspaceDir).local.every((d) => t.includes(d.id)) ? t : undefined;
     }, 30_000);
     assert.match(text, /replicate/i, 'the destination is named');
-    assert.match(text, /\b\d+ files?\b/, 'file counts are shown');
+    const ex = exampleDatasets(wb.env.workspaceDir);
+    assert.match(text, new RegExp(`\\b${ex.localFiles} files?\\b`), `the consent shows the ${ex.localFiles} files that would leave: ${text.slice(0, 300)}`);
     await wb.screenshot('06-consent-webview');
     const decline = frame.locator('#cancel');
     await decline.click();

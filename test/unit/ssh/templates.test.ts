@@ -3,6 +3,8 @@ import { buildCommand, TEMPLATES } from '../../../src/providers/ssh/templates';
 import { parseGpuCheck } from '../../../src/providers/ssh/gpu';
 import { parseDigestOutput } from '../../../src/providers/ssh/sync';
 import { SshSubmitOptionsSchema } from '../../../src/providers/ssh/options';
+import { resumeRequestFromJob } from '../../../src/providers/ssh/provider';
+import { JobSchema } from '../../../src/core/jobs/schema';
 
 describe('ssh templates, options and parsers', () => {
   const values = { config: '/h/run/config.json', dataloader: '/h/run/dataloader.json', output_dir: '/h/my jobs/out', job_dir: '/h/j', job_id: 'j1', script: 'train.py' };
@@ -48,9 +50,7 @@ describe('ssh templates, options and parsers', () => {
 });
 
 describe('ssh resume request', () => {
-  it('rebuilds the request from history and points it at the old job folder', async () => {
-    const { resumeRequestFromJob } = await import('../../../src/providers/ssh/provider');
-    const { JobSchema } = await import('../../../src/core/jobs/schema');
+  it('rebuilds the request from history and points it at the old job folder', () => {
     const job = JobSchema.parse({
       id: 'j1', name: 'j1', provider: 'ssh', status: 'failed', createdAt: 'x', updatedAt: 'x', hardware: 'gpu-box',
       configPaths: { training: '/ws/config.json', dataloader: '/ws/multidatabackend.json' },
