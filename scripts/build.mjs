@@ -27,7 +27,7 @@ const webviewEntries = existsSync(webviewDir)
       .map((d) => ({ in: path.join('webview', d.name, 'main.ts'), out: d.name }))
   : [];
 
-/** zod re-exports all of its ~50 locales (~260 KB minified); webviews only need the English messages. */
+/** zod re-exports all of its ~50 locales (~260 KB minified); our messages are English, so bundle only that one. */
 const zodEnglishOnly = {
   name: 'zod-english-only',
   setup(b) {
@@ -37,8 +37,8 @@ const zodEnglishOnly = {
 };
 
 const builds = [
-  { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js' },
-  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js', plugins: [zodEnglishOnly] },
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' }, plugins: [zodEnglishOnly] },
   ...(webviewEntries.length
     ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview', plugins: [zodEnglishOnly] }]
     : []),

@@ -4,6 +4,7 @@ import { DataLayout, dataLayout } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
 import type { ProviderRegistry } from '../providers/registry';
 import type { CliIO } from './io';
+import { loadCliSettings, userPricing } from '../core/submit/settings';
 
 export interface CliContext {
   layout: DataLayout;
@@ -21,6 +22,10 @@ export function cliContext(io: CliIO): CliContext {
     layout,
     history,
     providers,
-    monitor: (intervalMs = 1000) => new JobMonitor(history, providers, { dataHome: layout.home, intervalMs, log: (l) => io.stderr.write(`${l}\n`) }),
+    monitor: (intervalMs = 1000) => new JobMonitor(history, providers, {
+      dataHome: layout.home, intervalMs, log: (l) => io.stderr.write(`${l}\n`),
+      // The same prices the extension uses (mirrored into <dataHome>/settings.json).
+      pricing: async () => userPricing((await loadCliSettings({ dataHome: layout.home, env: io.env })).settings),
+    }),
   };
 }

@@ -6,6 +6,10 @@ import { createDefaultRegistry } from '../providers/defaults';
 import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer } from './server/register';
 import { registerReplicate } from './replicate/register';
+import { registerSubmit } from './submit/register';
+import { readSubmitSettings } from './submit/settings';
+import { userPricing } from '../core/submit/settings';
+import { readSlurmClusters, registerSlurm, slurmHostSources } from './slurm/register';
 import { JobLogChannels } from './logs/job-log-channels';
 import type { ExtensionServices } from './services';
 import { JobsStatusBar } from './status-bar';
@@ -32,6 +36,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
   const providers = createDefaultRegistry({
     layout,
     localCommand: () => vscode.workspace.getConfiguration('cloudTraining').get<string>('local.command') || undefined,
+    slurmClusters: () => readSlurmClusters(log),
+    sshHostSources: () => slurmHostSources(log),
   });
   context.subscriptions.push({ dispose: () => void providers.dispose() });
   const services: ExtensionServices = { context, history, layout, providers, log };
@@ -41,6 +47,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
     dataHome: layout.home,
     intervalMs: Math.max(500, vscode.workspace.getConfiguration('cloudTraining').get<number>('pollIntervalSeconds', 3) * 1000),
     log: (l) => log.info(l),
+    pricing: () => userPricing(readSubmitSettings()),
   });
   const tree = new JobsTreeProvider(model);
   const view = vscode.window.createTreeView('cloudTraining.jobs', { treeDataProvider: tree, showCollapseAll: true });
@@ -61,6 +68,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
   registerJobCommands({ services, model, monitor, logs });
   registerLocalServer(services);
   registerReplicate(services);
+  registerSlurm(services);
+  registerSubmit(services);
   log.info(`Cloud Training active; job history in ${history.file}`);
   return services;
 }

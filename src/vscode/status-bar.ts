@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { isActive, isTerminal } from '../core/jobs/schema';
+import { isActive } from '../core/jobs/schema';
+import { spendingTotals } from '../core/cost/spending';
 import { formatCost } from '../cli/format';
 import { Disposable } from './disposable';
 import type { JobsModel } from './tree/jobs-model';
@@ -18,8 +19,8 @@ export class JobsStatusBar extends Disposable {
   render(): void {
     const jobs = this.model.all;
     const running = jobs.filter((j) => isActive(j.status)).length;
-    const today = new Date().toISOString().slice(0, 10);
-    const spend = jobs.filter((j) => isTerminal(j.status) && j.finishedAt?.startsWith(today)).reduce((s, j) => s + (j.cost?.actual ?? 0), 0);
+    // The same figure the daily spending limit uses (local calendar day, running jobs' estimates included).
+    const spend = spendingTotals(jobs).day;
     if (!running && !spend) {
       this.item.hide();
       return;

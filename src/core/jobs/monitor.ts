@@ -5,6 +5,8 @@ import type { ProviderContext, StatusUpdate } from '../../providers/types';
 import { syncLogMirror, readLinesFrom } from '../logs/mirror';
 import { parseProgressLine } from '../logs/progress';
 import { appendMetrics } from '../logs/metrics';
+import { finalCost } from '../cost/estimate';
+import type { UserPricing } from '../cost/prices';
 
 export interface MonitorOptions {
   dataHome: string;
@@ -15,6 +17,8 @@ export interface MonitorOptions {
   log?: (line: string) => void;
   /** Extra context for providers (prompter etc.). */
   context?: Partial<ProviderContext>;
+  /** The user's own prices (ssh/slurm per GPU-hour), for the actual cost of providers that report none. */
+  pricing?: () => UserPricing | undefined | Promise<UserPricing | undefined>;
 }
 
 /**
@@ -86,10 +90,12 @@ export class JobMonitor {
       }
       if (isTerminal(current.status) && current.metadata.finalized !== true) {
         const extra = provider.finalize ? await provider.finalize(current, ctx) : {};
+        const pricing = await this.opts.pricing?.();
         current = (await this.history.update(job.id, (j) => ({
           ...j,
           outputs: mergeOutputs(j.outputs, extra.outputs ?? []),
-          cost: extra.cost ? { ...j.cost, ...extra.cost } : j.cost,
+          // Providers that bill (Replicate) report their cost; for the rest: run time × price.
+          cost: extra.cost ? { ...j.cost, ...extra.cost } : (finalCost(j, pricing) ?? j.cost),
           metadata: { ...j.metadata, ...extra.metadata, finalized: true },
           progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
         }))) ?? current;

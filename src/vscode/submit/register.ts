@@ -135,12 +135,23 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
       if (!command) return undefined;
     }
   }
+  const trainingConfigPath = kind === 'training' ? file : undefined;
+  const dataloaderConfigPath = kind === 'dataloader' ? file : undefined;
+  let providerOptions: Record<string, unknown> | undefined;
+  if (provider === 'slurm') {
+    // Show the generated sbatch script and let the user edit the resources before anything happens.
+    const review = await vscode.commands.executeCommand<{ options?: Record<string, unknown>; command?: string } | undefined>(
+      'cloudTraining.slurm.reviewSubmission', { hardware, command, trainingConfigPath, dataloaderConfigPath, cwd: workspace });
+    if (!review) return undefined;
+    providerOptions = review.options;
+    command = review.command ?? command;
+  }
   return {
-    provider, hardware, workspace, command,
-    // Local jobs run from the workspace folder, where the config's relative paths point.
-    cwd: provider === 'local' ? workspace : undefined,
-    trainingConfigPath: kind === 'training' ? file : undefined,
-    dataloaderConfigPath: kind === 'dataloader' ? file : undefined,
+    provider, hardware, workspace, command, options: providerOptions,
+    // Local and Slurm jobs find the config's relative paths (datasets) from the workspace folder.
+    cwd: provider === 'local' || provider === 'slurm' ? workspace : undefined,
+    trainingConfigPath,
+    dataloaderConfigPath,
   };
 }
 
