@@ -7,12 +7,16 @@ import { runLogs } from './commands/logs';
 import { runEstimate } from './commands/estimate';
 import { runSubmit } from './commands/submit';
 import { runServe } from './commands/serve';
+import { runValidate } from './commands/validate';
+import { runPackage } from './commands/package';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
 /** Every subcommand; each lives in commands/<name>.ts and shares the core with the extension. */
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   submit: { run: runSubmit, summary: 'package, check consent and cost, and start a job (--provider local|replicate|ssh|slurm)' },
+  validate: { run: runValidate, summary: 'check a training or dataloader config (--json); exit 1 on any error' },
+  package: { run: runPackage, summary: 'package local datasets into one zip (--out FILE, --exclude GLOB, --json)' },
   estimate: { run: runEstimate, summary: 'estimate the cost of a config on a provider/hardware' },
   jobs: { run: runJobs, summary: 'list jobs (--json, --status S)' },
   logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },

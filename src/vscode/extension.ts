@@ -7,6 +7,7 @@ import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer } from './server/register';
 import { registerReplicate } from './replicate/register';
 import { registerSubmit } from './submit/register';
+import { registerConfigFeatures } from './configs/register';
 import { readSubmitSettings } from './submit/settings';
 import { userPricing } from '../core/submit/settings';
 import { readSlurmClusters, registerSlurm, slurmHostSources } from './slurm/register';
@@ -66,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
   void model.ensureLoaded();
 
   registerJobCommands({ services, model, monitor, logs });
+  registerConfigFeatures(services);
   registerLocalServer(services);
   registerReplicate(services);
   registerSlurm(services);

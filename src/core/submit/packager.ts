@@ -3,7 +3,7 @@ import { buildPackage } from '../packaging';
 import { PackageInfoSchema, type Packager } from './steps';
 
 export interface PackagerOptions {
-  /** Extra exclude globs (setting `cloudTraining.packaging.exclude`). */
+  /** Extra exclude globs (setting `cloudTraining.packaging.extraExcludes`). */
   extraExcludes?: string[];
   workspaceRoot?: string;
 }

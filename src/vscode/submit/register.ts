@@ -48,6 +48,8 @@ export function registerSubmit(services: ExtensionServices): void {
       if (!input) return;
       const job = await runSubmission(services, input);
       if (!job) return;
+      // Records the exact configs under refs/cloud-training/<job> when snapshots are on; never fails a submission.
+      void vscode.commands.executeCommand('cloudTraining.recordConfigSnapshot', job.id).then(undefined, (e) => log.warn(`Config snapshot: ${(e as Error).message}`));
       await vscode.commands.executeCommand('cloudTraining.showLogs', job.id);
       const open = await vscode.window.showInformationMessage(`Submitted "${job.name}" to ${providers.get(job.provider).displayName} (${job.status}).`, 'Open Details');
       if (open) await details.open(job.id);

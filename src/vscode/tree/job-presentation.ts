@@ -27,6 +27,7 @@ export function jobContextValue(job: Job): string {
   const flags = ['job', `status-${job.status}`, `provider-${job.provider}`, isActive(job.status) ? 'active' : 'finished'];
   if (job.outputs.length) flags.push('hasOutputs');
   if (typeof job.metadata.webUrl === 'string') flags.push('hasWebUrl');
+  if (job.snapshotRef) flags.push('hasSnapshot');
   return flags.join(' ');
 }
 
