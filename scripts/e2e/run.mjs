@@ -7,6 +7,7 @@
 //      gallery/telemetry/update checks off), with CLOUD_TRAINING_HOME in a temp dir,
 //   4. runs mocha over test/e2e/**/*.test.ts; the last line printed is "N passed, N failed, N skipped".
 // Env: E2E_VSIX=<path> use this .vsix instead of building; E2E_WORKSPACE=<dir> open another folder;
+//      E2E_MANIFEST=<package.json> the manifest that .vsix was built from (scenarios read it);
 //      E2E_SPECS=<glob> run some scenarios only; E2E_KEEP=1 keep the temp dir (its path is printed).
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,9 +23,12 @@ const screenshotDir = path.join(root, 'test-results/e2e');
 const started = Date.now();
 const log = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
 
+let tmpToRemove = '';
+
 /** Prints the closing line CI reads and exits: used when the suite cannot even start. */
 function abort(reason) {
   console.error(`e2e: ${reason}`);
+  if (tmpToRemove && !process.env.E2E_KEEP) rmSync(tmpToRemove, { recursive: true, force: true });
   console.log('\n0 passed, 1 failed');
   process.exit(1);
 }
@@ -48,6 +52,7 @@ if (!vsix) {
 if (!existsSync(vsix)) abort(`no .vsix at ${vsix}`);
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cloud-training-e2e-'));
+tmpToRemove = tmp;
 const dirs = {
   userData: path.join(tmp, 'user-data'),
   extensions: path.join(tmp, 'extensions'),

@@ -7,6 +7,7 @@ import { runLogs } from './commands/logs';
 import { runEstimate } from './commands/estimate';
 import { runSubmit } from './commands/submit';
 import { runServe } from './commands/serve';
+import { runSsh } from './commands/ssh';
 import { runValidate } from './commands/validate';
 import { runPackage } from './commands/package';
 
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },
   cancel: { run: runCancel, summary: 'cancel a running job' },
   delete: { run: runDelete, summary: 'remove finished jobs from the history' },
+  ssh: { run: runSsh, summary: 'list SSH hosts (hosts) or check the GPUs of one (check <host>)' },
   serve: { run: (argv, io) => runServe(argv, io), summary: 'run the local results endpoint (S3-compatible) and webhook receiver' },
 };
 

@@ -4,7 +4,8 @@ import { replicateProviderFromEnv } from './replicate/cli-options';
 import { ProviderRegistry } from './registry';
 import { createSlurmProvider, loadSlurmClustersForCli } from './slurm/factory';
 import type { SlurmCluster } from './slurm/resources';
-import type { HostSources } from './ssh/hosts';
+import { hostSourcesFromEnv, type HostSources } from './ssh/hosts';
+import { SshProvider } from './ssh/provider';
 
 export interface DefaultRegistryOptions {
   layout: DataLayout;
@@ -27,6 +28,7 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
   }));
   // Token/base URL from REPLICATE_API_TOKEN / REPLICATE_BASE_URL; the extension re-registers it with SecretStorage.
   registry.register('replicate', () => replicateProviderFromEnv(env));
+  registry.register('ssh', () => new SshProvider({ cacheDir: opts.layout.cacheDir, hostSources: opts.sshHostSources ?? (() => hostSourcesFromEnv(env)) }));
   registry.register('slurm', () => createSlurmProvider({
     clusters: opts.slurmClusters ?? (() => loadSlurmClustersForCli(opts.layout.home)),
     hostSources: opts.sshHostSources,

@@ -7,6 +7,7 @@ import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer } from './server/register';
 import { registerReplicate } from './replicate/register';
 import { registerSubmit } from './submit/register';
+import { registerSsh, vscodePrompter } from './ssh/register';
 import { registerConfigFeatures } from './configs/register';
 import { readSubmitSettings } from './submit/settings';
 import { userPricing } from '../core/submit/settings';
@@ -49,6 +50,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
     intervalMs: Math.max(500, vscode.workspace.getConfiguration('cloudTraining').get<number>('pollIntervalSeconds', 3) * 1000),
     log: (l) => log.info(l),
     pricing: () => userPricing(readSubmitSettings()),
+    // A poll that meets an unknown host key or a locked key file asks, as a submission does.
+    context: { prompter: vscodePrompter },
   });
   const tree = new JobsTreeProvider(model);
   const view = vscode.window.createTreeView('cloudTraining.jobs', { treeDataProvider: tree, showCollapseAll: true });
@@ -70,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
   registerConfigFeatures(services);
   registerLocalServer(services);
   registerReplicate(services);
+  registerSsh(services);
   registerSlurm(services);
   registerSubmit(services);
   log.info(`Cloud Training active; job history in ${history.file}`);

@@ -25,7 +25,8 @@ describe('submit to this machine', () => {
     const { steps } = await submitFromPalette(wb, { provider: /\blocal\b|this machine/i });
     console.log(`      submit steps: ${steps.join(' → ')}`);
 
-    const running = await wb.waitForJobRow(/\brunning\b/i, 60_000);
+    // Running, with the step counter parsed from the trainer's log lines.
+    const running = await wb.waitForJobRow(/\brunning\b.*\b\d+\/120\b/i, 60_000);
     assert.match(running.text, /running/i);
     await wb.screenshot('04-tree-job-running');
 
@@ -40,14 +41,24 @@ describe('submit to this machine', () => {
 
   it("the job's output channel shows its training lines", async () => {
     const wb = workbench();
-    const { row } = await wb.waitForJobRow(/\bsucceeded\b/i, 5_000);
+    const { row, text: rowText } = await wb.waitForJobRow(/\bsucceeded\b/i, 5_000);
+    // Submit… already showed the log: hide the panel so that Show Logs has to bring it back.
+    const panel = wb.page.locator('.part.panel');
+    if (await panel.isVisible()) await wb.page.keyboard.press('Control+J');
+    await panel.waitFor({ state: 'hidden', timeout: 5_000 });
     await wb.contextMenu(row, 'Show Logs');
+    await panel.waitFor({ state: 'visible', timeout: 10_000 });
+    // The channel shown is this job's own ("Cloud Training: <job name> (<id>)").
+    const channel = await wb.page.locator('.part.panel .monaco-select-box').first().inputValue().catch(async () =>
+      wb.page.locator('.part.panel .monaco-select-box').first().getAttribute('title'));
+    const jobName = rowText.split(' succeeded')[0]!.trim();
+    assert.ok(channel?.includes(jobName), `the output panel shows the job's channel (shown: ${channel}, job: ${jobName})`);
     // The demo trainer prints SimpleTuner-style progress and a closing line; the channel shows the end.
     const text = await waitFor('training lines in the output panel', async () => {
       const t = await wb.outputText().catch(() => '');
       return /Training complete/.test(t) && /\d+\/\d+ \[/.test(t) ? t : undefined;
     }, 30_000);
-    assert.match(text, /Steps:\s*\d+%/);
+    assert.match(text, /Steps:\s*100%.*120\/120/);
     await wb.screenshot('04-output-channel-logs');
   });
 });

@@ -5,6 +5,7 @@
 //   1. builds the extension (dist/) and the suite (out/integration/suite/*.js, vscode external),
 //   2. seeds CLOUD_TRAINING_HOME with a job history and a job log,
 //   3. opens a copy of examples/simpletuner-demo with only our extension enabled.
+// `--dry-run` does 1–2 and stops before the download (checks the runner offline).
 import { runTests } from '@vscode/test-electron';
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -54,6 +55,12 @@ async function main(): Promise<number> {
     cpSync(path.join(root, 'examples/simpletuner-demo'), workspace, { recursive: true });
     const home = path.join(tmp, 'home');
     const seeded = await seedHistory(home, workspace);
+    if (process.argv.includes('--dry-run')) {
+      // Offline check of everything but the download: the suite built, the history seeded.
+      const jobs = await new JobHistory(dataLayout(home).historyDir).list();
+      console.log(`dry run: suite in ${path.relative(root, outDir)} (${readdirSync(outDir).filter((f) => f.endsWith('.js')).join(', ')}); ${jobs.length} seeded jobs: ${jobs.map((j) => `${j.name} [${j.status}]`).join(', ')}`);
+      return 0;
+    }
     return await runTests({
       extensionDevelopmentPath: root,
       extensionTestsPath: path.join(outDir, 'index.js'),

@@ -3,7 +3,7 @@ import readline from 'node:readline';
 import path from 'node:path';
 import { dataLayout } from '../../core/paths';
 import { checkGpus, describeGpus } from '../../providers/ssh/gpu';
-import { listHostChoices, SettingsHostsSchema, type HostSources } from '../../providers/ssh/hosts';
+import { hostSourcesFromEnv, listHostChoices, type HostSources } from '../../providers/ssh/hosts';
 import { SshProvider } from '../../providers/ssh/provider';
 import type { Prompter } from '../../providers/types';
 import { UsageError, type CliIO } from '../io';
@@ -14,7 +14,7 @@ const USAGE = 'usage: cloudtrain ssh hosts [--json] | cloudtrain ssh check <host
  * Questions on the terminal: host-key trust (y/N) and key passphrases (not echoed). Without a TTY
  * nothing can be asked, so unknown hosts are refused and encrypted keys skipped.
  */
-export function ttyPrompter(io: CliIO, input: NodeJS.ReadStream = process.stdin): Prompter {
+export function ttyPrompter(io: CliIO, input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin): Prompter {
   const ask = (question: string, hidden: boolean) => new Promise<string | undefined>((resolve) => {
     if (!input.isTTY) return resolve(undefined);
     const rl = readline.createInterface({ input, output: io.stderr, terminal: true });
@@ -41,24 +41,13 @@ export function ttyPrompter(io: CliIO, input: NodeJS.ReadStream = process.stdin)
   };
 }
 
-/**
- * Hosts from $CLOUD_TRAINING_SSH_HOSTS (JSON, same shape as the setting) and ~/.ssh/config
- * ($CLOUD_TRAINING_SSH_CONFIG); known_hosts files from $CLOUD_TRAINING_SSH_KNOWN_HOSTS (':'-separated).
- */
+/** Host sources from the CLI's environment (see hostSourcesFromEnv); bad values are usage errors. */
 export function cliHostSources(io: CliIO): HostSources {
-  const raw = io.env.CLOUD_TRAINING_SSH_HOSTS;
-  let settingsHosts: HostSources['settingsHosts'] = [];
-  if (raw) {
-    const r = SettingsHostsSchema.safeParse(JSON.parse(raw));
-    if (!r.success) throw new UsageError(`CLOUD_TRAINING_SSH_HOSTS is not a list of {name, host, user?, port?, identityFile?}: ${r.error.issues[0]?.message}`);
-    settingsHosts = r.data;
+  try {
+    return hostSourcesFromEnv(io.env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  const knownHosts = io.env.CLOUD_TRAINING_SSH_KNOWN_HOSTS;
-  return {
-    settingsHosts,
-    configFile: io.env.CLOUD_TRAINING_SSH_CONFIG || undefined,
-    knownHostsFiles: knownHosts ? knownHosts.split(path.delimiter).filter(Boolean) : undefined,
-  };
 }
 
 /** `cloudtrain ssh hosts` / `cloudtrain ssh check <host>`. */

@@ -19,6 +19,7 @@ import { cliContext } from '../context';
 import { formatDuration } from '../format';
 import { ExitCode, UsageError, type CliIO } from '../io';
 import { runLogs } from './logs';
+import { ttyPrompter } from './ssh';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
 const USAGE = 'usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--yes] [--follow] [--json]';
@@ -98,6 +99,8 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
       },
       limits: settings.limits,
       pricing: userPricing(settings),
+      // Unknown SSH host keys and key passphrases are asked on the terminal.
+      prompter: ttyPrompter(io, stdin),
       confirmCost: async (estimate) => {
         say(estimateText(estimate));
         if (!interactive || estimate.cost.high === 0) return true;

@@ -38,6 +38,33 @@ export interface HostSources {
 
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
+/**
+ * Host sources for the CLI and other non-editor callers: $CLOUD_TRAINING_SSH_HOSTS (JSON, same shape
+ * as the `cloudTraining.ssh.hosts` setting), $CLOUD_TRAINING_SSH_CONFIG (default ~/.ssh/config),
+ * $CLOUD_TRAINING_SSH_KNOWN_HOSTS (path-list; default from the config / ~/.ssh/known_hosts).
+ */
+export function hostSourcesFromEnv(env: NodeJS.ProcessEnv = process.env): HostSources {
+  let settingsHosts: SettingsHost[] = [];
+  const raw = env.CLOUD_TRAINING_SSH_HOSTS;
+  if (raw) {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      throw new Error('CLOUD_TRAINING_SSH_HOSTS is not valid JSON');
+    }
+    const r = SettingsHostsSchema.safeParse(json);
+    if (!r.success) throw new Error(`CLOUD_TRAINING_SSH_HOSTS is not a list of {name, host, user?, port?, identityFile?}: ${r.error.issues[0]?.message}`);
+    settingsHosts = r.data;
+  }
+  const knownHosts = env.CLOUD_TRAINING_SSH_KNOWN_HOSTS;
+  return {
+    settingsHosts,
+    configFile: env.CLOUD_TRAINING_SSH_CONFIG || undefined,
+    knownHostsFiles: knownHosts ? knownHosts.split(path.delimiter).filter(Boolean) : undefined,
+  };
+}
+
 async function configOf(src: HostSources): Promise<SshConfig> {
   return src.config ?? loadSshConfig(src.configFile, { home: src.home, localUser: src.localUser });
 }

@@ -9,7 +9,7 @@ import type {
 import { SshConnection } from './connection';
 import { checkGpus, describeGpus } from './gpu';
 import { listHostChoices, resolveSshTarget, type HostSources } from './hosts';
-import { SshJobMetadataSchema, SshSubmitOptionsSchema, type SshJobMetadata, type SshSubmitOptions } from './options';
+import { SshJobMetadataSchema, SshSubmitOptionsSchema, type SshJobMetadata } from './options';
 import { killRun, launchRun, readLog, readRunState } from './remote-job';
 import { absoluteRemote, posix, remoteJoin, shellQuote } from './remote-shell';
 import { syncDirectory } from './sync';

@@ -38,7 +38,7 @@ export interface SyncOptions {
   extraExcludes?: string[];
   /** Files uploading at once over SFTP (default 32). */
   concurrency?: number;
-  /** Parallel tar streams for a large upload (default 2). */
+  /** Parallel tar streams (default: 2 for large uploads, else 1). */
   streams?: number;
   /** Remote files not in the dataset that must survive the sync (default: SimpleTuner's bucket caches). */
   keepRemote?: (relPath: string) => boolean;
@@ -118,7 +118,8 @@ export async function syncDirectory(conn: SshConnection, localRoot: string, remo
     };
     const useTar = opts.transport === 'tar' || (remote.hasTar && opts.transport !== 'sftp');
     // Two streams (each with its own host-side hasher) keep both ends of a multi-core link busy.
-    const groups = useTar ? splitBySize(toSend, toSend.length >= 64 && total >= 32 * 1024 * 1024 ? Math.max(1, opts.streams ?? 2) : 1) : [toSend];
+    const streams = opts.streams ?? (toSend.length >= 64 && total >= 32 * 1024 * 1024 ? 2 : 1);
+    const groups = useTar ? splitBySize(toSend, Math.max(1, streams)) : [toSend];
     const verifiers = groups.map(() => startVerifier(conn, remoteDir, signal));
     try {
       if (useTar) {

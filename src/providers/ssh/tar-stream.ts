@@ -115,7 +115,7 @@ export async function* tarStream(
       yield buf;
     }
     // Empty files have no data piece: finish them here.
-    entries.forEach((e, i) => { if (e.size === 0) onFile(e, createHash('sha256').digest('hex')); });
+    entries.forEach((e) => { if (e.size === 0) onFile(e, createHash('sha256').digest('hex')); });
   } finally {
     for (const h of handles.values()) await (await h.catch(() => undefined))?.close().catch(() => {});
   }

@@ -16,6 +16,8 @@ import { STEP_LABELS, SubmitError } from '../../core/submit/steps';
 import type { CostViewData } from '../../../webview/shared/protocol';
 import { extraExcludes } from '../configs/settings';
 import type { ExtensionServices } from '../services';
+import { vscodePrompter } from '../ssh/register';
+import { resumeRequestFromJob } from '../../providers/ssh/provider';
 import { askConsentInPanel, confirmCostInPanel, showCostPanel } from '../webviews/decision-panels';
 import { JobDetailsPanels } from '../webviews/job-details';
 import { mirrorSettingsForCli, readSubmitSettings } from './settings';
@@ -98,6 +100,14 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   const { history, providers } = services;
   if (arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) && arg.resubmitOf) {
     const old = await history.resolve(arg.resubmitOf);
+    if (old.provider === 'ssh' && (old.status === 'failed' || old.status === 'cancelled')) {
+      // SSH jobs resume from the last checkpoint left in their job folder on the host.
+      const resume = resumeRequestFromJob(old);
+      return {
+        provider: old.provider, hardware: resume.hardware ?? old.hardware, trainingConfigPath: old.configPaths.training, dataloaderConfigPath: old.configPaths.training ? undefined : old.configPaths.dataloader,
+        command: resume.command, cwd: resume.cwd, options: resume.options, workspace: old.workspace, name: `${old.name} (resumed)`,
+      };
+    }
     const sub = old.submission ?? {};
     return {
       provider: old.provider, hardware: old.hardware, trainingConfigPath: old.configPaths.training, dataloaderConfigPath: old.configPaths.training ? undefined : old.configPaths.dataloader,
@@ -205,6 +215,7 @@ async function runSubmission(services: ExtensionServices, input: SubmitInput): P
         },
         limits: settings.limits,
         pricing: userPricing(settings),
+        prompter: vscodePrompter,
         confirmCost: (estimate, check, signal) => {
           // Free jobs need no cost confirmation.
           if (estimate.cost.high === 0) return Promise.resolve(true);

@@ -16,6 +16,7 @@ exports.activate = (context) => {
         .filter((e) => !e.id.startsWith('vscode.'))
         .map((e) => ({ id: e.id, active: e.isActive })),
       commands: (await vscode.commands.getCommands(true)).sort(),
+      documents: vscode.workspace.textDocuments.map((d) => ({ uri: d.uri.toString(), length: d.getText().length })),
     };
     fs.writeFileSync(out + '.tmp', JSON.stringify(state, null, 2));
     fs.renameSync(out + '.tmp', out);

@@ -40,6 +40,7 @@ const ProbeState = z.object({
   vscodeVersion: z.string(),
   extensions: z.array(z.object({ id: z.string(), active: z.boolean() })),
   commands: z.array(z.string()),
+  documents: z.array(z.object({ uri: z.string(), length: z.number() })).default([]),
 });
 export type ProbeState = z.infer<typeof ProbeState>;
 

@@ -39,14 +39,16 @@ describe('ssh incremental sync (real sshd)', function () {
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7); // crosses many SFTP write chunks
     expected.set('big.bin', big);
     await fs.writeFile(path.join(local, 'big.bin'), big);
+    expected.set('empty.txt', Buffer.alloc(0));
+    await fs.writeFile(path.join(local, 'empty.txt'), '');
     await fs.writeFile(path.join(local, '.env'), 'HF_TOKEN=secret'); // secret: must never be sent
     const remoteDir = path.join(sshd.remoteDir, 'ws', 'datasets', transport);
     const cacheDir = path.join(tmp, 'cache');
     const reports: Array<number | undefined> = [];
 
-    const first = await syncDirectory(conn, local, remoteDir, { cacheDir, report: (_m, f) => reports.push(f), transport });
-    assert.equal(first.uploaded.length, 41);
-    assert.equal(first.verified, 41);
+    const first = await syncDirectory(conn, local, remoteDir, { cacheDir, report: (_m, f) => reports.push(f), transport, streams: 2 });
+    assert.equal(first.uploaded.length, 42);
+    assert.equal(first.verified, 42);
     assert.equal(first.unchanged, 0);
     assert.ok(first.excluded.some((e) => e.relPath === '.env'));
     assert.ok(reports.includes(1));
@@ -60,7 +62,7 @@ describe('ssh incremental sync (real sshd)', function () {
     const again = await syncDirectory(conn, local, remoteDir, { cacheDir, transport });
     assert.deepEqual(again.uploaded, []);
     assert.equal(again.bytesSent, 0);
-    assert.equal(again.unchanged, 41);
+    assert.equal(again.unchanged, 42);
 
     // Change one file (same size, different content) and delete another.
     await fs.writeFile(path.join(local, 'images/img-1.txt'), Buffer.from(expected.get('images/img-1.txt')!.toString().replace('caption', 'CAPTION')));
