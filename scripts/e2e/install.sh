@@ -23,6 +23,11 @@ fi
 
 start=$(date +%s)
 
+# Under `npm run`, the outer npm (on the system Node) exports its settings as npm_config_*, among
+# them the user agent that code-server's postinstall reads to insist on Node 24, and NODE: start
+# the nested installs from a clean npm environment.
+for v in $(compgen -e | grep -E '^(npm_|NODE$)'); do unset "$v"; done
+
 # --- Debian prerequisites -------------------------------------------------------------------
 missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)

@@ -76,6 +76,11 @@ export class Workbench {
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1400, height: 900 },
+      // Chromium keeps crash reports under $XDG_CONFIG_HOME whatever the profile: keep them in ours.
+      env: { ...process.env, XDG_CONFIG_HOME: profileDir, XDG_CACHE_HOME: profileDir },
+    }).catch((e: unknown) => {
+      rmSync(profileDir, { recursive: true, force: true });
+      throw e;
     });
     const page = context.pages()[0] ?? (await context.newPage());
     // Anything that left the machine means something tried to reach the internet: fail loudly.
@@ -89,14 +94,26 @@ export class Workbench {
     page.on('requestfailed', (r) => { if (isExternal(r.url())) external.push(`${r.url()} (${r.failure()?.errorText ?? 'failed'})`); });
     const wb = new Workbench(env, context, page, profileDir);
     wb.externalRequests = external;
+    try {
+      await wb.load();
+    } catch (e) {
+      await wb.screenshot('FAILED-workbench-open').catch(() => undefined);
+      await wb.close();
+      throw e;
+    }
+    return wb;
+  }
+
+  /** Opens the workspace folder in the workbench and waits until it is usable. */
+  private async load(): Promise<void> {
+    const { page, env } = this;
     await page.goto(`${env.url}?folder=${encodeURIComponent(env.workspaceDir)}`);
     await page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 90_000 });
     await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: 90_000 });
     // The window title names the folder once the workbench has resolved it through the server.
     const folder = path.basename(env.workspaceDir);
     await waitFor(`the window title to name ${folder}`, async () => (await page.title()).includes(folder), 90_000);
-    await wb.widenSideBar();
-    return wb;
+    await this.widenSideBar();
   }
 
   externalRequests: string[] = [];
