@@ -24,7 +24,8 @@ function resolveDataHome(): string {
   return setting ? expandHome(setting) : defaultDataHome();
 }
 
-export function activate(context: vscode.ExtensionContext): ExtensionServices {
+/** Returns the services (and the tree provider) so extension-host tests can inspect them. */
+export function activate(context: vscode.ExtensionContext): ExtensionServices & { tree: JobsTreeProvider } {
   const log = vscode.window.createOutputChannel('Cloud Training', { log: true });
   context.subscriptions.push(log);
   const layout = dataLayout(resolveDataHome());
@@ -77,7 +78,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices {
   registerSlurm(services);
   registerSubmit(services);
   log.info(`Cloud Training active; job history in ${history.file}`);
-  return services;
+  return { ...services, tree };
 }
 
 export function deactivate(): void {

@@ -18,7 +18,8 @@ export function providerIcon(job: Job): vscode.ThemeIcon {
 /** "running · 4m12s · 450/1000 45% loss 0.051 · $0.42" */
 export function jobDescription(job: Job, now = Date.now()): string {
   const el = elapsedSeconds(job, now);
-  return [job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), formatCost(job.cost?.actual ?? job.cost?.estimate?.expected)]
+  const cost = job.cost?.actual ?? job.cost?.estimate?.expected;
+  return [job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), cost ? formatCost(cost) : '']
     .filter(Boolean).join(' · ');
 }
 

@@ -17,14 +17,42 @@ export class JobsTreeProvider extends Disposable implements vscode.TreeDataProvi
     this._register(model.onDidChange(() => this.changed.fire(undefined)));
   }
 
+  /**
+   * One node object per group/job id, updated in place on refresh: a context-menu command that
+   * arrives while the tree is being refreshed (every poll of a running job) still gets a live node.
+   */
+  private readonly groupNodes = new Map<string, Extract<JobsTreeNode, { kind: 'group' }>>();
+  private readonly jobNodes = new Map<string, Extract<JobsTreeNode, { kind: 'job' }>>();
+
   async getChildren(node?: JobsTreeNode): Promise<JobsTreeNode[]> {
     if (!node) {
       await this.model.ensureLoaded();
+      this.prune();
       // An empty root lets the view show its welcome content.
-      return this.model.grouped.map((group) => ({ kind: 'group', group }));
+      return this.model.grouped.map((group) => {
+        let n = this.groupNodes.get(group.id);
+        if (n) n.group = group;
+        else this.groupNodes.set(group.id, (n = { kind: 'group', group }));
+        return n;
+      });
     }
-    if (node.kind === 'group') return node.group.jobs.map((job) => ({ kind: 'job', job }));
+    if (node.kind === 'group') {
+      return node.group.jobs.map((job) => {
+        let n = this.jobNodes.get(job.id);
+        if (n) n.job = job;
+        else this.jobNodes.set(job.id, (n = { kind: 'job', job }));
+        return n;
+      });
+    }
     return [];
+  }
+
+  /** Forget nodes of deleted jobs and emptied groups. */
+  private prune(): void {
+    const ids = new Set(this.model.all.map((j) => j.id));
+    for (const id of this.jobNodes.keys()) if (!ids.has(id)) this.jobNodes.delete(id);
+    const groups = new Set<string>(this.model.grouped.map((g) => g.id));
+    for (const id of this.groupNodes.keys()) if (!groups.has(id)) this.groupNodes.delete(id);
   }
 
   getTreeItem(node: JobsTreeNode): vscode.TreeItem {
@@ -49,6 +77,6 @@ export class JobsTreeProvider extends Disposable implements vscode.TreeDataProvi
   getParent(node: JobsTreeNode): JobsTreeNode | undefined {
     if (node.kind === 'group') return undefined;
     const group = this.model.grouped.find((g) => g.jobs.some((j) => j.id === node.job.id));
-    return group ? { kind: 'group', group } : undefined;
+    return group ? this.groupNodes.get(group.id) : undefined;
   }
 }
