@@ -56,7 +56,7 @@ const THEMES = {
 const VIEWS = [
   {
     view: 'consent', title: 'Upload consent', data: samples.sampleConsent(),
-    expect: ['Upload to Replicate?', 'pixel-art', 'regularisation', '48', '18.0 MB', 'keys/id_rsa', 'symlink leaves the dataset', 'deleted from Replicate', 'Upload once', 'Always allow for this workspace'],
+    expect: ['Upload to Replicate?', 'pixel-art', 'regularisation', '48', '18 MB', 'keys/id_rsa', 'symlink leaves the dataset', 'deleted from Replicate', 'Upload once', 'Always allow for this workspace'],
     click: { selector: '#always-allow', request: { method: 'consent.answer', params: { answer: 'always' } }, after: 'Allowed for this workspace' },
   },
   {

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { isActive } from '../core/jobs/schema';
 import { spendingTotals } from '../core/cost/spending';
-import { formatCost } from '../cli/format';
+import { usd } from '../core/format';
 import { Disposable } from './disposable';
 import type { JobsModel } from './tree/jobs-model';
 
@@ -25,8 +25,8 @@ export class JobsStatusBar extends Disposable {
       this.item.hide();
       return;
     }
-    this.item.text = `$(${running ? 'sync~spin' : 'cloud'}) ${running} running${spend ? ` · ${formatCost(spend)} today` : ''}`;
-    this.item.tooltip = `Cloud Training: ${running} active job(s); spent ${formatCost(spend) || '$0.00'} today`;
+    this.item.text = `$(${running ? 'sync~spin' : 'cloud'}) ${running} running${spend ? ` · ${usd(spend)} today` : ''}`;
+    this.item.tooltip = `Cloud Training: ${running} active job(s); spent ${usd(spend)} today`;
     this.item.show();
   }
 }

@@ -22,23 +22,6 @@ export function section(title: string, ...children: (Node | undefined | false)[]
   return el('section', {}, el('h2', { text: title }), ...children);
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
-
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  return h ? `${h} h ${String(m).padStart(2, '0')} min` : m ? `${m} min ${String(r).padStart(2, '0')} s` : `${r} s`;
-}
-
-export const usd = (n: number): string => (n > 0 && n < 0.01 ? '<$0.01' : `$${n.toFixed(2)}`);
-
 export function formatTime(iso: string | undefined): string {
   if (!iso) return '';
   const d = new Date(iso);
@@ -49,3 +32,5 @@ export function formatTime(iso: string | undefined): string {
 export function mount(root: HTMLElement, ...children: Node[]): void {
   root.replaceChildren(...children);
 }
+
+export { formatBytes, formatDuration, usd } from '../../src/core/format';

@@ -16,7 +16,7 @@ import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/set
 import { SubmitError, STEP_LABELS, type Packager, type SubmitStep } from '../../core/submit/steps';
 import type { ProviderRegistry } from '../../providers/registry';
 import { cliContext } from '../context';
-import { formatDuration } from '../format';
+import { formatDuration } from '../../core/format';
 import { ExitCode, UsageError, type CliIO } from '../io';
 import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';

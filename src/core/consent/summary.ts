@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatBytes } from '../format';
 
 /**
  * Everything a person needs to decide whether data may leave the machine (F4). Built from the
@@ -22,15 +23,6 @@ export const ConsentSummarySchema = z.object({
   workspace: z.string().optional(),
 });
 export type ConsentSummary = z.infer<typeof ConsentSummarySchema>;
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
 
 /** The same facts as the webview, as plain text for `cloudtrain submit`. */
 export function consentSummaryText(s: ConsentSummary): string {

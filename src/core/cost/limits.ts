@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ProviderIdSchema, type Job, type ProviderId } from '../jobs/schema';
 import { round, type UserPricing } from './prices';
 import { spendingTotals, type Period, type SpendTotals } from './spending';
+import { usd } from '../format';
 
 /** A limit in USD; null/absent = no limit. 0 is a real limit (nothing paid may start). */
 const Amount = z.number().nonnegative().nullish().transform((v) => v ?? undefined);
@@ -73,4 +74,4 @@ export function describeViolation(v: LimitViolation): string {
   return `Blocked by the ${which} of ${usd(v.limit)}: spent ${usd(v.spent)} ${v.period === 'day' ? 'today' : 'this month'} + this job's estimate ${usd(v.estimate)} = ${usd(v.wouldBe)} (raise ${setting} to allow it).`;
 }
 
-export const usd = (n: number): string => `$${n.toFixed(2)}`;
+export { usd };

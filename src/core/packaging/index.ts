@@ -21,9 +21,10 @@ import { writeZip, type ZipBuffer, type ZipFileInput } from './zip-writer';
 export * from './result';
 export { scanDataset } from './scan';
 export { HashCache, sha256File } from './hash-cache';
-export { formatBytes } from './format';
+import { formatBytes } from '../format';
+export { formatBytes };
 export { packageSummary } from './summary';
-import { formatBytes } from './format';
+
 
 export interface BuildPackageOptions {
   dataloaderConfigPath: string;

@@ -1,4 +1,4 @@
-import { formatBytes } from './format';
+import { formatBytes } from '../format';
 import type { PackageResult } from './result';
 
 /** The human summary of a package (CLI output, the editor's "Show Summary"): what went in, what did not and why. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type Replicate from 'replicate';
 import { FileSchema, ReplicateFile, pageOf } from './api';
 import { uploadScope } from './transport';
+import { formatBytes } from '../../core/format';
 
 export interface UploadRequest {
   path: string;
@@ -72,15 +73,6 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<st
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file, { signal })) h.update(chunk as Buffer);
   return h.digest('hex');
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 /** 5xx, our transport's "no answer" (599), or a network error: the server may or may not have the file. */

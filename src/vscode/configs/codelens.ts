@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { parseDataloaderConfig } from '../../core/config/dataloader';
 import { datasetLocalStats, type DatasetStats, type StatsCache } from '../../core/config/stats';
-import { formatBytes } from '../../core/packaging/format';
+import { formatBytes } from '../../core/format';
 import { Disposable } from '../disposable';
 import { positionAt } from './ranges';
 

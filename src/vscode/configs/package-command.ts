@@ -1,7 +1,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { discoverConfigs, isDataloaderConfigPath } from '../../core/config/discover';
-import { formatBytes } from '../../core/packaging/format';
+import { formatBytes } from '../../core/format';
 import { PackagingError, type PackageResult } from '../../core/packaging/result';
 import { packageSummary } from '../../core/packaging/summary';
 import type { ExtensionServices } from '../services';

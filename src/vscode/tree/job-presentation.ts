@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import type { Job, ProviderId } from '../../core/jobs/schema';
 import { isActive } from '../../core/jobs/schema';
-import { elapsedSeconds, formatCost, formatDuration, progressText } from '../../cli/format';
+import { elapsedSeconds, progressText } from '../../cli/format';
+import { formatDuration, usd } from '../../core/format';
 
 const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
 const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
@@ -19,7 +20,7 @@ export function providerIcon(job: Job): vscode.ThemeIcon {
 export function jobDescription(job: Job, now = Date.now()): string {
   const el = elapsedSeconds(job, now);
   const cost = job.cost?.actual ?? job.cost?.estimate?.expected;
-  return [job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), cost ? formatCost(cost) : '']
+  return [job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), cost ? usd(cost) : '']
     .filter(Boolean).join(' · ');
 }
 
@@ -42,8 +43,8 @@ export function jobTooltip(job: Job): vscode.MarkdownString {
   md.appendMarkdown(`Created: ${new Date(job.createdAt).toLocaleString()}  \n`);
   if (job.startedAt) md.appendMarkdown(`Started: ${new Date(job.startedAt).toLocaleString()}  \n`);
   if (job.finishedAt) md.appendMarkdown(`Finished: ${new Date(job.finishedAt).toLocaleString()}  \n`);
-  if (job.cost?.estimate) md.appendMarkdown(`Estimate: ${formatCost(job.cost.estimate.low)}–${formatCost(job.cost.estimate.high)}  \n`);
-  if (job.cost?.actual !== undefined) md.appendMarkdown(`Cost: ${formatCost(job.cost.actual)}  \n`);
+  if (job.cost?.estimate) md.appendMarkdown(`Estimate: ${usd(job.cost.estimate.low)}–${usd(job.cost.estimate.high)}  \n`);
+  if (job.cost?.actual !== undefined) md.appendMarkdown(`Cost: ${usd(job.cost.actual)}  \n`);
   if (job.configPaths.training) md.appendMarkdown(`Config: \`${job.configPaths.training}\`  \n`);
   if (job.error) md.appendMarkdown(`Error: ${escape(job.error)}  \n`);
   md.appendMarkdown(`ID: \`${job.id}\`${job.providerJobId ? ` · provider id \`${job.providerJobId}\`` : ''}`);

@@ -16,7 +16,7 @@ describe('replicate provider: uploads, timeouts, auth changes, import', function
     await submitJob(h, trainerOptions());
     const uploads = h.reports.filter((r) => r.startsWith('Uploading package'));
     assert.ok(uploads.length >= 2, uploads.join(' | '));
-    assert.match(uploads.at(-1)!, /100% of 300 KiB/);
+    assert.match(uploads.at(-1)!, /100% of 300 KB/);
   });
 
   it('an upload whose answer was lost is found by its sha256, not sent again', async () => {
