@@ -6,6 +6,8 @@ import { createDefaultRegistry } from '../providers/defaults';
 import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer } from './server/register';
 import { registerReplicate } from './replicate/register';
+import type { ReplicateProvider } from '../providers/replicate/provider';
+import { createReplicateWebhookHandler } from '../providers/replicate/webhook';
 import { registerSubmit } from './submit/register';
 import { registerSsh, vscodePrompter } from './ssh/register';
 import { registerConfigFeatures } from './configs/register';
@@ -72,8 +74,20 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
 
   registerJobCommands({ services, model, monitor, logs });
   registerConfigFeatures(services);
-  registerLocalServer(services);
   registerReplicate(services);
+  const replicate = () => providers.get('replicate') as ReplicateProvider;
+  let replicateSecret: Promise<string> | undefined;
+  const server = registerLocalServer(services, (provider) => {
+    if (provider !== 'replicate') return Promise.resolve(undefined);
+    replicateSecret ??= replicate().webhookSecret().catch((e) => { replicateSecret = undefined; throw e; });
+    return replicateSecret;
+  });
+  // Verified webhooks update jobs sooner; polling stays the fallback.
+  const onReplicateWebhook = createReplicateWebhookHandler({ history, provider: replicate, dataHome: layout.home, log: (l) => log.info(l) });
+  server.setWebhookHandler(async (provider, payload) => {
+    if (provider !== 'replicate') throw new Error(`No webhook handler for provider "${provider}"`);
+    await onReplicateWebhook(payload);
+  });
   registerSsh(services);
   registerSlurm(services);
   registerSubmit(services);

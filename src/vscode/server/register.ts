@@ -31,12 +31,17 @@ export function localServerController(): LocalServerController | undefined {
  * The local results server: started on demand, restarted when `cloudTraining.server.*` changes,
  * closed with the extension. Commands: open the outputs folder, start/stop, store destination secrets.
  */
-export function registerLocalServer(services: ExtensionServices): LocalServerController {
+export function registerLocalServer(
+  services: ExtensionServices,
+  /** Providers that know their own signing secret (Replicate's default webhook secret). */
+  providerSecret?: (provider: string) => Promise<string | undefined>,
+): LocalServerController {
   const { context, log } = services;
   const controller = new LocalServerController({
     dataHome: services.layout.home,
     settings: readSettings,
-    webhookSecret: (provider) => Promise.resolve(context.secrets.get(secretKey(`webhook.${provider}`))),
+    // A secret the user stored wins; otherwise ask the provider.
+    webhookSecret: async (provider) => (await context.secrets.get(secretKey(`webhook.${provider}`))) ?? (await providerSecret?.(provider)),
     history: services.history,
     log: (l) => log.info(`[server] ${l}`),
   });
