@@ -2,7 +2,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Client, utils, type AnyAuthMethod, type AuthenticationType, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { AnyAuthMethod, AuthenticationType, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+
+/** ssh2 and its crypto (~350 KB) load on the first connection, not when the extension activates. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const ssh2 = (): typeof import('ssh2') => require('ssh2');
 import {
   appendKnownHost, changedKeyMessage, knownHostName, verifyHostKey, type HostKeyVerdict,
 } from '../../core/ssh/known-hosts';
@@ -130,7 +134,7 @@ export class SshConnection {
   Promise<{ conn?: SshConnection; verdict?: HostKeyVerdict; key?: Buffer; error: Error }> {
     return new Promise((resolve) => {
       opts.signal?.throwIfAborted();
-      const client = new Client();
+      const client = new (ssh2().Client)();
       let verdict: HostKeyVerdict | undefined;
       let presented: Buffer | undefined;
       let settled = false;
@@ -304,7 +308,7 @@ function makeAuthHandler(target: SshTarget, agent: string | undefined, opts: Con
       } catch {
         return undefined; // missing default key: skip quietly, like ssh
       }
-      let parsed = utils.parseKey(data);
+      let parsed = ssh2().utils.parseKey(data);
       for (let tries = 0; parsed instanceof Error && /passphrase|encrypted/i.test(parsed.message) && tries < 3; tries++) {
         if (!opts.prompter) {
           opts.log?.(`${file} is passphrase-protected and nothing can ask for the passphrase; skipping it`);
@@ -312,7 +316,7 @@ function makeAuthHandler(target: SshTarget, agent: string | undefined, opts: Con
         }
         const pass = await opts.prompter.secret(`Passphrase for ${path.basename(file)} (${target.label})${tries ? ' — try again' : ''}`);
         if (pass === undefined) return undefined;
-        parsed = utils.parseKey(data, pass); // the passphrase lives only in this call
+        parsed = ssh2().utils.parseKey(data, pass); // the passphrase lives only in this call
       }
       if (parsed instanceof Error) {
         opts.log?.(`Skipping ${file}: ${parsed.message}`);
