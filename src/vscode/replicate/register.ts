@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { ReplicateProvider } from '../../providers/replicate/provider';
 import { importCandidates, importRemoteJobs } from '../../providers/replicate/import';
 import type { ExtensionServices } from '../services';
+import { preparedLocalEndpoint, secretLookup } from '../server/register';
 
 /** SecretStorage keys. The tokens never go to settings, logs or job history. */
 export const REPLICATE_TOKEN_KEY = 'cloudTraining.replicate.apiToken';
@@ -20,6 +21,9 @@ export function registerReplicate(services: ExtensionServices): void {
     baseUrl: () => setting<string>('baseUrl')?.trim() || process.env.REPLICATE_BASE_URL,
     trainerModel: () => setting<string>('trainerModel')?.trim() || undefined,
     trainerVersion: () => setting<string>('trainerVersion')?.trim() || undefined,
+    // Results destinations (F13): S3/HF secrets from SecretStorage, the local endpoint once prepared.
+    secrets: secretLookup(services),
+    localServer: preparedLocalEndpoint,
   };
   services.providers.register('replicate', () => new ReplicateProvider(deps));
 

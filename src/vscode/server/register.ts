@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { expandHome } from '../../core/paths';
 import type { SecretLookup } from '../../core/destinations/schema';
+import type { PlanContext } from '../../core/destinations';
 import { LocalServerController, ServerSettings } from '../../server/controller';
 import type { ExtensionServices } from '../services';
 
@@ -21,6 +22,22 @@ function readSettings(): ServerSettings {
 }
 
 let current: LocalServerController | undefined;
+let prepared: PlanContext['localServer'] | undefined;
+
+/**
+ * Start the server (if needed) for a job whose results come back to this machine, and keep what the
+ * destination planner needs; providers read it synchronously through `preparedLocalEndpoint()`.
+ */
+export async function prepareLocalEndpoint(): Promise<NonNullable<PlanContext['localServer']>> {
+  if (!current) throw new Error('The local results server is not available in this window');
+  const server = await current.ensureStarted();
+  prepared = { minter: await current.credentials(), storageEndpoint: server.storageEndpoint, storageDir: current.storageDir };
+  return prepared;
+}
+
+export function preparedLocalEndpoint(): PlanContext['localServer'] | undefined {
+  return prepared;
+}
 
 /** The window's server controller, for the submit flow (local destination) and the Replicate webhooks. */
 export function localServerController(): LocalServerController | undefined {
@@ -90,8 +107,8 @@ export function registerLocalServer(
       else await context.secrets.delete(secretKey('huggingface.token'));
     }),
 
-    vscode.commands.registerCommand('cloudTraining.setS3SecretKey', async () => {
-      const accessKeyId = await vscode.window.showInputBox({ prompt: 'S3 access key id', ignoreFocusOut: true });
+    vscode.commands.registerCommand('cloudTraining.setS3SecretKey', async (knownKeyId?: unknown) => {
+      const accessKeyId = typeof knownKeyId === 'string' && knownKeyId ? knownKeyId : await vscode.window.showInputBox({ prompt: 'S3 access key id', ignoreFocusOut: true });
       if (!accessKeyId) return;
       const secret = await vscode.window.showInputBox({ prompt: `Secret access key for ${accessKeyId}`, password: true, ignoreFocusOut: true });
       if (secret === undefined) return;

@@ -17,6 +17,7 @@ import type { CostViewData } from '../../../webview/shared/protocol';
 import { extraExcludes } from '../configs/settings';
 import type { ExtensionServices } from '../services';
 import { vscodePrompter } from '../ssh/register';
+import { pickResultsDestination } from './pick-destination';
 import { resumeRequestFromJob } from '../../providers/ssh/provider';
 import { askConsentInPanel, confirmCostInPanel, showCostPanel } from '../webviews/decision-panels';
 import { JobDetailsPanels } from '../webviews/job-details';
@@ -150,6 +151,12 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   const trainingConfigPath = kind === 'training' ? file : undefined;
   const dataloaderConfigPath = kind === 'dataloader' ? file : undefined;
   let providerOptions: Record<string, unknown> | undefined;
+  if (provider === 'replicate') {
+    // The trainer publishes the weights itself: HuggingFace, S3, or this machine's endpoint.
+    const results = await pickResultsDestination(services);
+    if (results === undefined) return undefined;
+    if (results) providerOptions = { results };
+  }
   if (provider === 'slurm') {
     // Show the generated sbatch script and let the user edit the resources before anything happens.
     const review = await vscode.commands.executeCommand<{ options?: Record<string, unknown>; command?: string } | undefined>(

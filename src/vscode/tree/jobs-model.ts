@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import type { JobHistory } from '../../core/jobs/history';
 import { GroupedJobs, groupJobs } from '../../core/jobs/grouping';
 import { Job, isActive } from '../../core/jobs/schema';
@@ -51,7 +51,7 @@ export class JobsModel extends Disposable {
   private watchHistory(): void {
     let watcher: FSWatcher | undefined;
     try {
-      require('node:fs').mkdirSync(this.history.dir, { recursive: true });
+      mkdirSync(this.history.dir, { recursive: true });
       // Watch the folder: the file itself is replaced (renamed over) on every write.
       watcher = watch(this.history.dir, (_event, name) => {
         if (!name || name === 'jobs.json') this.scheduleReload();
