@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { main } from '../../../src/cli/main';
-import type { CliIO } from '../../../src/cli/io';
 import { tempDir } from '../../support/tmp';
+import { capturedIo } from '../../support/captured-io';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/simpletuner-demo');
 
 async function cli(argv: string[], home: string, cwd = EXAMPLE, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => { out += d; });
-  stderr.on('data', (d) => { err += d; });
-  const io: CliIO = { stdout, stderr, env: { PATH: process.env.PATH, HOME: process.env.HOME, DEMO_STEP_SECONDS: '0.002', ...env }, cwd, dataHome: home };
+  const io = capturedIo({ env: { PATH: process.env.PATH, HOME: process.env.HOME, DEMO_STEP_SECONDS: '0.002', ...env }, cwd, dataHome: home });
   const code = await main(argv, io);
-  return { code, out, err };
+  return { code, out: io.out(), err: io.err() };
 }
 
 describe('cloudtrain CLI', () => {

@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { runPackage } from '../../../src/cli/commands/package';
 import { runValidate } from '../../../src/cli/commands/validate';
-import type { CliIO } from '../../../src/cli/io';
 import { PackageResultSchema } from '../../../src/core/packaging';
 import { makeWorkspace, tempDir, write } from './fixtures';
 import { readZip } from './zip-read';
+import { capturedIo } from '../../support/captured-io';
 
 function io(cwd: string, dataHome: string) {
-  const stdout = new PassThrough(), stderr = new PassThrough();
-  let out = '', err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
-  const cli: CliIO = { stdout, stderr, env: {}, cwd, dataHome };
-  return { cli, out: () => out, err: () => err };
+  const cli = capturedIo({ env: {}, cwd, dataHome });
+  return { cli, out: cli.out, err: cli.err };
 }
 
 describe('cli: cloudtrain validate / package', () => {

@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { main } from '../../../src/cli/main';
 import { submitCommand } from '../../../src/cli/commands/submit';
 import { buildPackage } from '../../../src/core/packaging';
 import type { Packager } from '../../../src/core/submit/steps';
-import type { CliIO } from '../../../src/cli/io';
 import { FakeReplicate } from '../../support/replicate-server/server';
+import { capturedIo } from '../../support/captured-io';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/simpletuner-demo');
 
@@ -20,17 +19,11 @@ describe('cloudtrain with --provider replicate (REPLICATE_BASE_URL → fake Repl
   afterEach(async () => { await server.close(); await fs.rm(home, { recursive: true, force: true }); });
 
   async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d) => { out += d; });
-    stderr.on('data', (d) => { err += d; });
-    const io: CliIO = { stdout, stderr, env: { PATH: process.env.PATH, HOME: home, REPLICATE_BASE_URL: server.base, REPLICATE_API_TOKEN: server.token, ...env }, cwd: EXAMPLE, dataHome: home };
+    const io = capturedIo({ env: { PATH: process.env.PATH, HOME: home, REPLICATE_BASE_URL: server.base, REPLICATE_API_TOKEN: server.token, ...env }, cwd: EXAMPLE, dataHome: home });
     // The real packager (src/core/packaging) until defaultPackager() is wired to it.
     const packager: Packager = { build: (r) => buildPackage({ ...r, outDir: path.join(r.cacheDir, 'packages'), onProgress: (p) => r.onProgress?.(p.message, p.fraction) }) };
     const code = argv[0] === 'submit' ? await submitCommand(argv.slice(1), io, { packager }) : await main(argv, io);
-    return { code, out, err };
+    return { code, out: io.out(), err: io.err() };
   }
 
   it('submit packages, uploads and starts the trainer with the packaged (rewritten) configs; logs --follow streams to the end', async () => {

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { runSsh } from '../../../src/cli/commands/ssh';
 import type { CliIO } from '../../../src/cli/io';
 import { startSshd, type SshdFixture } from '../../support/sshd';
+import { capturedIo } from '../../support/captured-io';
 
 describe('cloudtrain ssh (real sshd)', function () {
   this.timeout(30_000);
@@ -23,13 +23,7 @@ describe('cloudtrain ssh (real sshd)', function () {
   });
 
   function io(env: Record<string, string>): CliIO & { out: () => string; err: () => string } {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let o = '';
-    let e = '';
-    stdout.on('data', (d) => { o += d; });
-    stderr.on('data', (d) => { e += d; });
-    return { stdout, stderr, env, cwd: tmp, dataHome: tmp, out: () => o, err: () => e };
+    return capturedIo({ env, cwd: tmp, dataHome: tmp });
   }
   const hostsEnv = () => JSON.stringify([{ name: 'box', host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.userKeyPath }]);
 

@@ -7,13 +7,10 @@ import { runSubmit, submitCommand } from '../../../src/cli/commands/submit';
 import { ExitCode, UsageError, type CliIO } from '../../../src/cli/io';
 import { JobSchema } from '../../../src/core/jobs/schema';
 import { harness, type Harness } from './fixtures';
+import { capturedIo } from '../../support/captured-io';
 
 function capture(h: Harness, env: NodeJS.ProcessEnv = {}): CliIO & { out(): string; err(): string } {
-  const stdout = new PassThrough(), stderr = new PassThrough();
-  let o = '', e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { stdout, stderr, env: { PATH: process.env.PATH, ...env }, cwd: h.ws.workspace, dataHome: h.layout.home, out: () => o, err: () => e };
+  return capturedIo({ env: { PATH: process.env.PATH, ...env }, cwd: h.ws.workspace, dataHome: h.layout.home });
 }
 
 describe('cli: submit and estimate', () => {
