@@ -18,8 +18,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startSshd } from '../test/support/sshd.ts';
-import { SshConnection } from '../src/providers/ssh/connection.ts';
-import { syncDirectory } from '../src/providers/ssh/sync.ts';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
 
 const run = promisify(execFile);
 const arg = (name, dflt) => {
@@ -30,6 +31,18 @@ const FILES = arg('files', 3000);
 const TOTAL_MB = arg('mb', 520);
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-bench-sync-'));
+// Our side runs as it ships: bundled by esbuild with ssh2's optional native helpers (sshcrypto.node,
+// cpu-features) left out, so ssh2 uses its JavaScript/Node-crypto path. The bundle lives in a temp
+// folder with no node_modules above it, as in the installed extension.
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bundle = path.join(tmp, 'sync-bundle.cjs');
+await esbuild.build({
+  stdin: { contents: "export { SshConnection } from './src/providers/ssh/connection'; export { syncDirectory } from './src/providers/ssh/sync';", resolveDir: root, loader: 'ts' },
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: bundle, logLevel: 'warning', mainFields: ['module', 'main'],
+  external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+  alias: { 'jsonc-parser': path.join(root, 'node_modules/jsonc-parser/lib/esm/main.js') },
+});
+const { SshConnection, syncDirectory } = createRequire(import.meta.url)(bundle);
 const sshd = await startSshd();
 try {
   const local = path.join(tmp, 'dataset');

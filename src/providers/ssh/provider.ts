@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import {
+  RESULTS_DESTINATION_KEY, checkDeliveryCredentials, deliverJobOutputs, parseResultsOption,
+} from '../../core/destinations/job-delivery';
+import type { SecretLookup } from '../../core/destinations/schema';
 import type { Job, JobOutput } from '../../core/jobs/schema';
 import { mapLimit } from '../../core/packaging/abort';
 import type {
-  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import { SshConnection } from './connection';
 import { checkGpus, describeGpus } from './gpu';
@@ -22,6 +26,9 @@ export interface SshProviderOptions {
   cacheDir: string;
   /** Seconds between TERM and KILL on cancel. */
   killGraceSeconds?: number;
+  /** Secrets of results destinations (SecretStorage in the editor, the environment in the CLI); never stored. */
+  secrets?: SecretLookup;
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -78,6 +85,9 @@ export class SshProvider implements TrainingProvider {
     if (!parsed.success) throw new Error(`Invalid SSH job options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const o = parsed.data;
     const signal = ctx.signal;
+    // `options.results`: where a succeeded job's downloaded outputs are pushed; checked before anything is sent.
+    const results = parseResultsOption(request.options);
+    await checkDeliveryCredentials(results, this.opts);
     ctx.report?.(`Connecting to ${o.host}…`);
     const conn = await this.connection(o.host, ctx);
 
@@ -155,7 +165,10 @@ export class SshProvider implements TrainingProvider {
       template: o.template, command, resumed: !!o.resumeFrom, keepJobFolder: o.keepJobFolder, downloadOutputs: o.downloadOutputs,
       localOutputDir: o.outputDir ?? (workspace ? path.join(workspace, 'outputs', job.id) : undefined),
     };
-    return { providerJobId: `${o.host}:${launched.pgid}`, status: 'running', providerStatus: 'running', metadata, startedAt: new Date().toISOString() };
+    return {
+      providerJobId: `${o.host}:${launched.pgid}`, status: 'running', providerStatus: 'running', startedAt: new Date().toISOString(),
+      metadata: { ...metadata, ...(results ? { [RESULTS_DESTINATION_KEY]: results } : {}) },
+    };
   }
 
   async status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> {
@@ -188,17 +201,27 @@ export class SshProvider implements TrainingProvider {
     ctx.log?.(r === 'not-running' ? 'The training process had already ended' : `Training process group ${meta.pgid} ${r}`);
   }
 
-  /** Download outputs into the workspace and (if asked, and the job succeeded) remove the job folder. */
-  async finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs' | 'metadata' | 'cost'>>> {
+  /**
+   * Download outputs into the workspace, deliver them to the job's results destination (a succeeded
+   * job only; a failed delivery is recorded, the downloaded files stay) and, if asked and the job
+   * succeeded, remove the job folder.
+   */
+  async finalize(job: Job, ctx: ProviderContext): Promise<FinalizeResult> {
     const meta = this.meta(job);
     const conn = await this.connection(meta.host, ctx);
     const outputs: JobOutput[] = [];
+    let local: string | undefined;
     if (meta.downloadOutputs) {
-      const local = meta.localOutputDir ?? path.join(ctx.dataHome, 'outputs', job.id);
+      local = meta.localOutputDir ?? path.join(ctx.dataHome, 'outputs', job.id);
       const r = await downloadDirectory(conn, meta.remoteOutputDir, local, { signal: ctx.signal, report: ctx.report });
       ctx.log?.(`Downloaded ${r.files} output file(s) (${r.bytes} bytes) to ${local}`);
       if (r.files) outputs.push({ kind: 'directory', uri: local, label: 'Outputs (downloaded)', bytes: r.bytes });
     }
+    const delivery = await deliverJobOutputs({
+      job, folder: local, noFolderReason: `downloadOutputs is off for this job, so its outputs are only on ${meta.host}`,
+      deps: this.opts, signal: ctx.signal, log: ctx.log, report: ctx.report,
+    });
+    if (delivery) outputs.push(...delivery.outputs);
     // Cancelled or failed jobs keep their folder: it holds the checkpoints a resume needs.
     let removed = false;
     if (!meta.keepJobFolder && job.status === 'succeeded') {
@@ -206,7 +229,11 @@ export class SshProvider implements TrainingProvider {
       removed = true;
     }
     outputs.push({ kind: 'directory', uri: `ssh://${meta.host}${meta.remoteOutputDir}`, label: removed ? 'Output folder on the host (removed)' : 'Output folder on the host' });
-    return { outputs, metadata: { ...job.metadata, remoteFolderRemoved: removed } };
+    return {
+      outputs,
+      metadata: { ...job.metadata, remoteFolderRemoved: removed, ...delivery?.metadata },
+      ...(delivery ? { statusDetail: delivery.statusDetail } : {}),
+    };
   }
 
   async dispose(): Promise<void> {

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import { z } from 'zod';
 import { HashCache } from '../../core/packaging/hash-cache';
 import { scanDataset, type ScannedFile } from '../../core/packaging/scan';
 import { mapLimit } from '../../core/packaging/abort';
 import type { SshConnection } from './connection';
-import { coalesce, tarStream } from './tar-stream';
+import { tarReadable } from './tar-stream';
 import { absoluteRemote, posix, remoteJoin, sftpReadFile, sftpRename, sftpWriteFileAtomic, shellQuote } from './remote-shell';
 
 /**
@@ -174,7 +174,7 @@ async function tarUpload(
   let lines = 0;
   let fed = 0;
   const r = await conn.exec(posix(`mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && tar -x -v -b 256 -f - --no-same-owner --no-same-permissions`), {
-    stdin: Readable.from(coalesce(tarStream(files, (e, sha) => record(e as ScannedFile, sha), progress, signal))),
+    stdin: tarReadable(files, (e, sha) => record(e as ScannedFile, sha), progress, signal),
     signal,
     onStdout: (chunk) => {
       for (const byte of chunk) if (byte === 10) lines++;
