@@ -30,7 +30,7 @@ if (argv[0] === '--server') {
 } else {
   const mb = Number(argv[argv.indexOf('--mb') + 1] ?? 1024) || 1024;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-s3-bench-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--server', path.join(dir, 'storage')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--server', path.join(dir, 'storage')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const src = path.join(dir, 'model.bin');
     const block = Buffer.alloc(16 * 1024 * 1024);

@@ -84,7 +84,7 @@ try {
       let last = '';
       // BENCH_VERBOSE=1 prints when each phase starts (ms since the sync began).
       const report = process.env.BENCH_VERBOSE ? (m) => { if (m !== last) console.log(`  ${(performance.now() - t0).toFixed(0)} ms ${(last = m)}`); } : undefined;
-      return await syncDirectory(conn, local, ourDest, { cacheDir, report });
+      return await syncDirectory(conn, local, ourDest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined });
     } finally {
       conn.dispose();
     }

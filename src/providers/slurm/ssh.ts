@@ -57,7 +57,7 @@ export function sshStageHook(cacheDir: string): SlurmStageHook {
       const local = path.resolve(workspace ?? process.cwd(), d.path);
       const remote = `${paths.values.datasets_dir}/${d.id}`;
       const r = await syncDirectory(conn, local, remote, {
-        cacheDir, extraExcludes: o.extraExcludes, signal,
+        cacheDir, extraExcludes: o.extraExcludes, signal, openSsh: o.systemSsh, log: ctx.log,
         report: (m, f) => ctx.report?.(`Dataset ${d.id} (${i + 1}/${datasets.length}): ${m}`, f),
       });
       ctx.log?.(`Dataset ${d.id}: ${r.uploaded.length} sent, ${r.deleted.length} removed, ${r.unchanged} unchanged, ${r.excluded.length} excluded`);
@@ -65,7 +65,7 @@ export function sshStageHook(cacheDir: string): SlurmStageHook {
     }
     if (o.codeDir && paths.values.code_dir) {
       const r = await syncDirectory(conn, path.resolve(workspace ?? process.cwd(), o.codeDir), paths.values.code_dir, {
-        cacheDir, extraExcludes: o.extraExcludes, signal, report: (m, f) => ctx.report?.(`Code: ${m}`, f),
+        cacheDir, extraExcludes: o.extraExcludes, signal, openSsh: o.systemSsh, log: ctx.log, report: (m, f) => ctx.report?.(`Code: ${m}`, f),
       });
       ctx.log?.(`Code folder: ${r.uploaded.length} sent, ${r.unchanged} unchanged`);
     }

@@ -11,6 +11,7 @@ import {
   appendKnownHost, changedKeyMessage, knownHostName, verifyHostKey, type HostKeyVerdict,
 } from '../../core/ssh/known-hosts';
 import type { Prompter } from '../types';
+import { probeOpenSsh, type OpenSshRoute } from './openssh';
 
 /** Everything needed to reach one host. Built from ~/.ssh/config + settings (see hosts.ts). */
 export interface SshTarget {
@@ -67,7 +68,10 @@ export class SshConnection {
   private closedFlag = false;
   private readonly closeListeners = new Set<() => void>();
 
-  private constructor(readonly target: SshTarget, private readonly client: Client, private readonly hops: SshConnection[]) {
+  private openSshRoute: Promise<OpenSshRoute | undefined> | undefined;
+
+  /** `hostKey`: the key the host presented and known_hosts vouched for (pins the system ssh client to it). */
+  private constructor(readonly target: SshTarget, private readonly client: Client, private readonly hops: SshConnection[], private readonly hostKey?: Buffer) {
     client.on('close', () => {
       this.closedFlag = true;
       for (const l of this.closeListeners) l();
@@ -169,7 +173,7 @@ export class SshConnection {
         },
         authHandler: makeAuthHandler(target, agentSock, opts) as unknown as ConnectConfig['authHandler'],
       };
-      client.once('ready', () => finish({ error: new Error('unused'), conn: new SshConnection(target, client, hops) }));
+      client.once('ready', () => finish({ error: new Error('unused'), conn: new SshConnection(target, client, hops, presented) }));
       client.on('error', (e: Error) => {
         if (verdict && verdict.kind === 'changed') return finish({ error: new HostKeyChangedError(changedKeyMessage(target.host, target.port, verdict)) });
         if (verdict && verdict.kind === 'revoked') return finish({ error: new HostKeyChangedError(changedKeyMessage(target.host, target.port, verdict)) });
@@ -279,8 +283,18 @@ export class SshConnection {
     return this.sftpSession;
   }
 
+  /**
+   * The system ssh client to the same host, for bulk transfers (see openssh.ts); undefined when it
+   * cannot log in without a prompt. Probed once per connection, on first use.
+   */
+  openSsh(log?: (line: string) => void): Promise<OpenSshRoute | undefined> {
+    this.openSshRoute ??= probeOpenSsh(this.target, this.hostKey, { log });
+    return this.openSshRoute;
+  }
+
   /** Close this connection and any jump hosts it went through. */
   dispose(): void {
+    void this.openSshRoute?.then((r) => r?.dispose());
     this.client.end();
     for (const h of this.hops) h.dispose();
   }

@@ -23,6 +23,8 @@ export const SshSubmitOptionsSchema = z.object({
   /** A local folder (training scripts) synced to `<workspace>/code` and used as the working directory. */
   codeDir: z.string().optional(),
   extraExcludes: z.array(z.string()).default([]),
+  /** Send datasets through the system `ssh` client when it logs in without a prompt (much faster); false = the built-in client only. */
+  systemSsh: z.boolean().default(true),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   /** Run inside tmux when the host has it (attachable), else setsid+nohup. */
   useTmux: z.enum(['auto', 'never']).default('auto'),
