@@ -1,6 +1,7 @@
 import { defaultDataHome } from '../core/paths';
 import { ExitCode, UsageError, type CliIO } from './io';
 import { runCancel } from './commands/cancel';
+import { runDeliver } from './commands/deliver';
 import { runDelete } from './commands/delete';
 import { runJobs } from './commands/jobs';
 import { runLogs } from './commands/logs';
@@ -15,7 +16,7 @@ type Command = (argv: string[], io: CliIO) => Promise<number>;
 
 /** Every subcommand; each lives in commands/<name>.ts and shares the core with the extension. */
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  submit: { run: runSubmit, summary: 'package, check consent and cost, and start a job (--provider local|replicate|ssh|slurm)' },
+  submit: { run: runSubmit, summary: 'package, check consent and cost, and start a job (--provider local|replicate|ssh|slurm, --results …; --help)' },
   validate: { run: runValidate, summary: 'check a training or dataloader config (--json); exit 1 on any error' },
   package: { run: runPackage, summary: 'package local datasets into one zip (--out FILE, --exclude GLOB, --json)' },
   estimate: { run: runEstimate, summary: 'estimate the cost of a config on a provider/hardware' },
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },
   cancel: { run: runCancel, summary: 'cancel a running job' },
   delete: { run: runDelete, summary: 'remove finished jobs from the history' },
+  deliver: { run: runDeliver, summary: 'push a succeeded job\'s outputs to its results destination again (or --results …)' },
   ssh: { run: runSsh, summary: 'list SSH hosts (hosts) or check the GPUs of one (check <host>)' },
   serve: { run: (argv, io) => runServe(argv, io), summary: 'run the local results endpoint (S3-compatible) and webhook receiver' },
 };

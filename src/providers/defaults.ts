@@ -1,3 +1,5 @@
+import { envSecretLookup } from '../core/destinations/job-delivery';
+import type { SecretLookup } from '../core/destinations/schema';
 import type { DataLayout } from '../core/paths';
 import { LocalProvider } from './local/provider';
 import { replicateProviderFromEnv } from './replicate/cli-options';
@@ -16,23 +18,31 @@ export interface DefaultRegistryOptions {
   slurmClusters?: () => SlurmCluster[];
   /** SSH host resolution (settings hosts, ssh config file); default: ~/.ssh/config only. */
   sshHostSources?: () => HostSources;
+  /**
+   * Secrets of results destinations (HF token, S3 secret keys): SecretStorage in the extension;
+   * default the environment (HF_TOKEN, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), as the CLI wants.
+   */
+  secrets?: SecretLookup;
 }
 
 /** Every provider we ship, registered lazily (nothing heavy loads until a provider is used). */
 export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderRegistry {
   const env = opts.env ?? process.env;
   const registry = new ProviderRegistry();
+  const secrets = opts.secrets ?? envSecretLookup(env);
   registry.register('local', () => new LocalProvider({
     jobsDir: opts.layout.jobsDir,
     defaultCommand: () => opts.localCommand?.() ?? env.CLOUD_TRAINING_LOCAL_COMMAND,
+    secrets, env,
   }));
   // Token/base URL from REPLICATE_API_TOKEN / REPLICATE_BASE_URL; the extension re-registers it with SecretStorage.
-  registry.register('replicate', () => replicateProviderFromEnv(env));
-  registry.register('ssh', () => new SshProvider({ cacheDir: opts.layout.cacheDir, hostSources: opts.sshHostSources ?? (() => hostSourcesFromEnv(env)) }));
+  registry.register('replicate', () => replicateProviderFromEnv(env, { secrets, env }));
+  registry.register('ssh', () => new SshProvider({ cacheDir: opts.layout.cacheDir, hostSources: opts.sshHostSources ?? (() => hostSourcesFromEnv(env)), secrets, env }));
   registry.register('slurm', () => createSlurmProvider({
     clusters: opts.slurmClusters ?? (() => loadSlurmClustersForCli(opts.layout.home)),
     hostSources: opts.sshHostSources,
     cacheDir: opts.layout.cacheDir,
+    secrets, env,
   }));
   return registry;
 }

@@ -39,11 +39,16 @@ export interface TrainingProvider {
   /** Jobs started elsewhere (account-wide), for "import". Optional. */
   listRemote?(limit: number, ctx: ProviderContext): Promise<RemoteJobSummary[]>;
 
-  /** Called once a job reached a terminal state: download outputs, delete uploads, clean up. */
-  finalize?(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs' | 'metadata' | 'cost'>>>;
+  /**
+   * Called once a job reached a terminal state: download outputs, deliver them to the job's results
+   * destination, delete uploads, clean up. `statusDetail` (when present, even undefined) replaces the job's.
+   */
+  finalize?(job: Job, ctx: ProviderContext): Promise<FinalizeResult>;
 
   dispose?(): void | Promise<void>;
 }
+
+export type FinalizeResult = Partial<Pick<Job, 'outputs' | 'metadata' | 'cost' | 'statusDetail'>>;
 
 export interface ProviderCapabilities {
   costTracking: boolean;

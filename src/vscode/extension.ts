@@ -4,7 +4,7 @@ import { JobMonitor } from '../core/jobs/monitor';
 import { dataLayout, defaultDataHome, expandHome } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
 import { registerJobCommands } from './commands/job-commands';
-import { registerLocalServer } from './server/register';
+import { registerLocalServer, secretLookupFor } from './server/register';
 import { registerReplicate } from './replicate/register';
 import type { ReplicateProvider } from '../providers/replicate/provider';
 import { createReplicateWebhookHandler } from '../providers/replicate/webhook';
@@ -43,6 +43,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
     localCommand: () => vscode.workspace.getConfiguration('cloudTraining').get<string>('local.command') || undefined,
     slurmClusters: () => readSlurmClusters(log),
     sshHostSources: () => slurmHostSources(log),
+    // Results delivery of local/Slurm jobs (F13): HF token and S3 secret keys from SecretStorage.
+    secrets: secretLookupFor(context.secrets),
   });
   context.subscriptions.push({ dispose: () => void providers.dispose() });
   const services: ExtensionServices = { context, history, layout, providers, log };

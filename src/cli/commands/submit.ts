@@ -20,9 +20,34 @@ import { formatDuration } from '../../core/format';
 import { ExitCode, UsageError, type CliIO } from '../io';
 import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';
+import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
-const USAGE = 'usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--yes] [--follow] [--json]';
+const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] ${RESULTS_USAGE} [--yes] [--follow] [--json]`;
+
+const HELP = `${USAGE}
+
+Packages the datasets (providers that upload), asks for upload consent, estimates the cost, checks the
+spending limits, starts the job and prints its id.
+
+  -p, --provider P       local | replicate | ssh | slurm
+      --hardware H       provider hardware (Replicate profile, SSH host, Slurm <host>[/<partition>])
+  -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config
+      --command "..."    training command (local/SSH/Slurm); {config} {dataloader} {output_dir} {job_id} are filled in
+      --cwd DIR          working folder of a local job
+      --name N           job name
+      --steps N          steps for the cost estimate (default: the config's max_train_steps)
+  -y, --yes              allow the upload without asking
+  -f, --follow           stream the log until the job ends; exit 0 only if it succeeded
+      --json             print the job and the estimate as JSON
+
+${RESULTS_HELP}
+  Local/SSH/Slurm: once the job has succeeded and its outputs are on this machine, they are pushed there;
+  a failed push is recorded on the job (the local outputs stay) and retried with \`cloudtrain deliver <id>\`.
+  Replicate: the trainer publishes them itself (local needs the editor's endpoint, so it is refused here).
+
+Example: cloudtrain submit --provider local --config config/config.json --results s3://my-bucket/loras --results-endpoint http://127.0.0.1:9000/api/cloud/storage --yes --follow
+`;
 
 /**
  * `cloudtrain submit` — the same pipeline as the editor's Submit… command. Asks for upload consent on
@@ -49,15 +74,25 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
       yes: { type: 'boolean', short: 'y' },
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      ...RESULTS_OPTIONS,
     },
     allowPositionals: true,
     strict: true,
   });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
   if (positionals.length > 1) throw new UsageError(USAGE);
   const configArg = values.config ?? positionals[0];
   const provider = ProviderIdSchema.safeParse(values.provider);
   if (!provider.success) throw new UsageError(`--provider must be one of ${ProviderIdSchema.options.join(', ')}\n${USAGE}`);
   const steps = parsePositiveInt(values.steps, '--steps');
+  const results = parseResultsFlags(values);
+  if (results?.kind === 'local' && provider.data === 'replicate') {
+    throw new UsageError('--results local: Replicate would upload to the editor\'s local endpoint, which the CLI cannot hand out (use hf:<owner/repo> or s3://<bucket>/<prefix>, e.g. --results s3://my-bucket/loras)');
+  }
 
   const ctx = cliContext(io);
   const configPath = configArg ? path.resolve(io.cwd, configArg) : undefined;
@@ -76,6 +111,8 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
     name: values.name,
     steps,
     workspace,
+    // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
+    options: results ? { results } : undefined,
   };
 
   const stdin = over.stdin ?? process.stdin;

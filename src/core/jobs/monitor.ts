@@ -1,5 +1,6 @@
 import type { JobHistory } from './history';
 import { Job, MetricPoint, isActive, isTerminal } from './schema';
+import { mergeOutputs } from './outputs';
 import type { ProviderRegistry } from '../../providers/registry';
 import type { ProviderContext, StatusUpdate } from '../../providers/types';
 import { syncLogMirror, readLinesFrom } from '../logs/mirror';
@@ -31,6 +32,8 @@ export class JobMonitor {
   private running = false;
   private disposed = false;
   private readonly failures = new Map<string, { count: number; nextAt: number }>();
+  /** Jobs being finalised (downloads, results delivery) by this monitor: never twice at once. */
+  private readonly finalizing = new Set<string>();
 
   constructor(private readonly history: JobHistory, private readonly providers: ProviderRegistry, private readonly opts: MonitorOptions) {}
 
@@ -88,17 +91,24 @@ export class JobMonitor {
         await syncLogMirror(current, provider, ctx);
         current = (await this.parseNewLogLines(current)) ?? current;
       }
-      if (isTerminal(current.status) && current.metadata.finalized !== true) {
-        const extra = provider.finalize ? await provider.finalize(current, ctx) : {};
-        const pricing = await this.opts.pricing?.();
-        current = (await this.history.update(job.id, (j) => ({
-          ...j,
-          outputs: mergeOutputs(j.outputs, extra.outputs ?? []),
-          // Providers that bill (Replicate) report their cost; for the rest: run time × price.
-          cost: extra.cost ? { ...j.cost, ...extra.cost } : (finalCost(j, pricing) ?? j.cost),
-          metadata: { ...j.metadata, ...extra.metadata, finalized: true },
-          progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
-        }))) ?? current;
+      if (isTerminal(current.status) && current.metadata.finalized !== true && !this.finalizing.has(job.id)) {
+        this.finalizing.add(job.id);
+        try {
+          const extra = provider.finalize ? await provider.finalize(current, ctx) : {};
+          const pricing = await this.opts.pricing?.();
+          current = (await this.history.update(job.id, (j) => ({
+            ...j,
+            outputs: mergeOutputs(j.outputs, extra.outputs ?? []),
+            // Providers that bill (Replicate) report their cost; for the rest: run time × price.
+            cost: extra.cost ? { ...j.cost, ...extra.cost } : (finalCost(j, pricing) ?? j.cost),
+            // A results delivery that failed says so here (the job itself still succeeded).
+            statusDetail: 'statusDetail' in extra ? extra.statusDetail : j.statusDetail,
+            metadata: { ...j.metadata, ...extra.metadata, finalized: true },
+            progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
+          }))) ?? current;
+        } finally {
+          this.finalizing.delete(job.id);
+        }
       }
       this.failures.delete(job.id);
       return current;
@@ -159,9 +169,4 @@ export function applyStatus(j: Job, u: StatusUpdate): Job {
     finishedAt: isTerminal(u.status) ? (j.finishedAt ?? u.finishedAt ?? now) : j.finishedAt,
     metadata: u.metadata ? { ...j.metadata, ...u.metadata } : j.metadata,
   };
-}
-
-function mergeOutputs(a: Job['outputs'], b: Job['outputs']): Job['outputs'] {
-  const seen = new Set(a.map((o) => `${o.kind}:${o.uri}`));
-  return [...a, ...b.filter((o) => !seen.has(`${o.kind}:${o.uri}`))];
 }

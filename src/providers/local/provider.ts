@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process';
 import { promises as fs, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import {
+  RESULTS_DESTINATION_KEY, checkDeliveryCredentials, deliverJobOutputs, parseResultsOption,
+} from '../../core/destinations/job-delivery';
+import type { SecretLookup } from '../../core/destinations/schema';
 import type { Job } from '../../core/jobs/schema';
 import type {
-  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import { fillCommand, shellQuote } from './command';
 import { isOurProcessAlive, readIntFile } from './process-files';
@@ -25,6 +29,9 @@ export interface LocalProviderOptions {
   defaultCommand?: () => string | undefined;
   /** Grace period between SIGTERM and SIGKILL on cancel. */
   killGraceMs?: number;
+  /** Secrets of results destinations (SecretStorage in the editor, the environment in the CLI); never stored. */
+  secrets?: SecretLookup;
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -55,6 +62,9 @@ export class LocalProvider implements TrainingProvider {
       throw new Error('No training command: pass --command, or set "cloudTraining.local.command" (e.g. "python3 train.py --config {config}")');
     }
     if (!job.logPath) throw new Error(`Job ${job.id} has no log path`);
+    // `options.results`: where a succeeded job's output folder is pushed (HF Hub / S3); checked before anything runs.
+    const results = parseResultsOption(request.options);
+    await checkDeliveryCredentials(results, this.opts);
     ctx.signal?.throwIfAborted();
     const jobDir = path.join(this.opts.jobsDir, job.id);
     const outputDir = path.join(jobDir, 'output');
@@ -104,7 +114,10 @@ export class LocalProvider implements TrainingProvider {
     }
     await fs.writeFile(path.join(jobDir, 'pid'), `${pid}\n`);
     const metadata: z.infer<typeof LocalJobMetadataSchema> = { jobDir, pid, runScript, outputDir, command };
-    return { providerJobId: String(pid), status: 'running', providerStatus: 'running', metadata, startedAt: new Date().toISOString() };
+    return {
+      providerJobId: String(pid), status: 'running', providerStatus: 'running', startedAt: new Date().toISOString(),
+      metadata: { ...metadata, ...(results ? { [RESULTS_DESTINATION_KEY]: results } : {}) },
+    };
   }
 
   async status(job: Job): Promise<StatusUpdate> {
@@ -136,6 +149,22 @@ export class LocalProvider implements TrainingProvider {
       await new Promise((r) => setTimeout(r, 100));
     }
     killGroup(meta.pid, 'SIGKILL');
+  }
+
+  /**
+   * The outputs stay where the trainer wrote them: the job's `output/` folder, filled in as
+   * `{output_dir}` / `$CLOUD_TRAINING_OUTPUT_DIR`. A succeeded job with a results destination has that
+   * folder pushed there; a command that wrote elsewhere leaves it empty, which is reported, not guessed.
+   */
+  async finalize(job: Job, ctx: ProviderContext): Promise<FinalizeResult> {
+    if (job.metadata[RESULTS_DESTINATION_KEY] === undefined) return {};
+    const meta = LocalJobMetadataSchema.safeParse(job.metadata);
+    const outcome = await deliverJobOutputs({
+      job, folder: meta.success ? meta.data.outputDir : undefined, noFolderReason: 'the job has no output folder recorded',
+      deps: this.opts, signal: ctx.signal, log: ctx.log, report: ctx.report,
+    });
+    if (!outcome) return {};
+    return { outputs: outcome.outputs, metadata: outcome.metadata, statusDetail: outcome.statusDetail };
   }
 
   private meta(job: Job): z.infer<typeof LocalJobMetadataSchema> {

@@ -1,6 +1,6 @@
 import type { Job } from '../../core/jobs/schema';
 import type {
-  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import { SlurmProvider, type SlurmProviderOptions } from './provider';
 import type { SlurmCluster } from './resources';
@@ -75,7 +75,7 @@ export class SlurmClustersProvider implements TrainingProvider {
   status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> { return this.forJob(job).status(job, ctx); }
   fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> { return this.forJob(job).fetchLogs(job, offset, ctx); }
   cancel(job: Job, ctx: ProviderContext): Promise<void> { return this.forJob(job).cancel(job, ctx); }
-  finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs'>>> { return this.forJob(job).finalize(job, ctx); }
+  finalize(job: Job, ctx: ProviderContext): Promise<FinalizeResult> { return this.forJob(job).finalize(job, ctx); }
 
   async dispose(): Promise<void> {
     const all = [...this.byHost.values()];

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
+import type { SecretLookup } from '../../core/destinations/schema';
 import { cloudTrainingSection } from '../../core/submit/settings';
 import type { HostSources } from '../ssh/hosts';
 import { SlurmClustersProvider } from './clusters-provider';
@@ -14,6 +15,9 @@ export interface SlurmFactoryOptions {
   hostSources?: () => HostSources;
   /** DataLayout.cacheDir: the sync's hash cache, shared with the SSH provider. */
   cacheDir: string;
+  /** Secrets of results destinations (SecretStorage / the environment) and the environment they fall back to. */
+  secrets?: SecretLookup;
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -27,6 +31,8 @@ export function createSlurmProvider(opts: SlurmFactoryOptions): SlurmClustersPro
     connect: (ctx) => connectCluster(cluster, opts.hostSources?.() ?? {}, ctx),
     stage: sshStageHook(opts.cacheDir),
     download: sshDownloadHook,
+    secrets: opts.secrets,
+    env: opts.env,
   }));
 }
 

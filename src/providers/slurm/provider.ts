@@ -1,8 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
+import {
+  RESULTS_DESTINATION_KEY, checkDeliveryCredentials, deliverJobOutputs, parseResultsOption,
+} from '../../core/destinations/job-delivery';
+import type { SecretLookup } from '../../core/destinations/schema';
 import type { Job } from '../../core/jobs/schema';
 import type {
-  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import {
   detectSlurm, listPartitions, observeJob, parseSbatchParsable, readRemoteBytes, scancel, writeRemoteFile,
@@ -38,6 +42,8 @@ export const SlurmSubmitOptionsSchema = z.object({
   /** A local folder (training scripts) synced to `<workspace dir>/code` and used as the working directory. */
   codeDir: z.string().min(1).optional(),
   extraExcludes: z.array(z.string()).default([]),
+  /** Send datasets through the system `ssh` client when it logs in without a prompt (much faster); false = the built-in client only. */
+  systemSsh: z.boolean().default(true),
   /** Copy `{output_dir}` back when the job ends (to outputDir, default `<workspace>/outputs/<job id>`). */
   downloadOutputs: z.boolean().default(true),
   outputDir: z.string().optional(),
@@ -93,6 +99,9 @@ export interface SlurmProviderOptions {
   connect: (ctx: Pick<ProviderContext, 'signal' | 'prompter' | 'log'>) => Promise<CommandRunner>;
   stage?: SlurmStageHook;
   download?: SlurmDownloadHook;
+  /** Secrets of results destinations (SecretStorage in the editor, the environment in the CLI); never stored. */
+  secrets?: SecretLookup;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Stands for the job id in a script rendered before the job exists (the preview). */
@@ -208,6 +217,9 @@ export class SlurmProvider implements TrainingProvider {
     const signal = ctx.signal;
     const o = SlurmSubmitOptionsSchema.parse(request.options ?? {});
     const resources = this.resolveResources(o.resources);
+    // `options.results`: where a succeeded job's downloaded outputs are pushed; checked before anything is sent.
+    const results = parseResultsOption(request.options);
+    await checkDeliveryCredentials(results, this.options);
     ctx.report?.(`Connecting to ${this.options.cluster.host}…`);
     const runner = await this.conn(ctx);
     const paths = this.paths(job, request, await this.sharedDir(runner, signal));
@@ -244,10 +256,14 @@ export class SlurmProvider implements TrainingProvider {
       clusterHost: this.options.cluster.host, jobDir, scriptPath, outputPath,
       nodes: resources.nodes, gpusPerNode: resources.gpusPerNode, pricePerGpuHour: this.options.cluster.pricePerGpuHour,
       remoteOutputDir: paths.values.output_dir, downloadOutputs: o.downloadOutputs,
-      localOutputDir: o.outputDir ?? (workspace ? path.join(workspace, 'outputs', job.id) : undefined),
+      // Without a workspace the outputs still come home when they are to be delivered from here.
+      localOutputDir: o.outputDir ?? (workspace ? path.join(workspace, 'outputs', job.id) : results ? path.join(ctx.dataHome, 'outputs', job.id) : undefined),
     };
     ctx.log?.(`Submitted Slurm job ${slurmId} (${describeResources(resources)}); log ${outputPath}`);
-    return { providerJobId: slurmId, status: 'queued', providerStatus: 'PENDING', metadata: { ...metadata, resources } };
+    return {
+      providerJobId: slurmId, status: 'queued', providerStatus: 'PENDING',
+      metadata: { ...metadata, resources, ...(results ? { [RESULTS_DESTINATION_KEY]: results } : {}) },
+    };
   }
 
   async status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> {
@@ -273,16 +289,29 @@ export class SlurmProvider implements TrainingProvider {
     await scancel(await this.conn(ctx), requireId(job), ctx.signal);
   }
 
-  /** Bring `{output_dir}` home (when asked and there is a download hook) and point at the job folder. */
-  async finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs'>>> {
+  /**
+   * Bring `{output_dir}` home (when asked and there is a download hook), deliver it to the job's
+   * results destination (a succeeded job only; a failed delivery is recorded, the downloaded files
+   * stay) and point at the job folder.
+   */
+  async finalize(job: Job, ctx: ProviderContext): Promise<FinalizeResult> {
     const meta = readMetadata(job);
     const outputs: Job['outputs'] = [];
+    let local: string | undefined;
+    let noFolderReason = 'its outputs were not downloaded (downloadOutputs is off, or the job has no local output folder)';
     if (meta.downloadOutputs && meta.remoteOutputDir && meta.localOutputDir && this.options.download) {
       const got = await this.options.download(await this.conn(ctx), meta.remoteOutputDir, meta.localOutputDir, ctx);
+      local = meta.localOutputDir;
       if (got.files) outputs.push({ kind: 'directory', uri: meta.localOutputDir, label: `Outputs (${got.files} files)`, bytes: got.bytes });
+    } else if (!this.options.download) {
+      noFolderReason = 'this Slurm connection cannot download outputs';
     }
+    const delivery = await deliverJobOutputs({
+      job, folder: local, noFolderReason, deps: this.options, signal: ctx.signal, log: ctx.log, report: ctx.report,
+    });
+    if (delivery) outputs.push(...delivery.outputs);
     outputs.push({ kind: 'directory', uri: `ssh://${this.options.cluster.host}${meta.jobDir}`, label: 'Job folder on the cluster' });
-    return { outputs };
+    return delivery ? { outputs, metadata: delivery.metadata, statusDetail: delivery.statusDetail } : { outputs };
   }
 
   async dispose(): Promise<void> {

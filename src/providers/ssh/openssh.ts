@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { SshTarget } from './connection';
+import { recycleChunk } from './tar-stream';
 
 /**
  * Bulk transfers through the system OpenSSH client. ssh2 encrypts in JavaScript (its native helpers
@@ -98,7 +99,16 @@ function run(args: string[], command: string, env: NodeJS.ProcessEnv, o: OpenSsh
       // A failed source ends the transfer: the host sees a truncated archive and the command fails.
       o.stdin.once('error', (e) => { stderr += `\n${e.message}`; child.kill('SIGTERM'); });
       child.stdin!.on('error', () => { /* EPIPE when ssh exits early: its exit code tells */ });
-      o.stdin.pipe(child.stdin!);
+      // Written by hand rather than piped: the write callback is when a chunk can be recycled.
+      const src = o.stdin;
+      const sink = child.stdin!;
+      src.on('data', (chunk: Buffer) => {
+        if (!sink.write(chunk, () => recycleChunk(src, chunk))) {
+          src.pause();
+          sink.once('drain', () => src.resume());
+        }
+      });
+      src.once('end', () => sink.end());
     }
     child.once('error', (e) => { o.signal?.removeEventListener('abort', onAbort); reject(e); });
     child.once('close', (code) => {

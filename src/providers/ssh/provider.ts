@@ -111,7 +111,7 @@ export class SshProvider implements TrainingProvider {
       const local = path.resolve(workspace ?? process.cwd(), d.path);
       const remote = remoteJoin(wsDir, 'datasets', d.id);
       const r = await syncDirectory(conn, local, remote, {
-        cacheDir: this.opts.cacheDir, extraExcludes: o.extraExcludes, signal,
+        cacheDir: this.opts.cacheDir, extraExcludes: o.extraExcludes, signal, openSsh: o.systemSsh, log: ctx.log,
         report: (m, f) => ctx.report?.(`Dataset ${d.id} (${i + 1}/${datasets.length}): ${m}`, f),
       });
       ctx.log?.(`Dataset ${d.id}: ${r.uploaded.length} sent, ${r.deleted.length} removed, ${r.unchanged} unchanged, ${r.excluded.length} excluded`);
@@ -121,7 +121,7 @@ export class SshProvider implements TrainingProvider {
     if (o.codeDir) {
       codeDir = remoteJoin(wsDir, 'code');
       const r = await syncDirectory(conn, path.resolve(workspace ?? process.cwd(), o.codeDir), codeDir, {
-        cacheDir: this.opts.cacheDir, extraExcludes: o.extraExcludes, signal, report: (m, f) => ctx.report?.(`Code: ${m}`, f),
+        cacheDir: this.opts.cacheDir, extraExcludes: o.extraExcludes, signal, openSsh: o.systemSsh, log: ctx.log, report: (m, f) => ctx.report?.(`Code: ${m}`, f),
       });
       ctx.log?.(`Code folder: ${r.uploaded.length} sent, ${r.unchanged} unchanged`);
     }

@@ -75,6 +75,8 @@ export async function syncDirectory(conn: SshConnection, localRoot: string, remo
   const remoteDir = await absoluteRemote(sftp, remoteDirIn);
   const manifestPath = opts.manifestPath ? await absoluteRemote(sftp, opts.manifestPath) : `${remoteDir.replace(/\/+$/, '')}.ct-manifest.json`;
 
+  // Probing the system ssh client costs a handshake: overlap it with the scan (cached per connection).
+  const openSshRoute = opts.openSsh !== false && opts.transport !== 'sftp' ? conn.openSsh(opts.log) : undefined;
   report('Scanning the dataset…');
   const [scan, cache, remote] = await Promise.all([
     scanDataset(localRoot, { extraExcludes: opts.extraExcludes, signal }),
@@ -130,7 +132,7 @@ export async function syncDirectory(conn: SshConnection, localRoot: string, remo
     const verifiers = groups.map(() => startVerifier(conn, remoteDir, signal));
     try {
       if (useTar) {
-        const openSsh = opts.openSsh === false ? undefined : await conn.openSsh(opts.log);
+        const openSsh = await openSshRoute;
         await Promise.all(groups.map((group, g) => tarUpload(conn, openSsh, remoteDir, group, verifiers[g]!, record, progress, signal)));
       } else {
         const dirs = [...new Set(toSend.map((f) => path.posix.dirname(f.relPath)).filter((d) => d !== '.'))];

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { tarHeader, type TarEntry } from './tar-header';
 
 /**
@@ -17,10 +17,10 @@ const STOP = 1;
 
 // Inline source: the extension and CLI are single-file bundles, so the worker cannot be a module.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-const { entries, headers, ctrl: sab, chunk: CHUNK, window: WINDOW } = workerData;
+const { entries, headers, ctrl: sab, chunk: CHUNK, window: WINDOW, recycled } = workerData;
 const ctrl = new Int32Array(sab);
 let buf = new Uint8Array(CHUNK), at = 0, sent = 0;
 const stopped = () => Atomics.load(ctrl, ${STOP}) !== 0;
@@ -33,7 +33,10 @@ function flush() {
   const out = buf.buffer;
   parentPort.postMessage({ t: 'chunk', buf: out, len: at }, [out]);
   sent++;
-  buf = new Uint8Array(CHUNK);
+  // Reuse a buffer the consumer has finished with, if one came back; allocating 1 MiB per chunk
+  // (zeroed, then garbage-collected) costs more than everything else on the main thread.
+  const back = receiveMessageOnPort(recycled);
+  buf = back && back.message.byteLength === CHUNK ? new Uint8Array(back.message) : new Uint8Array(CHUNK);
   at = 0;
 }
 function put(bytes) {
@@ -75,6 +78,17 @@ try {
 }
 `;
 
+/**
+ * The archive's chunks. A consumer that knows when it is done with a chunk (its write callback ran)
+ * may hand it back with `recycle` so the worker refills it; others simply let it be collected.
+ */
+export type RecyclingReadable = Readable & { recycle(chunk: Buffer): void };
+
+/** `recycle` when the source offers it (see RecyclingReadable). */
+export function recycleChunk(source: unknown, chunk: Buffer): void {
+  (source as Partial<RecyclingReadable>).recycle?.(chunk);
+}
+
 type WorkerMessage =
   | { t: 'chunk'; buf: ArrayBuffer; len: number }
   | { t: 'file'; index: number; sha: string; bytes: number }
@@ -90,16 +104,18 @@ export function tarReadable(
   onFile: (e: TarEntry, sha256: string) => void,
   onBytes: (n: number) => void,
   signal?: AbortSignal,
-): Readable {
+): RecyclingReadable {
   const ctrlBuf = new SharedArrayBuffer(8);
   const ctrl = new Int32Array(ctrlBuf);
+  const recycling = new MessageChannel();
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: {
       entries: entries.map((e) => ({ absPath: e.absPath, size: e.size })),
       headers: entries.map((e) => tarHeader(e)),
-      ctrl: ctrlBuf, chunk: CHUNK, window: WINDOW,
+      ctrl: ctrlBuf, chunk: CHUNK, window: WINDOW, recycled: recycling.port2,
     },
+    transferList: [recycling.port2],
   });
   const queue: Buffer[] = [];
   let ended = false;
@@ -109,6 +125,7 @@ export function tarReadable(
   const stop = () => {
     if (finished) return;
     finished = true;
+    recycling.port1.close();
     Atomics.store(ctrl, STOP, 1);
     Atomics.notify(ctrl, ACKED);
     signal?.removeEventListener('abort', onAbort);
@@ -126,10 +143,17 @@ export function tarReadable(
       readable.push(null);
     }
   };
-  const readable = new Readable({
+  const readable = Object.assign(new Readable({
     highWaterMark: 2 * CHUNK,
     read() { wanted = true; hand(); },
     destroy(err, cb) { stop(); cb(err); },
+  }), {
+    recycle(chunk: Buffer) {
+      if (!finished && chunk.byteOffset === 0 && chunk.buffer.byteLength === CHUNK && !(chunk.buffer instanceof SharedArrayBuffer)) {
+        const ab = chunk.buffer as ArrayBuffer;
+        recycling.port1.postMessage(ab, [ab]);
+      }
+    },
   });
   const onAbort = () => readable.destroy(signal?.reason instanceof Error ? signal.reason : new Error('Sync cancelled'));
   if (signal?.aborted) queueMicrotask(onAbort);

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { promises as fs } from 'node:fs';
+import { describeDestination, needsDelivery, redeliverJob, resultsDestinationOf } from '../../core/destinations/job-delivery';
 import { cancelJob } from '../../core/jobs/cancel';
 import type { JobMonitor } from '../../core/jobs/monitor';
 import { Job, isActive } from '../../core/jobs/schema';
@@ -7,6 +8,9 @@ import type { ExtensionServices } from '../services';
 import type { JobLogChannels } from '../logs/job-log-channels';
 import type { JobsModel } from '../tree/jobs-model';
 import type { JobsTreeNode } from '../tree/jobs-tree-provider';
+import { canDeliverResults } from '../tree/job-presentation';
+import { secretLookup } from '../server/register';
+import { pickResultsDestination } from '../submit/pick-destination';
 
 /** Commands receive a tree node (context menu), a job id (CodeLens, other commands) or nothing (palette). */
 type JobArg = JobsTreeNode | string | undefined;
@@ -81,7 +85,54 @@ export function registerJobCommands({ services, model, monitor, logs }: JobComma
       else if (stat.isDirectory()) await vscode.commands.executeCommand('revealFileInOS', uri);
       else await vscode.window.showTextDocument(uri);
     } else {
-      await vscode.env.openExternal(vscode.Uri.parse(output.kind === 'huggingface' ? `https://huggingface.co/${output.uri}` : output.uri));
+      // Hub outputs are full URLs (a repo or commit page); a bare `owner/name` is a repo on huggingface.co.
+      const url = output.kind === 'huggingface' && !/^https?:\/\//.test(output.uri) ? `https://huggingface.co/${output.uri}` : output.uri;
+      await vscode.env.openExternal(vscode.Uri.parse(url));
+    }
+  });
+
+  register('cloudTraining.deliverResults', async (arg: JobArg) => {
+    const job = await resolveJob(arg, 'Deliver the outputs of which job?', canDeliverResults);
+    if (!job) return;
+    if (!canDeliverResults(job)) {
+      void vscode.window.showInformationMessage(job.provider === 'replicate'
+        ? `Job "${job.name}" ran on Replicate: its trainer publishes the results itself.`
+        : `Job "${job.name}" is ${job.status}: only the outputs of a succeeded job are delivered.`);
+      return;
+    }
+    // Again to the job's destination; a job without one (or "leave them here") gets asked.
+    let chosen = resultsDestinationOf(job);
+    let picked = false;
+    if (!needsDelivery(chosen)) {
+      const answer = await pickResultsDestination(services, job.provider, `Deliver the outputs of "${job.name}"`);
+      if (!answer) return;
+      chosen = answer;
+      picked = true;
+    }
+    const destination = chosen!;
+    try {
+      const { outcome } = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Delivering "${job.name}" to ${describeDestination(destination, job.id)}`, cancellable: true },
+        (progress, token) => {
+          const ac = new AbortController();
+          token.onCancellationRequested(() => ac.abort());
+          let last = 0;
+          return redeliverJob({
+            history, jobId: job.id, destination: picked ? destination : undefined, deps: { secrets: secretLookup(services) }, signal: ac.signal,
+            log: (l) => services.log.info(l),
+            report: (message, fraction) => {
+              const increment = fraction !== undefined ? Math.max(0, (fraction - last) * 100) : undefined;
+              if (fraction !== undefined) last = fraction;
+              progress.report({ message, increment });
+            },
+          });
+        },
+      );
+      await model.reload();
+      if (outcome.delivered) void vscode.window.showInformationMessage(`Delivered the outputs of "${job.name}" to ${describeDestination(destination, job.id)}.`);
+      else void vscode.window.showErrorMessage(`Cloud Training: ${outcome.error ?? 'the delivery failed'}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Cloud Training: ${(e as Error).message}`);
     }
   });
 

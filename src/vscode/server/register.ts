@@ -9,7 +9,12 @@ import type { ExtensionServices } from '../services';
 const secretKey = (name: string): string => `cloudTraining.${name}`;
 
 export function secretLookup(services: ExtensionServices): SecretLookup {
-  return async (name) => services.context.secrets.get(secretKey(name));
+  return secretLookupFor(services.context.secrets);
+}
+
+/** The same lookup straight from SecretStorage (for providers built before the services exist). */
+export function secretLookupFor(storage: vscode.SecretStorage): SecretLookup {
+  return async (name) => storage.get(secretKey(name));
 }
 
 function readSettings(): ServerSettings {

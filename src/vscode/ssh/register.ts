@@ -7,6 +7,7 @@ import { listHostChoices, SettingsHostSchema, type HostSources, type SettingsHos
 import { SshProvider } from '../../providers/ssh/provider';
 import type { Prompter } from '../../providers/types';
 import type { ExtensionServices } from '../services';
+import { secretLookup } from '../server/register';
 
 const SECTION = 'cloudTraining.ssh';
 
@@ -106,6 +107,8 @@ export function registerSsh(services: ExtensionServices): void {
     cacheDir: services.layout.cacheDir,
     hostSources: () => hostSources(log),
     killGraceSeconds: vscode.workspace.getConfiguration(SECTION).get<number>('killGraceSeconds', 10),
+    // Results delivery (F13): HF token and S3 secret keys from SecretStorage.
+    secrets: secretLookup(services),
   }));
   const provider = () => services.providers.get('ssh') as SshProvider;
 

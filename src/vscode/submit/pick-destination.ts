@@ -1,22 +1,39 @@
 import * as vscode from 'vscode';
 import { DestinationSchema, HF_TOKEN_SECRET, s3SecretName, type Destination } from '../../core/destinations/schema';
+import type { ProviderId } from '../../core/jobs/schema';
 import type { ExtensionServices } from '../services';
 import { prepareLocalEndpoint, secretLookup } from '../server/register';
 
 type Choice = 'provider' | 'huggingface' | 's3' | 'local';
+type Item = vscode.QuickPickItem & { id: Choice };
 
 /**
- * "Where should the trained weights go?" (F13), asked for providers whose trainer publishes results
- * itself. Returns null for "keep them at the provider", undefined when the person cancelled.
+ * "Where should the trained weights go?" (F13). Replicate's trainer publishes results itself (HF,
+ * S3, or this machine's endpoint); for local, SSH and Slurm jobs the outputs end up on this machine
+ * anyway (SSH/Slurm: downloaded into the workspace), and this machine pushes a succeeded job's
+ * output folder to HF or S3 — "leave them here" is the first, default choice.
+ * Returns null for "leave them where they are", undefined when the person cancelled.
  * Only non-secret fields are returned: tokens and secret keys stay in SecretStorage.
  */
-export async function pickResultsDestination(services: ExtensionServices): Promise<Destination | null | undefined> {
-  const pick = await vscode.window.showQuickPick<vscode.QuickPickItem & { id: Choice }>([
-    { id: 'provider', label: '$(cloud) Keep them at the provider', detail: 'Download them later from the provider (Replicate keeps outputs for a limited time)' },
-    { id: 'huggingface', label: '$(package) HuggingFace Hub…', detail: 'Push to a model repo (token: Cloud Training: Set HuggingFace Token, or HF_TOKEN)' },
-    { id: 's3', label: '$(database) An S3 bucket…', detail: 'AWS, MinIO, R2… (secret key: Cloud Training: Set S3 Secret Key)' },
-    { id: 'local', label: '$(vm) This machine (built-in S3 endpoint)', detail: 'The trainer uploads to this machine with per-job credentials; a remote provider needs it exposed, e.g. through a tunnel' },
-  ], { placeHolder: 'Where should the trained weights go?', ignoreFocusOut: true });
+export async function pickResultsDestination(services: ExtensionServices, provider: ProviderId = 'replicate', title?: string): Promise<Destination | null | undefined> {
+  const pushed = provider === 'replicate' ? 'The trainer pushes' : 'When the job succeeds, this machine pushes the outputs';
+  const items: Item[] = provider === 'replicate'
+    ? [{ id: 'provider', label: '$(cloud) Keep them at the provider', detail: 'Download them later from the provider (Replicate keeps outputs for a limited time)' }]
+    : [{
+        id: 'provider',
+        label: provider === 'local' ? '$(folder) Leave them here' : '$(folder) Leave them in the workspace',
+        description: 'default',
+        detail: provider === 'local' ? 'In the job\'s output folder on this machine ({output_dir})' : 'Downloaded to <workspace>/outputs/<job id> when the job ends',
+      }];
+  items.push(
+    { id: 'huggingface', label: '$(package) HuggingFace Hub…', detail: `${pushed} to a model repo (token: Cloud Training: Set HuggingFace Token, or HF_TOKEN)` },
+    { id: 's3', label: '$(database) An S3 bucket…', detail: `${pushed} to AWS, MinIO, R2… (secret key: Cloud Training: Set S3 Secret Key)` },
+  );
+  // Outputs of local/SSH/Slurm jobs are on this machine already: the built-in endpoint adds nothing.
+  if (provider === 'replicate') {
+    items.push({ id: 'local', label: '$(vm) This machine (built-in S3 endpoint)', detail: 'The trainer uploads to this machine with per-job credentials; a remote provider needs it exposed, e.g. through a tunnel' });
+  }
+  const pick = await vscode.window.showQuickPick<Item>(items, { title, placeHolder: 'Where should the trained weights go?', ignoreFocusOut: true });
   if (!pick) return undefined;
   const secrets = secretLookup(services);
   switch (pick.id) {

@@ -153,7 +153,7 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   let providerOptions: Record<string, unknown> | undefined;
   if (provider === 'replicate') {
     // The trainer publishes the weights itself: HuggingFace, S3, or this machine's endpoint.
-    const results = await pickResultsDestination(services);
+    const results = await pickResultsDestination(services, provider);
     if (results === undefined) return undefined;
     if (results) providerOptions = { results };
   }
@@ -164,6 +164,12 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
     if (!review) return undefined;
     providerOptions = review.options;
     command = review.command ?? command;
+  }
+  if (provider === 'local' || provider === 'ssh' || provider === 'slurm') {
+    // The outputs end up on this machine; a succeeded job's folder can also be pushed to HF or S3.
+    const results = await pickResultsDestination(services, provider);
+    if (results === undefined) return undefined;
+    if (results) providerOptions = { ...providerOptions, results };
   }
   return {
     provider, hardware, workspace, command, options: providerOptions,

@@ -30,7 +30,13 @@ export function jobContextValue(job: Job): string {
   if (job.outputs.length) flags.push('hasOutputs');
   if (typeof job.metadata.webUrl === 'string') flags.push('hasWebUrl');
   if (job.snapshotRef) flags.push('hasSnapshot');
+  if (canDeliverResults(job)) flags.push('canDeliver');
   return flags.join(' ');
+}
+
+/** Outputs of succeeded local/SSH/Slurm jobs are on this machine and can be pushed to HF/S3 (again). */
+export function canDeliverResults(job: Job): boolean {
+  return job.status === 'succeeded' && job.provider !== 'replicate';
 }
 
 export function jobTooltip(job: Job): vscode.MarkdownString {
@@ -47,6 +53,7 @@ export function jobTooltip(job: Job): vscode.MarkdownString {
   if (job.cost?.actual !== undefined) md.appendMarkdown(`Cost: ${usd(job.cost.actual)}  \n`);
   if (job.configPaths.training) md.appendMarkdown(`Config: \`${job.configPaths.training}\`  \n`);
   if (job.error) md.appendMarkdown(`Error: ${escape(job.error)}  \n`);
+  if (typeof job.metadata.deliveryError === 'string') md.appendMarkdown(`Delivery: ${escape(job.metadata.deliveryError)}  \n`);
   md.appendMarkdown(`ID: \`${job.id}\`${job.providerJobId ? ` · provider id \`${job.providerJobId}\`` : ''}`);
   return md;
 }

@@ -14,6 +14,9 @@ import { localRunner } from '../../../src/providers/slurm/runner';
 import type { ProviderContext, StatusUpdate, SubmitRequest } from '../../../src/providers/types';
 import { startSlurmCluster, type SlurmClusterFixture } from '../../support/slurm-cluster';
 import { startSshd, type SshdFixture } from '../../support/sshd';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { s3SecretName } from '../../../src/core/destinations/schema';
+import { startTestServer } from '../server/helpers';
 
 /**
  * The Slurm provider against a real one-node Slurm (slurmctld + slurmd + munged on 127.0.0.1),
@@ -184,6 +187,39 @@ describe('slurm provider (real Slurm through sshd)', function () {
       assert.equal(await fs.readFile(path.join(local, 'lora.safetensors'), 'utf8'), 'weights\n');
     } finally {
       await fs.rm(ws, { recursive: true, force: true });
+    }
+  });
+
+  it('delivers a succeeded job\'s downloaded outputs to its S3 destination (no workspace: downloaded into the data folder)', async () => {
+    const s3 = await startTestServer();
+    const delivering = createSlurmProvider({
+      clusters: () => [{ host: 'slurm-login', sharedDir: cluster.sharedDir, partition: 'debug', pricePerGpuHour: 0 }],
+      hostSources,
+      cacheDir: path.join(home, 'cache'),
+      secrets: async (name) => (name === s3SecretName(s3.admin.accessKeyId) ? s3.admin.secretAccessKey : undefined), env: {},
+    });
+    try {
+      await fs.mkdir(path.join(s3.storageDir, 'models'));
+      const results = { kind: 's3', endpoint: s3.server.storageEndpoint, bucket: 'models', prefix: 'slurm', accessKeyId: s3.admin.accessKeyId };
+      const job = newJob();
+      const r = await delivering.submit(job, {
+        options: { launcher: 'srun', program: 'mkdir -p {output_dir}/ckpt && echo weights > {output_dir}/lora.safetensors && echo 1 > {output_dir}/ckpt/state', resources: { cpusPerTask: 1, gpusPerNode: 0, timeLimit: '5' }, results },
+      }, ctx);
+      const submitted: Job = { ...job, providerJobId: r.providerJobId, status: r.status, metadata: { ...job.metadata, ...r.metadata } };
+      assert.equal(submitted.metadata.localOutputDir, path.join(home, 'outputs', job.id));
+      const { last } = await pollUntil(submitted, (u) => isTerminal(u.status));
+      assert.equal(last.status, 'succeeded');
+      const fin = await delivering.finalize({ ...submitted, status: 'succeeded' }, ctx);
+      assert.equal(fin.metadata?.deliveryError, undefined, String(fin.metadata?.deliveryError));
+      assert.equal(await fs.readFile(path.join(home, 'outputs', job.id, 'lora.safetensors'), 'utf8'), 'weights\n');
+      const listed = await s3.client().send(new ListObjectsV2Command({ Bucket: 'models', Prefix: `slurm/${job.id}/` }));
+      assert.deepEqual((listed.Contents ?? []).map((o) => o.Key).sort(), [`slurm/${job.id}/ckpt/state`, `slurm/${job.id}/lora.safetensors`]);
+      const body = await (await s3.client().send(new GetObjectCommand({ Bucket: 'models', Key: `slurm/${job.id}/lora.safetensors` }))).Body!.transformToString();
+      assert.equal(body, 'weights\n');
+      assert.ok(fin.outputs?.some((o) => o.kind === 's3'), JSON.stringify(fin.outputs));
+    } finally {
+      await delivering.dispose();
+      await s3.dispose();
     }
   });
 

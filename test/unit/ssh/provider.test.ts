@@ -7,6 +7,14 @@ import { SshProvider, resumeRequestFor } from '../../../src/providers/ssh/provid
 import { checkGpus } from '../../../src/providers/ssh/gpu';
 import type { ProviderContext, SubmitRequest } from '../../../src/providers/types';
 import { startSshd, type SshdFixture } from '../../support/sshd';
+import type { HostSources } from '../../../src/providers/ssh/hosts';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { s3SecretName } from '../../../src/core/destinations/schema';
+import { JobHistory } from '../../../src/core/jobs/history';
+import { JobMonitor } from '../../../src/core/jobs/monitor';
+import { dataLayout } from '../../../src/core/paths';
+import { ProviderRegistry } from '../../../src/providers/registry';
+import { startTestServer } from '../server/helpers';
 
 /**
  * End to end through a real sshd on 127.0.0.1. The CI machine has no GPU: a fake `nvidia-smi` is put
@@ -69,17 +77,14 @@ describe('ssh provider (real sshd)', function () {
       { id: 'cats', type: 'local', instance_data_dir: 'data/cats', cache_dir_vae: 'cache/vae' },
       { id: 'embeds', dataset_type: 'text_embeds', type: 'local', cache_dir: 'cache/text' },
     ]));
-    provider = new SshProvider({
-      cacheDir: path.join(tmp, 'cache'),
-      killGraceSeconds: 2,
-      hostSources: () => ({
-        settingsHosts: [{ name: 'gpu-box', host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.userKeyPath }],
-        configFile: path.join(tmp, 'no-ssh-config'),
-        home: tmp,
-        knownHostsFiles: [sshd.knownHostsPath],
-        agent: false,
-      }),
-    });
+    provider = new SshProvider({ cacheDir: path.join(tmp, 'cache'), killGraceSeconds: 2, hostSources });
+  });
+  const hostSources = (): HostSources => ({
+    settingsHosts: [{ name: 'gpu-box', host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.userKeyPath }],
+    configFile: path.join(tmp, 'no-ssh-config'),
+    home: tmp,
+    knownHostsFiles: [sshd.knownHostsPath],
+    agent: false,
   });
   after(async () => {
     for (const pgid of started) {
@@ -216,6 +221,53 @@ describe('ssh provider (real sshd)', function () {
     assert.match(text, new RegExp(`^resuming from checkpoint-${last}\nstep ${last + 1}/400`));
     await provider.cancel({ ...resumed, cancelRequestedAt: new Date().toISOString() }, ctx());
     assert.equal((await conn.run(`pgrep -g ${rmeta.pgid} || true`)).trim(), '');
+  });
+
+  it('delivers the downloaded outputs of a succeeded job to its S3 destination (results: s3)', async () => {
+    const s3 = await startTestServer();
+    const layout = dataLayout(path.join(tmp, 'data-deliver'));
+    const delivering = new SshProvider({
+      cacheDir: path.join(tmp, 'cache'), killGraceSeconds: 2, hostSources,
+      // SecretStorage stand-in: the key stored for the destination's access key id.
+      secrets: async (name) => (name === s3SecretName(s3.admin.accessKeyId) ? s3.admin.secretAccessKey : undefined), env: {},
+    });
+    const providers = new ProviderRegistry();
+    providers.register('ssh', () => delivering);
+    const history = new JobHistory(layout.historyDir);
+    const monitor = new JobMonitor(history, providers, { dataHome: layout.home, log: (l) => logs.push(l) });
+    try {
+      await fs.mkdir(path.join(s3.storageDir, 'models'));
+      const results = { kind: 's3', endpoint: s3.server.storageEndpoint, bucket: 'models', prefix: 'ssh-runs', accessKeyId: s3.admin.accessKeyId };
+      const outDir = path.join(tmp, 'outputs-deliver');
+      let job = await history.add(newJob('job-deliver'));
+      const r = await delivering.submit(job, request(5, { outputDir: outDir, results }), ctx());
+      job = (await history.update(job.id, (j) => withMeta(j, r)))!;
+      assert.equal((job.metadata.resultsDestination as { bucket: string }).bucket, 'models');
+      const done = await waitFor('finalized', async () => {
+        const j = (await monitor.refresh((await history.get(job.id))!))!;
+        return j.metadata.finalized === true ? j : undefined;
+      });
+      assert.equal(done.status, 'succeeded');
+      assert.equal(done.metadata.deliveryError, undefined, String(done.metadata.deliveryError));
+      // Downloaded into the workspace…
+      assert.equal(await fs.readFile(path.join(outDir, 'model.safetensors'), 'utf8'), 'weights\n');
+      // …and delivered: list and read the bucket with the AWS SDK.
+      const listed = await s3.client().send(new ListObjectsV2Command({ Bucket: 'models', Prefix: `ssh-runs/${job.id}/` }));
+      const keys = (listed.Contents ?? []).map((o) => o.Key!).sort();
+      assert.deepEqual(keys, [
+        ...Array.from({ length: 5 }, (_, i) => `ssh-runs/${job.id}/checkpoint-${i + 1}/state`),
+        `ssh-runs/${job.id}/model.safetensors`,
+      ].sort());
+      const got = await s3.client().send(new GetObjectCommand({ Bucket: 'models', Key: `ssh-runs/${job.id}/checkpoint-5/state` }));
+      assert.equal(await got.Body!.transformToString(), '5\n');
+      assert.ok(done.outputs.some((o) => o.kind === 's3' && o.uri.endsWith(`/models/ssh-runs/${job.id}/`)), JSON.stringify(done.outputs));
+      assert.ok(done.outputs.some((o) => o.kind === 'directory' && o.uri === outDir));
+      assert.ok(!JSON.stringify(await history.list()).includes(s3.admin.secretAccessKey), 'no secret in the job history');
+    } finally {
+      monitor.dispose();
+      await delivering.dispose();
+      await s3.dispose();
+    }
   });
 
   it('refuses to resume a job that succeeded', () => {

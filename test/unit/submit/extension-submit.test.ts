@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { ExtensionServices } from '../../../src/vscode/services';
 import type { ConsentViewData, CostViewData, JobViewData } from '../../../webview/shared/protocol';
+import { promises as fs } from 'node:fs';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { JobMonitor } from '../../../src/core/jobs/monitor';
+import { LocalProvider } from '../../../src/providers/local/provider';
+import { startTestServer } from '../server/helpers';
 import { harness, type Harness } from './fixtures';
 import { installVscodeShim, shim, Uri, window, type Page } from './vscode-shim';
 
@@ -9,6 +14,8 @@ installVscodeShim();
 // Loaded after the shim so `import * as vscode from 'vscode'` resolves to it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { registerSubmit } = require('../../../src/vscode/submit/register') as typeof import('../../../src/vscode/submit/register');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { secretLookup } = require('../../../src/vscode/server/register') as typeof import('../../../src/vscode/server/register');
 
 const root = path.resolve(__dirname, '../../..');
 const until = async (cond: () => boolean, what: string, ms = 5000) => {
@@ -152,6 +159,55 @@ describe('extension: Submit…, consent and cost webviews, job details', functio
     await serializer.deserializeWebviewPanel(gone, { jobId: 'no-such-job' });
     assert.equal(gone.disposed, true, 'a panel for a deleted job is not restored');
     await h.providers.get('local').cancel((await h.history.get(job.id))!, { dataHome: h.layout.home });
+  });
+
+  it('local job: "where should the weights go?" defaults to leaving them here; an S3 bucket is kept on the job (no secret) and delivered to', async () => {
+    // "Leave them here" is the first (default) choice for a job on this machine.
+    let offered: string[] = [];
+    shim.pick = (items, placeHolder) => {
+      if (placeHolder === 'Where should the trained weights go?') { offered = items.map((i) => i.label); return items[0]; }
+      return items.find((i) => i.description === 'local') ?? items[0];
+    };
+    shim.config['cloudTraining.local.command'] = 'echo weights > {output_dir}/model.safetensors';
+    await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+    assert.deepEqual(offered, ['$(folder) Leave them here', '$(package) HuggingFace Hub…', '$(database) An S3 bucket…']);
+    const [kept] = await h.history.list();
+    assert.equal(kept?.metadata.resultsDestination, undefined);
+
+    // An S3 bucket: the secret key is in SecretStorage ("Set S3 Secret Key"), the destination on the job.
+    const s3 = await startTestServer();
+    try {
+      await fs.mkdir(path.join(s3.storageDir, 'team-models'));
+      const secretStore = new Map([[`cloudTraining.s3:${s3.admin.accessKeyId}`, s3.admin.secretAccessKey]]);
+      (services.context as { secrets: unknown }).secrets = { get: async (k: string) => secretStore.get(k) };
+      // The extension builds the local provider with the SecretStorage lookup (extension.ts).
+      h.providers.register('local', () => new LocalProvider({ jobsDir: h.layout.jobsDir, secrets: secretLookup(services), env: {} }));
+      shim.pick = (items, placeHolder) => (placeHolder === 'Where should the trained weights go?'
+        ? items.find((i) => i.label.includes('S3 bucket'))
+        : items.find((i) => i.description === 'local') ?? items[0]);
+      const answers = [s3.server.storageEndpoint, 'team-models', 'loras/', s3.admin.accessKeyId];
+      shim.inputBox = () => answers.shift();
+      await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+      const job = (await h.history.list()).find((j) => j.id !== kept!.id)!;
+      const expected = { kind: 's3', endpoint: s3.server.storageEndpoint, bucket: 'team-models', prefix: 'loras/', accessKeyId: s3.admin.accessKeyId, region: 'us-east-1', forcePathStyle: true };
+      assert.deepEqual(job.metadata.resultsDestination, expected);
+      assert.deepEqual((job.submission?.options as { results: unknown }).results, expected, 'resubmit repeats it');
+
+      const monitor = new JobMonitor(h.history, h.providers, { dataHome: h.layout.home });
+      let done = job;
+      for (let i = 0; i < 200 && done.metadata.finalized !== true; i++) {
+        done = (await monitor.refresh(done)) ?? done;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      monitor.dispose();
+      assert.equal(done.status, 'succeeded');
+      assert.equal(done.metadata.deliveryError, undefined, String(done.metadata.deliveryError));
+      const listed = await s3.client().send(new ListObjectsV2Command({ Bucket: 'team-models', Prefix: `loras/${job.id}/` }));
+      assert.deepEqual((listed.Contents ?? []).map((o) => o.Key), [`loras/${job.id}/model.safetensors`]);
+      assert.ok(!JSON.stringify(await h.history.list()).includes(s3.admin.secretAccessKey), 'no secret in the job history');
+    } finally {
+      await s3.dispose();
+    }
   });
 
   it('estimate cost opens the cost view in info mode', async () => {
