@@ -9,8 +9,9 @@ import { resolveConfigPath } from '../config/paths';
 import { writeFileAtomic } from '../fs/atomic';
 import { throwIfAborted } from './abort';
 import { HashCache } from './hash-cache';
+import { PackWorker } from './pack-worker';
 import {
-  ManifestSchema, PACKAGE_DATALOADER, PACKAGE_MANIFEST, PACKAGE_TRAINING_CONFIG, PackageResultSchema, PackagingError,
+  PACKAGE_DATALOADER, PACKAGE_MANIFEST, PACKAGE_TRAINING_CONFIG, PackageResultSchema, PackagingError,
   type Manifest, type PackageExclusion, type PackageProgress, type PackageResult, type PackagedDataset,
 } from './result';
 import { rewriteDataloader, safeSegment, type DatasetPlacement } from './rewrite';
@@ -41,8 +42,6 @@ export interface BuildPackageOptions {
   /** Where the trainer will extract the package; paths in the rewritten config start here ('' = relative). */
   packageRoot?: string;
   verify?: VerifyMode;
-  /** Hash on a worker thread from this many bytes to hash (default 64 MiB; 0 = always, for tests). */
-  hashWorkerThresholdBytes?: number;
 }
 
 interface PlannedFile extends ZipFileInput { dataset: string }
@@ -55,9 +54,21 @@ interface PlannedFile extends ZipFileInput { dataset: string }
  */
 export async function buildPackage(opts: BuildPackageOptions): Promise<PackageResult> {
   const started = Date.now();
+  // The packaging worker (listing folders for the scan, then reading and hashing) starts while the configs load.
+  const worker = new PackWorker();
+  try {
+    return await build(opts, started, worker);
+  } finally {
+    await worker.close();
+  }
+}
+
+async function build(opts: BuildPackageOptions, started: number, worker: PackWorker): Promise<PackageResult> {
   const report = throttled(opts.onProgress);
   const dataloaderPath = path.resolve(opts.dataloaderConfigPath);
   report({ stage: 'scanning', message: 'Checking configs…' });
+  // Read (and parse) the hash cache while the scan waits on the disk.
+  const cacheOpened = HashCache.open(opts.cacheDir);
 
   const training = opts.trainingConfigPath ? await loadTrainingConfig(opts.trainingConfigPath, opts.workspaceRoot) : undefined;
   if (training?.diagnostics.some((d) => d.severity === 'error')) {
@@ -98,7 +109,7 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<PackageRe
       if (shared) place.archivePrefix = shared; // Two datasets over one folder share its files.
       else {
         report({ stage: 'scanning', message: `Scanning ${id}…` });
-        const scan = await scanDataset(root, { extraExcludes: opts.extraExcludes, signal: opts.signal });
+        const scan = await scanDataset(root, { extraExcludes: opts.extraExcludes, signal: opts.signal, listDirs: (dirs, each) => worker.listDirs(dirs, each) });
         for (const e of scan.excluded) excluded.push({ dataset: id, ...e });
         if (!scan.files.length) {
           throw new PackagingError(`Dataset "${id}" has nothing to package: ${root} ${scan.excluded.length ? `only holds excluded files (${scan.excluded[0]!.relPath}: ${scan.excluded[0]!.reason})` : 'is empty'}.`,
@@ -136,21 +147,24 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<PackageRe
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   report({ stage: 'hashing', message: `Checking ${files.length} files against the hash cache…` });
-  const cache = await HashCache.open(opts.cacheDir);
+  const cache = await cacheOpened;
   for (const f of files) f.knownSha256 = cache.get(f);
   const base = { datasets, excluded, totalFiles: files.length, totalBytes, rewrittenDataloader, dataloaderConfigPath: dataloaderPath, trainingConfigPath: training?.path };
-  const buildManifest = (sha256s: string[]): Buffer => {
-    const manifest: Manifest = ManifestSchema.parse({
-      version: 1, dataloader: PACKAGE_DATALOADER, trainingConfig: training ? PACKAGE_TRAINING_CONFIG : undefined,
+  // Built directly in ManifestSchema's shape and key order (a zod pass over 100k entries costs more
+  // than the rest of an unchanged re-package); the sha256s come from the worker or the validated cache.
+  const headEntries = head.map((h) => ({ path: h.archivePath, size: h.data.length, sha256: sha256(h.data) }));
+  const buildManifest = (sha256s: string[]): { manifest: Manifest; buf: Buffer } => {
+    const manifest: Manifest = {
+      version: 1, dataloader: PACKAGE_DATALOADER, ...(training ? { trainingConfig: PACKAGE_TRAINING_CONFIG } : {}),
       datasets: datasets.map((d) => ({ id: d.id, archivePrefix: d.archivePrefix, files: d.files, bytes: d.bytes })),
-      files: [...head.map((h) => ({ path: h.archivePath, size: h.data.length, sha256: sha256(h.data) })), ...files.map((f, i) => ({ path: f.archivePath, size: f.size, sha256: sha256s[i]! }))],
-    });
-    return Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
+      files: [...headEntries, ...files.map((f, i) => ({ path: f.archivePath, size: f.size, sha256: sha256s[i]! }))],
+    };
+    return { manifest, buf: Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`) };
   };
 
   await fs.mkdir(opts.outDir, { recursive: true });
   if (files.every((f) => f.knownSha256)) {
-    const identity = sha256(buildManifest(files.map((f) => f.knownSha256!)));
+    const identity = sha256(buildManifest(files.map((f) => f.knownSha256!)).buf);
     const existing = await readExisting(opts.outDir, identity);
     if (existing) {
       report({ stage: 'complete', message: 'Unchanged since the last package: reusing it.', fraction: 1 });
@@ -161,19 +175,26 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<PackageRe
   const tmp = path.join(opts.outDir, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}.zip`);
   try {
     report({ stage: 'packaging', message: `Packaging ${files.length} files (${formatBytes(totalBytes)})…`, fraction: 0 });
-    let manifestBuf: Buffer = Buffer.alloc(0);
+    let built: ReturnType<typeof buildManifest> | undefined;
     const { sha256s, zipBytes } = await writeZip(tmp, {
-      head, files, signal: opts.signal, workerThresholdBytes: opts.hashWorkerThresholdBytes,
-      tail: (shas) => [{ archivePath: PACKAGE_MANIFEST, data: (manifestBuf = buildManifest(shas)) }],
+      head, files, signal: opts.signal, worker,
+      tail: (shas) => {
+        built = buildManifest(shas);
+        if (!built.manifest.files.every((f) => SHA256_HEX.test(f.sha256))) throw new Error('internal error: a file of the package has no sha256');
+        return [{ archivePath: PACKAGE_MANIFEST, data: built.buf }];
+      },
       onBytes: (done) => report({ stage: 'packaging', message: `Packaging… ${formatBytes(done)} of ${formatBytes(totalBytes)}`, fraction: totalBytes ? done / totalBytes : 1 }),
     });
     files.forEach((f, i) => cache.set(f, sha256s[i]!));
-    await cache.save();
 
     report({ stage: 'verifying', message: 'Verifying the package…' });
-    const manifest = ManifestSchema.parse(JSON.parse(manifestBuf.toString('utf8')));
+    const { manifest, buf: manifestBuf } = built!;
     const mode = opts.verify ?? 'structure';
-    await verifyZip(tmp, [...manifest.files, { path: PACKAGE_MANIFEST, size: manifestBuf.length, sha256: sha256(manifestBuf) }], mode, opts.signal);
+    // The cache write (mostly fsync) overlaps the verification (mostly yauzl on this thread).
+    await Promise.all([
+      cache.save(),
+      verifyZip(tmp, [...manifest.files, { path: PACKAGE_MANIFEST, size: manifestBuf.length, sha256: sha256(manifestBuf) }], mode, opts.signal),
+    ]);
 
     const identity = sha256(manifestBuf);
     const zipPath = path.join(opts.outDir, `${identity}.zip`);
@@ -217,6 +238,7 @@ function packagedTrainingConfig(cfg: TrainingConfig, packageRoot: string, exclud
 }
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** At most ~10 progress reports a second (the packaging loop fires per chunk), stage changes always. */
 function throttled(fn?: (p: PackageProgress) => void): (p: PackageProgress) => void {

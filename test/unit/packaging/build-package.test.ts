@@ -189,12 +189,13 @@ describe('packaging: buildPackage', () => {
     assert.notEqual(third.sha256, first.sha256);
   });
 
-  it('hashes on a worker thread from shared pool buffers with the same results (files larger than the pool)', async () => {
+  it('hashes on the packaging worker from the shared ring with the same results (files larger than a ring piece)', async () => {
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 12; i++) files[`img${i}.png`] = Buffer.alloc(300_000 + i * 250_000, i + 1);
-    files['note.txt'] = Buffer.from('deflated, hashed on the main thread '.repeat(100));
+    files['huge.png'] = Buffer.alloc(9 * 1024 * 1024 + 17, 0x5a); // streamed in pieces
+    files['note.txt'] = Buffer.from('deflated, hashed on the worker too '.repeat(100));
     const { dataloader } = await makeWorkspace(root, { datasets: { w: files } });
-    const r = await build(dataloader, { hashWorkerThresholdBytes: 0 }); // verify: 'full' re-hashes every entry
+    const r = await build(dataloader); // verify: 'full' re-hashes every entry
     const zip = await readZip(r.zipPath);
     const manifest = JSON.parse(zip.get('manifest.json')!.data.toString()) as { files: Array<{ path: string; sha256: string }> };
     for (const [name, data] of Object.entries(files)) assert.equal(manifest.files.find((f) => f.path === `datasets/w/${name}`)!.sha256, sha(data), name);
