@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // SSH dataset sync vs `rsync -a` over the same loopback sshd.
-// Run: node --import tsx benchmarks/ssh-sync.mjs [--files 3000] [--mb 520]
+// Run: node --import tsx benchmarks/ssh-sync.mjs [--files 3000] [--mb 520] [--runs 3]
 // Needs the apt packages openssh-server and rsync.
 //
 // A dataset of a few thousand files (≥ 500 MB, incompressible) is synced to a throwaway sshd on
@@ -29,6 +29,7 @@ const arg = (name, dflt) => {
 };
 const FILES = arg('files', 3000);
 const TOTAL_MB = arg('mb', 520);
+const RUNS = arg('runs', 3);
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-bench-sync-'));
 // Our side runs as it ships: bundled by esbuild with ssh2's optional native helpers (sshcrypto.node,
@@ -61,8 +62,7 @@ try {
   console.log(`dataset: ${FILES} files, ${(bytes / 1e6).toFixed(0)} MB (random bytes); sshd on 127.0.0.1:${sshd.port}`);
 
   const sshCmd = ['ssh', ...sshd.sshArgs()].map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ');
-  const rsyncDest = path.join(sshd.remoteDir, 'rsync');
-  const rsync = () => run('rsync', ['-a', '--delete', '-e', sshCmd, `${local}/`, `${sshd.user}@127.0.0.1:${rsyncDest}/`], { maxBuffer: 1e8 });
+  const rsync = (dest) => () => run('rsync', ['-a', '--delete', '-e', sshCmd, `${local}/`, `${sshd.user}@127.0.0.1:${dest}/`], { maxBuffer: 1e8 });
   const time = async (fn) => {
     // Flush dirty pages first so neither side pays for the other's (or the generator's) writeback.
     await run('sync');
@@ -75,35 +75,50 @@ try {
     label: 'bench', host: sshd.host, port: sshd.port, user: sshd.user,
     identityFiles: [sshd.userKeyPath], agent: false, knownHostsFiles: [sshd.knownHostsPath],
   };
-  const cacheDir = path.join(tmp, 'cache');
-  const ourDest = path.join(sshd.remoteDir, 'ours');
-  const ours = async () => {
+  const ours = (dest, cacheDir) => async () => {
     const conn = await SshConnection.connect(target);
     try {
       const t0 = performance.now();
       let last = '';
       // BENCH_VERBOSE=1 prints when each phase starts (ms since the sync began).
       const report = process.env.BENCH_VERBOSE ? (m) => { if (m !== last) console.log(`  ${(performance.now() - t0).toFixed(0)} ms ${(last = m)}`); } : undefined;
-      return await syncDirectory(conn, local, ourDest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined });
+      return await syncDirectory(conn, local, dest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined });
     } finally {
       conn.dispose();
     }
   };
 
-  const rFirst = await time(rsync);
-  const oFirst = await time(ours);
-  const rNo = await time(rsync);
-  const oNo = await time(ours);
+  // RUNS rounds, alternating who goes first, each into fresh folders (and, for us, a cold hash
+  // cache): on a small shared machine single runs swing by ±30 %, medians much less.
+  const rounds = [];
+  for (let i = 0; i < RUNS; i++) {
+    const rDest = path.join(sshd.remoteDir, `rsync-${i}`);
+    const oDest = path.join(sshd.remoteDir, `ours-${i}`);
+    const cache = path.join(tmp, `cache-${i}`);
+    const pair = i % 2 === 0
+      ? { rFirst: await time(rsync(rDest)), oFirst: await time(ours(oDest, cache)) }
+      : { oFirst: await time(ours(oDest, cache)), rFirst: await time(rsync(rDest)) };
+    const no = i % 2 === 0
+      ? { rNo: await time(rsync(rDest)), oNo: await time(ours(oDest, cache)) }
+      : { oNo: await time(ours(oDest, cache)), rNo: await time(rsync(rDest)) };
+    rounds.push({ ...pair, ...no });
+    // Sanity: both destinations hold the same bytes.
+    const { stdout: diff } = await run('diff', ['-rq', rDest, oDest]).catch((e) => ({ stdout: e.stdout || 'differ' }));
+    if (diff.trim()) throw new Error(`destinations differ: ${diff.slice(0, 500)}`);
+    await fs.rm(rDest, { recursive: true, force: true });
+    await fs.rm(oDest, { recursive: true, force: true });
+  }
 
-  // Sanity: both destinations hold the same bytes.
-  const { stdout: diff } = await run('diff', ['-rq', rsyncDest, ourDest]).catch((e) => ({ stdout: e.stdout || 'differ' }));
-  if (diff.trim()) throw new Error(`destinations differ: ${diff.slice(0, 500)}`);
-
+  const median = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
   const f = (ms) => `${(ms / 1000).toFixed(2)} s`;
-  console.log(`rsync -a first      : ${f(rFirst.ms)}`);
-  console.log(`ours first          : ${f(oFirst.ms)}  (${oFirst.r.uploaded.length} files sent, ${oFirst.r.verified} verified on host) → ${(oFirst.ms / rFirst.ms).toFixed(2)}× rsync (target ≤ 1.30×) ${oFirst.ms <= rFirst.ms * 1.3 ? 'OK' : 'MISSED'}`);
-  console.log(`rsync -a no-change  : ${f(rNo.ms)}`);
-  console.log(`ours no-change      : ${f(oNo.ms)}  (${oNo.r.uploaded.length} files sent, ${oNo.r.unchanged} unchanged) → ${(oNo.ms / rNo.ms).toFixed(2)}× rsync (target ≤ 1.00×) ${oNo.ms <= rNo.ms ? 'OK' : 'MISSED'}`);
+  const row = (key) => { const xs = rounds.map((r) => r[key].ms); return { m: median(xs), all: xs.map(f).join(', ') }; };
+  const [rF, oF, rN, oN] = ['rFirst', 'oFirst', 'rNo', 'oNo'].map(row);
+  const last = rounds[rounds.length - 1];
+  console.log(`medians of ${RUNS} rounds (each run listed in brackets)`);
+  console.log(`rsync -a first      : ${f(rF.m)}  [${rF.all}]`);
+  console.log(`ours first          : ${f(oF.m)}  [${oF.all}]  (${last.oFirst.r.uploaded.length} files sent, ${last.oFirst.r.verified} verified on host) → ${(oF.m / rF.m).toFixed(2)}× rsync (target ≤ 1.30×) ${oF.m <= rF.m * 1.3 ? 'OK' : 'MISSED'}`);
+  console.log(`rsync -a no-change  : ${f(rN.m)}  [${rN.all}]`);
+  console.log(`ours no-change      : ${f(oN.m)}  [${oN.all}]  (${last.oNo.r.uploaded.length} files sent, ${last.oNo.r.unchanged} unchanged) → ${(oN.m / rN.m).toFixed(2)}× rsync (target ≤ 1.00×) ${oN.m <= rN.m ? 'OK' : 'MISSED'}`);
 } finally {
   await sshd.stop();
   await fs.rm(tmp, { recursive: true, force: true });

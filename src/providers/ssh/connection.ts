@@ -12,7 +12,7 @@ import {
   appendKnownHost, changedKeyMessage, knownHostName, verifyHostKey, type HostKeyVerdict,
 } from '../../core/ssh/known-hosts';
 import type { Prompter } from '../types';
-import { probeOpenSsh, type OpenSshRoute } from './openssh';
+import { openSshRoute, type OpenSshRoute } from './openssh';
 import { recycleChunk } from './tar-stream';
 
 /** Everything needed to reach one host. Built from ~/.ssh/config + settings (see hosts.ts). */
@@ -70,7 +70,7 @@ export class SshConnection {
   private closedFlag = false;
   private readonly closeListeners = new Set<() => void>();
 
-  private openSshRoute: Promise<OpenSshRoute | undefined> | undefined;
+  private systemSsh: { route: OpenSshRoute | undefined } | undefined;
 
   /** `hostKey`: the key the host presented and known_hosts vouched for (pins the system ssh client to it). */
   private constructor(readonly target: SshTarget, private readonly client: Client, private readonly hops: SshConnection[], private readonly hostKey?: Buffer) {
@@ -287,17 +287,17 @@ export class SshConnection {
   }
 
   /**
-   * The system ssh client to the same host, for bulk transfers (see openssh.ts); undefined when it
-   * cannot log in without a prompt. Probed once per connection, on first use.
+   * The system ssh client to the same host, for bulk transfers (see openssh.ts); undefined where it
+   * cannot apply (jump hosts). Whether it can log in shows on first use (`route.usable`).
    */
-  openSsh(log?: (line: string) => void): Promise<OpenSshRoute | undefined> {
-    this.openSshRoute ??= probeOpenSsh(this.target, this.hostKey, { log });
-    return this.openSshRoute;
+  openSsh(log?: (line: string) => void): OpenSshRoute | undefined {
+    this.systemSsh ??= { route: openSshRoute(this.target, this.hostKey, { log }) };
+    return this.systemSsh.route;
   }
 
   /** Close this connection and any jump hosts it went through. */
   dispose(): void {
-    void this.openSshRoute?.then((r) => r?.dispose());
+    void this.systemSsh?.route?.dispose();
     this.client.end();
     for (const h of this.hops) h.dispose();
   }

@@ -8,7 +8,7 @@ import { HashCache } from '../../core/packaging/hash-cache';
 import { scanDataset, type ScannedFile } from '../../core/packaging/scan';
 import { mapLimit } from '../../core/packaging/abort';
 import type { SshConnection } from './connection';
-import type { OpenSshRoute } from './openssh';
+import type { OpenSshSession } from './openssh';
 import { tarReadable } from './tar-stream';
 import { absoluteRemote, posix, remoteJoin, sftpReadFile, sftpRename, sftpWriteFileAtomic, shellQuote } from './remote-shell';
 
@@ -69,14 +69,25 @@ export interface SyncResult {
 const WRITES_IN_FLIGHT_PER_FILE = 16;
 
 export async function syncDirectory(conn: SshConnection, localRoot: string, remoteDirIn: string, opts: SyncOptions): Promise<SyncResult> {
+  const early: { session?: OpenSshSession } = {};
+  try {
+    return await sync(conn, localRoot, remoteDirIn, opts, early);
+  } finally {
+    early.session?.cancel(); // logged in ahead but nothing (more) to send: no-op once it ran
+  }
+}
+
+async function sync(conn: SshConnection, localRoot: string, remoteDirIn: string, opts: SyncOptions, early: { session?: OpenSshSession }): Promise<SyncResult> {
   const { signal } = opts;
   const report = opts.report ?? (() => {});
   const sftp = await conn.sftp();
   const remoteDir = await absoluteRemote(sftp, remoteDirIn);
   const manifestPath = opts.manifestPath ? await absoluteRemote(sftp, opts.manifestPath) : `${remoteDir.replace(/\/+$/, '')}.ct-manifest.json`;
+  // A login through the system ssh client costs a few hundred ms: start it now, while the dataset is
+  // scanned and compared; it is fed only if there is something to send, else cancelled.
+  const route = opts.openSsh !== false && opts.transport !== 'sftp' ? conn.openSsh(opts.log) : undefined;
+  if (route?.usable) early.session = route.start(extractCommand(remoteDir), signal);
 
-  // Probing the system ssh client costs a handshake: overlap it with the scan (cached per connection).
-  const openSshRoute = opts.openSsh !== false && opts.transport !== 'sftp' ? conn.openSsh(opts.log) : undefined;
   report('Scanning the dataset…');
   const [scan, cache, remote] = await Promise.all([
     scanDataset(localRoot, { extraExcludes: opts.extraExcludes, signal }),
@@ -126,14 +137,18 @@ export async function syncDirectory(conn: SshConnection, localRoot: string, remo
       manifest.files[f.relPath] = { size: f.size, sha256: sha };
     };
     const useTar = opts.transport === 'tar' || (remote.hasTar && opts.transport !== 'sftp');
-    // Two streams (each with its own host-side hasher) keep both ends of a multi-core link busy.
-    const streams = opts.streams ?? (toSend.length >= 64 && total >= 32 * 1024 * 1024 ? 2 : 1);
+    // Through ssh2 (one JS thread) two streams, each with its own host-side hasher, keep both ends
+    // busy; the system ssh client is fast enough alone, and a second stream would cost a second login.
+    const streams = opts.streams ?? (!early.session && toSend.length >= 64 && total >= 32 * 1024 * 1024 ? 2 : 1);
     const groups = useTar ? splitBySize(toSend, Math.max(1, streams)) : [toSend];
     const verifiers = groups.map(() => startVerifier(conn, remoteDir, signal));
     try {
       if (useTar) {
-        const openSsh = await openSshRoute;
-        await Promise.all(groups.map((group, g) => tarUpload(conn, openSsh, remoteDir, group, verifiers[g]!, record, progress, signal)));
+        const sessions = groups.map((_, g) => {
+          if (g === 0) return early.session;
+          return route?.usable ? route.start(extractCommand(remoteDir), signal) : undefined;
+        });
+        await Promise.all(groups.map((group, g) => tarUpload(conn, sessions[g], remoteDir, group, verifiers[g]!, record, progress, signal)));
       } else {
         const dirs = [...new Set(toSend.map((f) => path.posix.dirname(f.relPath)).filter((d) => d !== '.'))];
         await conn.run(posix(`mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && xargs -0 -r mkdir -p --`), { stdin: nulList(dirs), signal });
@@ -178,27 +193,34 @@ type Verifier = ReturnType<typeof startVerifier>;
  * member n is complete on disk and can be hashed there while the upload continues.
  */
 async function tarUpload(
-  conn: SshConnection, openSsh: OpenSshRoute | undefined, remoteDir: string, files: ScannedFile[], verifier: Verifier,
+  conn: SshConnection, session: OpenSshSession | undefined, remoteDir: string, files: ScannedFile[], verifier: Verifier,
   record: (f: ScannedFile, sha: string) => void, progress: (n: number) => void, signal?: AbortSignal,
 ): Promise<void> {
   let lines = 0;
   let fed = 0;
-  const command = posix(`mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && tar -x -v -b 256 -f - --no-same-owner --no-same-permissions`);
-  const exec = {
-    stdin: tarReadable(files, (e, sha) => record(e as ScannedFile, sha), progress, signal),
-    signal,
-    onStdout: (chunk: Buffer) => {
-      for (const byte of chunk) if (byte === 10) lines++;
-      for (; fed < lines - 1 && fed < files.length; fed++) verifier.add(files[fed]!.relPath);
-    },
+  const onStdout = (chunk: Buffer) => {
+    for (const byte of chunk) if (byte === 10) lines++;
+    for (; fed < lines - 1 && fed < files.length; fed++) verifier.add(files[fed]!.relPath);
   };
-  const r: { code: number | null; signal?: string; stderr: string } = openSsh ? await openSsh.exec(command, exec) : await conn.exec(command, exec);
-  signal?.throwIfAborted();
-  if (r.code !== 0) {
-    const how = openSsh ? ' (through the system ssh client; set the provider option systemSsh: false to use the built-in one)' : '';
-    throw new Error(`Extracting on the host failed (exit ${r.code ?? r.signal})${how}: ${r.stderr.trim().slice(0, 500)}`);
+  const archive = () => tarReadable(files, (e, sha) => record(e as ScannedFile, sha), progress, signal);
+  let r: { code: number | null; signal?: string; stderr: string } | undefined;
+  let how = '';
+  if (session) {
+    // Nothing is read before the command runs on the host: if ssh cannot log in, fall back cleanly.
+    const o = await session.run({ stdin: archive, onStdout });
+    if (o.started) {
+      r = o;
+      how = ' (through the system ssh client; set the provider option systemSsh: false to use the built-in one)';
+    }
   }
+  r ??= await conn.exec(extractCommand(remoteDir), { stdin: archive(), onStdout, signal });
+  signal?.throwIfAborted();
+  if (r.code !== 0) throw new Error(`Extracting on the host failed (exit ${r.code ?? r.signal})${how}: ${r.stderr.trim().slice(0, 500)}`);
   for (; fed < files.length; fed++) verifier.add(files[fed]!.relPath);
+}
+
+function extractCommand(remoteDir: string): string {
+  return posix(`mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && tar -x -v -b 256 -f - --no-same-owner --no-same-permissions`);
 }
 
 /** `n` groups of about equal bytes (largest first into the lightest group), each in path order. */

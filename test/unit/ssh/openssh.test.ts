@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { startSshd, type SshdFixture } from '../../support/sshd';
 import { SshConnection, type SshTarget } from '../../../src/providers/ssh/connection';
 import { openSshArgs, pinnedKnownHostsLine } from '../../../src/providers/ssh/openssh';
@@ -37,17 +38,24 @@ describe('bulk transfers through the system ssh client (real sshd)', function ()
     const sshd = await startSshd();
     const conn = await SshConnection.connect(targetOf(sshd));
     try {
-      const route = await conn.openSsh();
-      assert.ok(route, 'system ssh should log in with the unencrypted test key');
+      const route = conn.openSsh();
+      assert.ok(route?.usable);
       let out = '';
-      const r = await route.exec('echo "$USER:$((6*7))"; echo err >&2; exit 4', { onStdout: (d) => { out += d; } });
-      assert.deepEqual([out, r.code, r.stderr], [`${sshd.user}:42\n`, 4, 'err\n']);
+      let input = 0;
+      const r = await route.exec(`sh -c 'echo "$(id -un):$((6*7))"; wc -c; echo err >&2; exit 4'`, {
+        stdin: () => { input++; return Readable.from([Buffer.from('12345')]); },
+        onStdout: (d) => { out += d; },
+      });
+      assert.deepEqual(r, { started: true, code: 4, stderr: 'err\n' }, 'system ssh should log in with the unencrypted test key');
+      assert.equal(out.replace(/ +/g, ''), `${sshd.user}:42\n5\n`);
+      assert.equal(input, 1);
 
       const local = path.join(tmp, 'ds');
       await dataset(local);
       const res = await syncDirectory(conn, local, path.join(sshd.remoteDir, 'via-ssh'), { cacheDir: path.join(tmp, 'cache'), transport: 'tar' });
       assert.equal(res.uploaded.length, 12);
       assert.equal(res.verified, 12);
+      assert.ok(conn.openSsh()?.usable, 'the sync went through the system client');
       for (const f of res.uploaded) assert.ok((await fs.readFile(path.join(sshd.remoteDir, 'via-ssh', f))).equals(await fs.readFile(path.join(local, f))), f);
     } finally {
       conn.dispose();
@@ -64,8 +72,14 @@ describe('bulk transfers through the system ssh client (real sshd)', function ()
     try {
       await sshd.swapHostKey(); // the same address now presents a different key
       const logs: string[] = [];
-      assert.equal(await conn.openSsh((l) => logs.push(l)), undefined);
-      assert.match(logs.join('\n'), /cannot log in .* without a prompt/i);
+      const route = conn.openSsh((l) => logs.push(l))!;
+      let asked = false;
+      const r = await route.exec('true', { stdin: () => { asked = true; return Readable.from([]); } });
+      assert.equal(r.started, false);
+      assert.equal(asked, false, 'no input is produced for a command that never started');
+      assert.match(!r.started ? r.reason : '', /host key|identification/i);
+      assert.equal(route.usable, false);
+      assert.match(logs.join('\n'), /could not log in .* without a prompt/i);
     } finally {
       conn.dispose();
       await sshd.stop();
@@ -76,11 +90,13 @@ describe('bulk transfers through the system ssh client (real sshd)', function ()
     const sshd = await startSshd({ userKeyPassphrase: 'correct horse' });
     const conn = await SshConnection.connect(targetOf(sshd), { prompter: { confirm: async () => false, secret: async () => 'correct horse' } });
     try {
-      assert.equal(await conn.openSsh(), undefined);
       const local = path.join(tmp, 'ds');
       await dataset(local);
-      const res = await syncDirectory(conn, local, path.join(sshd.remoteDir, 'via-ssh2'), { cacheDir: path.join(tmp, 'cache'), transport: 'tar' });
+      const logs: string[] = [];
+      const res = await syncDirectory(conn, local, path.join(sshd.remoteDir, 'via-ssh2'), { cacheDir: path.join(tmp, 'cache'), transport: 'tar', log: (l) => logs.push(l) });
       assert.equal(res.verified, 12);
+      assert.equal(conn.openSsh()?.usable, false);
+      assert.match(logs.join('\n'), /using the built-in client/);
     } finally {
       conn.dispose();
       await sshd.stop();
