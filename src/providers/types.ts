@@ -5,6 +5,9 @@ import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../core/jo
  * Providers are plain TypeScript (no vscode import) so the CLI, the tests and the extension share them.
  * Anything interactive (asking for a passphrase, trusting a host key) goes through `Prompter`.
  */
+/** A local folder a provider syncs to its host (see TrainingProvider.foldersToSync). */
+export interface SyncedFolder { id: string; path: string }
+
 export interface TrainingProvider {
   readonly id: ProviderId;
   readonly displayName: string;
@@ -22,6 +25,12 @@ export interface TrainingProvider {
    * Must honour `signal` until the remote job exists; after that, cancellation is `cancel()`.
    */
   submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult>;
+
+  /**
+   * Providers that copy folders (SSH, Slurm) rather than upload one package: the local folders this
+   * request would send, so consent can list them without building a zip nobody uploads.
+   */
+  foldersToSync?(request: SubmitRequest, workspace: string | undefined): Promise<SyncedFolder[]>;
 
   /** Current state from the provider. */
   status(job: Job, ctx: ProviderContext): Promise<StatusUpdate>;

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { buildPackage } from '../packaging';
-import { PackageInfoSchema, type Packager } from './steps';
+import { buildPackage, scanDataset } from '../packaging';
+import { PackageInfoSchema, type FolderSummary, type Packager } from './steps';
 
 export interface PackagerOptions {
   /** Extra exclude globs (setting `cloudTraining.packaging.extraExcludes`). */
@@ -26,6 +26,19 @@ export function defaultPackager(opts: PackagerOptions = {}): Packager {
         onProgress: (p) => req.onProgress?.(p.message, p.fraction),
       });
       return PackageInfoSchema.parse(result);
+    },
+    async summarizeFolders(req) {
+      const out: FolderSummary = { datasets: [], excluded: [], totalFiles: 0, totalBytes: 0 };
+      for (const [i, f] of req.folders.entries()) {
+        req.onProgress?.(`Scanning ${f.id}…`, i / Math.max(1, req.folders.length));
+        const scan = await scanDataset(f.path, { extraExcludes: opts.extraExcludes, signal: req.signal });
+        const bytes = scan.files.reduce((n, x) => n + x.size, 0);
+        out.datasets.push({ id: f.id, root: f.path, files: scan.files.length, bytes });
+        out.excluded.push(...scan.excluded.map((e) => ({ dataset: f.id, ...e })));
+        out.totalFiles += scan.files.length;
+        out.totalBytes += bytes;
+      }
+      return out;
     },
   };
 }

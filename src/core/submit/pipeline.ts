@@ -13,7 +13,7 @@ import type { UserPricing } from '../cost/prices';
 import type { ProviderRegistry } from '../../providers/registry';
 import type { Prompter, SubmitRequest, TrainingProvider } from '../../providers/types';
 import { destinationFor } from './destination';
-import { SubmitError, type ConfigReader, type PackageInfo, type Packager, type SubmitStep, type TrainingConfigInfo } from './steps';
+import { SubmitError, type ConfigReader, type FolderSummary, type PackageInfo, type Packager, type SubmitStep, type TrainingConfigInfo } from './steps';
 
 export interface SubmitInput {
   provider: ProviderId;
@@ -97,7 +97,13 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     }
 
     enter('package');
-    if (uploads && dataloader) {
+    let synced: FolderSummary | undefined;
+    if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
+      // Folder-syncing providers send the datasets as they are: list them, build no zip.
+      const folders = await provider.foldersToSync({ ...requestBase(input, dataloader) }, input.workspace);
+      synced = await deps.packager.summarizeFolders({ folders, signal, onProgress: (m, f) => deps.onStep?.('package', m, f) });
+      signal?.throwIfAborted();
+    } else if (uploads && dataloader) {
       if (!deps.packager) throw new Error('packaging is not available in this build');
       pkg = await deps.packager.build({
         trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader, cacheDir: deps.layout.cacheDir, signal,
@@ -110,7 +116,7 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     const consent = await decideConsent({
       policy: deps.consent.policy,
       uploadsData: uploads,
-      summary: consentSummary(input, provider, pkg),
+      summary: consentSummary(input, provider, pkg ?? synced),
       workspace: input.workspace,
       memory: deps.consent.memory,
       ask: deps.consent.ask,
@@ -161,11 +167,7 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     signal?.throwIfAborted();
 
     enter('submit');
-    const request: SubmitRequest = {
-      command: input.command, cwd: input.cwd, env: input.env, hardware,
-      trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader,
-      packagePath: pkg?.zipPath, packageSha256: pkg?.sha256, options: input.options,
-    };
+    const request: SubmitRequest = { ...requestBase(input, dataloader), hardware, packagePath: pkg?.zipPath, packageSha256: pkg?.sha256 };
     const result = await provider.submit(created, request, {
       signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
       report: (m, f) => deps.onStep?.('submit', m, f),
@@ -189,6 +191,13 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     if (e instanceof SpendingLimitError) throw e;
     throw new SubmitError(step, !accepted && (isAbort(e) || Boolean(signal?.aborted)), e);
   }
+}
+
+function requestBase(input: SubmitInput, dataloader: string | undefined): SubmitRequest {
+  return {
+    command: input.command, cwd: input.cwd, env: input.env, hardware: input.hardware,
+    trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader, options: input.options,
+  };
 }
 
 function isAbort(e: unknown): boolean {
@@ -215,7 +224,8 @@ async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo 
   }
 }
 
-export function consentSummary(input: SubmitInput, provider: TrainingProvider, pkg: PackageInfo | undefined): ConsentSummary {
+/** `pkg`: the package to upload, or the summary of the folders a provider syncs (no zip). */
+export function consentSummary(input: SubmitInput, provider: TrainingProvider, pkg: PackageInfo | FolderSummary | undefined): ConsentSummary {
   const where = destinationFor(input.provider, input.hardware, input.options);
   return {
     provider: input.provider,
@@ -226,8 +236,8 @@ export function consentSummary(input: SubmitInput, provider: TrainingProvider, p
     excluded: pkg?.excluded ?? [],
     totalFiles: pkg?.totalFiles ?? 0,
     totalBytes: pkg?.totalBytes ?? 0,
-    uploadBytes: pkg?.zipBytes,
-    reused: pkg?.reused ?? false,
+    uploadBytes: pkg && 'zipBytes' in pkg ? pkg.zipBytes : undefined,
+    reused: pkg && 'reused' in pkg ? pkg.reused : false,
     workspace: input.workspace,
   };
 }

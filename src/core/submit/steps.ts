@@ -61,7 +61,18 @@ export interface PackageRequest {
  */
 export interface Packager {
   build(req: PackageRequest): Promise<PackageInfo>;
+  /** Folders a provider syncs as they are (SSH, Slurm): scanned with the packaging exclusions, nothing written. */
+  summarizeFolders?(req: FolderSummaryRequest): Promise<FolderSummary>;
 }
+
+export interface FolderSummaryRequest {
+  folders: Array<{ id: string; path: string }>;
+  signal?: AbortSignal;
+  onProgress?(message: string, fraction?: number): void;
+}
+
+/** What leaves the machine when folders are synced: the consent step's input. */
+export type FolderSummary = Pick<PackageInfo, 'datasets' | 'excluded' | 'totalFiles' | 'totalBytes'>;
 
 /** The bits of a training config the submission needs. */
 export interface TrainingConfigInfo {

@@ -1,8 +1,9 @@
 import type { Job } from '../../core/jobs/schema';
 import type {
-  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, SyncedFolder, TrainingProvider,
 } from '../types';
-import { SlurmProvider, type SlurmProviderOptions } from './provider';
+import { foldersToSync } from '../ssh/provider';
+import { SlurmProvider, SlurmSubmitOptionsSchema, type SlurmProviderOptions } from './provider';
 import type { SlurmCluster } from './resources';
 
 /**
@@ -60,6 +61,10 @@ export class SlurmClustersProvider implements TrainingProvider {
       detail: `shared folder ${c.sharedDir}${c.pricePerGpuHour ? `, $${c.pricePerGpuHour}/GPU-hour` : ''}`,
       ...(c.pricePerGpuHour ? { pricePerHour: c.pricePerGpuHour } : {}),
     }));
+  }
+
+  foldersToSync(request: SubmitRequest, workspace: string | undefined): Promise<SyncedFolder[]> {
+    return foldersToSync(request, SlurmSubmitOptionsSchema.parse(request.options ?? {}), workspace ?? request.cwd);
   }
 
   submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult> {

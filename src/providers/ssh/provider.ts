@@ -8,7 +8,7 @@ import type { SecretLookup } from '../../core/destinations/schema';
 import type { Job, JobOutput } from '../../core/jobs/schema';
 import { mapLimit } from '../../core/packaging/abort';
 import type {
-  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, SyncedFolder, TrainingProvider,
 } from '../types';
 import { SshConnection } from './connection';
 import { checkGpus, describeGpus } from './gpu';
@@ -78,6 +78,10 @@ export class SshProvider implements TrainingProvider {
 
   async listHardware(): Promise<HardwareOption[]> {
     return (await listHostChoices(await this.opts.hostSources())).map((h) => ({ id: h.name, label: h.name, detail: h.detail, pricePerHour: 0 }));
+  }
+
+  foldersToSync(request: SubmitRequest, workspace: string | undefined): Promise<SyncedFolder[]> {
+    return foldersToSync(request, SshSubmitOptionsSchema.parse(request.options ?? {}), workspace ?? request.cwd);
   }
 
   async submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult> {
@@ -281,8 +285,26 @@ async function readDataloader(file: string): Promise<unknown> {
   }
 }
 
+/**
+ * The local folders a submission syncs to the host (datasets, explicit or from the dataloader config,
+ * and the code folder): what the consent step lists. The same rules as the sync itself.
+ */
+export async function foldersToSync(
+  request: Pick<SubmitRequest, 'dataloaderConfigPath'>, o: { datasets: Array<{ id: string; path: string }>; codeDir?: string }, workspace: string | undefined,
+): Promise<SyncedFolder[]> {
+  const dataloader = !o.datasets.length && request.dataloaderConfigPath ? await readDataloader(request.dataloaderConfigPath) : undefined;
+  const datasets = o.datasets.length ? o.datasets : (dataloader !== undefined ? localDatasetsOf(dataloader, path.dirname(request.dataloaderConfigPath!), workspace) : []);
+  const out: SyncedFolder[] = datasets.map((d) => ({ id: d.id, path: path.resolve(workspace ?? process.cwd(), d.path) }));
+  if (o.codeDir) out.push({ id: 'code', path: path.resolve(workspace ?? process.cwd(), o.codeDir) });
+  return out;
+}
+
 type Backend = Record<string, unknown>;
-const backendsOf = (d: unknown): Backend[] => (Array.isArray(d) ? d.filter((b): b is Backend => !!b && typeof b === 'object') : []);
+// SimpleTuner accepts a list of backends or {"datasets": [...]}.
+const backendsOf = (d: unknown): Backend[] => {
+  const list = Array.isArray(d) ? d : (d && typeof d === 'object' && Array.isArray((d as { datasets?: unknown }).datasets) ? (d as { datasets: unknown[] }).datasets : []);
+  return list.filter((b): b is Backend => !!b && typeof b === 'object');
+};
 const isLocalImages = (b: Backend) => (b.type === undefined || b.type === 'local') && typeof b.instance_data_dir === 'string' && b.dataset_type !== 'text_embeds';
 
 /** SimpleTuner dataloader entries of type local with an instance_data_dir → folders to sync. */

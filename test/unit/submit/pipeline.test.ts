@@ -7,6 +7,10 @@ import { submitJob, type SubmitInput } from '../../../src/core/submit/pipeline';
 import { SUBMIT_STEPS, SubmitError, type SubmitStep } from '../../../src/core/submit/steps';
 import { defaultPackager } from '../../../src/core/submit/packager';
 import { FilePackager, harness, waitForAbort, type Harness } from './fixtures';
+import { ConsentMemory } from '../../../src/core/consent/memory';
+import type { ConsentSummary } from '../../../src/core/consent/summary';
+import { foldersToSync } from '../../../src/providers/ssh/provider';
+import type { SubmitRequest } from '../../../src/providers/types';
 
 describe('submit pipeline', () => {
   let h: Harness;
@@ -180,6 +184,30 @@ describe('submit pipeline', () => {
       const before = new Set(zipsIn(h.layout.cacheDir));
       await assert.rejects(submitJob(input, deps), /step "submit"\)/);
       assert.deepEqual(zipsIn(h.layout.cacheDir).filter((z) => !before.has(z)), [], 'no new zip left behind');
+    });
+
+    it('a folder-syncing provider (SSH/Slurm) gets a scan-only consent summary: no zip is built', async () => {
+      // The SSH provider's own folder rules, on a provider that otherwise behaves like the test cloud.
+      const sshLike = Object.assign(Object.create(h.cloud) as typeof h.cloud, {
+        foldersToSync: (req: SubmitRequest, ws: string | undefined) => foldersToSync(req, { datasets: [] }, ws),
+      });
+      h.providers.register('ssh', () => sshLike);
+      const packager = defaultPackager({ workspaceRoot: h.ws.workspace });
+      let built = 0;
+      const spy = { ...packager, build: (r: Parameters<typeof packager.build>[0]) => { built++; return packager.build(r); } };
+      const asked: ConsentSummary[] = [];
+      const out = await submitJob({ ...input, provider: 'ssh' }, h.deps({
+        packager: spy,
+        consent: { policy: 'ask', memory: new ConsentMemory(h.layout.home), ask: async (s) => { asked.push(s); return 'once'; } },
+      }));
+      assert.equal(built, 0, 'no package for a provider that syncs folders');
+      assert.deepEqual(zipsIn(h.layout.cacheDir), []);
+      assert.deepEqual(asked[0]!.datasets.map((d) => [d.id, d.root, d.files]), [['cats', path.join(h.ws.workspace, 'datasets', 'cats'), 3]]);
+      assert.deepEqual(asked[0]!.excluded.map((e) => [e.dataset, e.relPath]), [['cats', '.env']], 'the secret beside the images is listed as excluded');
+      assert.equal(asked[0]!.uploadBytes, undefined);
+      assert.equal(out.job.consent?.excludedCount, 1);
+      assert.equal(out.job.metadata.packageSha256, undefined);
+      assert.equal(h.cloud.submitted[0]!.request.packagePath, undefined);
     });
 
     it('cancelled while really packaging: no zip, no job', async () => {
