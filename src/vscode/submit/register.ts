@@ -171,6 +171,9 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
     if (results === undefined) return undefined;
     if (results) providerOptions = { ...providerOptions, results };
   }
+  if ((provider === 'ssh' || provider === 'slurm') && !vscode.workspace.getConfiguration('cloudTraining.ssh').get<boolean>('useSystemSsh', true)) {
+    providerOptions = { ...providerOptions, systemSsh: false };
+  }
   return {
     provider, hardware, workspace, command, options: providerOptions,
     // Local and Slurm jobs find the config's relative paths (datasets) from the workspace folder.

@@ -210,6 +210,21 @@ describe('extension: Submit…, consent and cost webviews, job details', functio
     }
   });
 
+  it('SSH submission: the setting useSystemSsh=false reaches the provider as systemSsh: false (default: not set)', async () => {
+    h.providers.register('ssh', () => h.cloud);
+    shim.pick = (items, placeHolder) => (placeHolder === 'Where should the trained weights go?' ? items[0] : items.find((i) => i.description === 'ssh') ?? items[0]);
+    shim.autopilot = (page: Page) => {
+      if (page.view === 'consent') void page.client.request('consent.answer', { answer: 'once' });
+      if (page.view === 'cost') void page.client.request('cost.confirm', { proceed: true });
+    };
+    await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+    assert.equal((h.cloud.submitted.at(-1)!.request.options ?? {}).systemSsh, undefined);
+    shim.config['cloudTraining.ssh.useSystemSsh'] = false;
+    await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+    assert.equal(h.cloud.submitted.length, 2);
+    assert.equal(h.cloud.submitted[1]!.request.options?.systemSsh, false);
+  });
+
   it('estimate cost opens the cost view in info mode', async () => {
     await shim.commands.get('cloudTraining.estimateCost')!(Uri.file(h.ws.config));
     await until(() => costPages()[0]?.data.length === 1, 'cost init');
