@@ -21,9 +21,12 @@ import { ExitCode, UsageError, type CliIO } from '../io';
 import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';
 import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
+import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseSlurmFlags } from '../slurm-flags';
+import { recordJobSnapshot } from '../../core/snapshots/record';
+import type { Job } from '../../core/jobs/schema';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
-const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] ${RESULTS_USAGE} [--yes] [--follow] [--json]`;
+const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] ${SLURM_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
 
 const HELP = `${USAGE}
 
@@ -37,15 +40,22 @@ spending limits, starts the job and prints its id.
       --cwd DIR          working folder of a local job
       --name N           job name
       --steps N          steps for the cost estimate (default: the config's max_train_steps)
+      --snapshot         once the job is accepted, record its configs as a git commit under
+                         refs/cloud-training/<job id> (your working tree, index and branch are not touched)
+                         and store the ref on the job; default: the setting cloudTraining.snapshots.enabled
+      --no-snapshot      do not record a snapshot even when the setting is on
   -y, --yes              allow the upload without asking
   -f, --follow           stream the log until the job ends; exit 0 only if it succeeded
       --json             print the job and the estimate as JSON
+
+${SLURM_HELP}
 
 ${RESULTS_HELP}
   Local/SSH/Slurm: once the job has succeeded and its outputs are on this machine, they are pushed there;
   a failed push is recorded on the job (the local outputs stay) and retried with \`cloudtrain deliver <id>\`.
   Replicate: the trainer publishes them itself (local needs the editor's endpoint, so it is refused here).
 
+Example: cloudtrain submit --provider slurm --hardware login.cluster/gpu --config config/config.json --nodes 2 --gpus-per-node 4 --mem 128G --time 12:00:00 --yes
 Example: cloudtrain submit --provider local --config config/config.json --results s3://my-bucket/loras --results-endpoint http://127.0.0.1:9000/api/cloud/storage --yes --follow
 `;
 
@@ -75,6 +85,9 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      snapshot: { type: 'boolean' },
+      'no-snapshot': { type: 'boolean' },
+      ...SLURM_OPTIONS,
       ...RESULTS_OPTIONS,
     },
     allowPositionals: true,
@@ -90,6 +103,8 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
   if (!provider.success) throw new UsageError(`--provider must be one of ${ProviderIdSchema.options.join(', ')}\n${USAGE}`);
   const steps = parsePositiveInt(values.steps, '--steps');
   const results = parseResultsFlags(values);
+  const resources = parseSlurmFlags(values, provider.data);
+  if (values.snapshot && values['no-snapshot']) throw new UsageError('--snapshot and --no-snapshot contradict each other (give one, e.g. --snapshot)');
   if (results?.kind === 'local' && provider.data === 'replicate') {
     throw new UsageError('--results local: Replicate would upload to the editor\'s local endpoint, which the CLI cannot hand out (use hf:<owner/repo> or s3://<bucket>/<prefix>, e.g. --results s3://my-bucket/loras)');
   }
@@ -112,7 +127,7 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
     steps,
     workspace,
     // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
-    options: results ? { results } : undefined,
+    options: results || resources ? { ...(results ? { results } : {}), ...(resources ? { resources } : {}) } : undefined,
   };
 
   const stdin = over.stdin ?? process.stdin;
@@ -152,7 +167,9 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
       },
       log: say,
     }, controller.signal);
-    const job = outcome.job;
+    let job = outcome.job;
+    const snapshot = values.snapshot || (!values['no-snapshot'] && settings.snapshots.enabled);
+    if (snapshot) job = await recordSnapshot(ctx.history, job, workspace, say, Boolean(values.json));
     if (values.json) io.stdout.write(`${JSON.stringify({ job, estimate: outcome.estimate }, null, 2)}\n`);
     else {
       say(`Submitted ${job.name} to ${job.provider}${job.hardware ? ` (${job.hardware})` : ''}: ${job.status}`);
@@ -177,6 +194,23 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/**
+ * After the job is accepted: record its configs under refs/cloud-training/<job> and store the ref on
+ * the job, as the editor's Submit does. Never fails the submission: a workspace outside git or a git
+ * error is one warning line on stderr.
+ */
+async function recordSnapshot(history: ReturnType<typeof cliContext>['history'], job: Job, workspace: string, say: (l: string) => void, quiet: boolean): Promise<Job> {
+  const r = await recordJobSnapshot(history, job, { cwd: job.workspace ?? workspace });
+  if (r.kind === 'recorded') {
+    if (!quiet) say(`Config snapshot: ${r.ref} (${r.commit.slice(0, 12)})`);
+    return r.job;
+  }
+  say(r.kind === 'skipped'
+    ? `warning: no config snapshot: ${r.message}`
+    : `warning: config snapshot failed: ${r.message}`);
+  return job;
 }
 
 function parsePositiveInt(v: string | undefined, flag: string): number | undefined {

@@ -23,6 +23,8 @@ export const SubmitSettingsSchema = z.object({
   local: z.object({ command: z.string().optional() }).prefault({}),
   /** Extra exclude globs for packaging (more exclusions only ever send less, so workspaces may set them). */
   packaging: z.object({ extraExcludes: z.array(z.string()).catch([]).default([]) }).prefault({}),
+  /** `cloudTraining.snapshots.enabled`: record each job's configs under refs/cloud-training/<job> (resource-scoped: workspaces may set it). */
+  snapshots: z.object({ enabled: z.boolean().catch(false).default(false) }).prefault({}),
 });
 export type SubmitSettings = z.infer<typeof SubmitSettingsSchema>;
 

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Job } from '../../core/jobs/schema';
-import { readSnapshotFile, repoRootOf, snapshotConfigs } from '../../core/snapshots/git-snapshot';
+import { readSnapshotFile, repoRootOf } from '../../core/snapshots/git-snapshot';
+import { recordJobSnapshot, snapshotFilesOf } from '../../core/snapshots/record';
 import type { ExtensionServices } from '../services';
 import { snapshotsEnabled } from './settings';
 
@@ -13,22 +14,17 @@ const SCHEME = 'cloudtraining-snapshot';
  * and store the ref on the job. Never fails a submission: problems are logged and return undefined.
  */
 export async function recordConfigSnapshot(services: ExtensionServices, job: Job): Promise<string | undefined> {
-  const files = [job.configPaths.training, job.configPaths.dataloader].filter((f): f is string => !!f);
+  const files = snapshotFilesOf(job);
   if (!files.length || !snapshotsEnabled(vscode.Uri.file(files[0]!))) return undefined;
   const cwd = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(files[0]!))?.uri.fsPath ?? path.dirname(files[0]!);
-  try {
-    const snap = await snapshotConfigs({ cwd, jobId: job.id, files, message: `cloud-training: configs of job ${job.id} (${job.name})\n` });
-    if (!snap) {
-      services.log.info(`config snapshot skipped for ${job.id}: ${cwd} is not in a git repository`);
-      return undefined;
-    }
-    await services.history.update(job.id, (j) => ({ ...j, snapshotRef: snap.ref, metadata: { ...j.metadata, snapshotCommit: snap.commit, snapshotRepo: snap.repoRoot, snapshotFiles: snap.files.map((f) => f.path) } }));
-    services.log.info(`config snapshot of ${job.id}: ${snap.ref} (${snap.commit.slice(0, 12)})`);
-    return snap.ref;
-  } catch (e) {
-    services.log.warn(`config snapshot for ${job.id} failed: ${(e as Error).message}`);
-    return undefined;
+  const r = await recordJobSnapshot(services.history, job, { cwd });
+  if (r.kind === 'recorded') {
+    services.log.info(`config snapshot of ${job.id}: ${r.ref} (${r.commit.slice(0, 12)})`);
+    return r.ref;
   }
+  if (r.kind === 'skipped') services.log.info(`config snapshot skipped for ${job.id}: ${r.message}`);
+  else services.log.warn(`config snapshot for ${job.id} failed: ${r.message}`);
+  return undefined;
 }
 
 /** Read-only documents for files inside a snapshot: cloudtraining-snapshot:/<path>?<repo>#<ref>. */

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { git } from '../../support/git';
 import { deleteSnapshot, listSnapshots, readSnapshotFile, snapshotConfigs, snapshotRefFor } from '../../../src/core/snapshots/git-snapshot';
-
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
 
 describe('snapshots: configs recorded in git without touching the work tree', () => {
   let root: string;
