@@ -75,7 +75,7 @@ export class LocalServerController {
     // Port 0 means "any": prefer the one we had before (jobs were given URLs with it), else any free one.
     const previous = settings.port === 0 ? Number(await fs.readFile(this.portFile, 'utf8').catch(() => '0')) : 0;
     const listen = (port: number): Promise<LocalServer> => startLocalServer({
-      host: settings.host, port, storageDir: settings.storageDir, credentials, log,
+      host: settings.host, port, storageDir: settings.storageDir, stateDir: path.join(this.opts.dataHome, 'server'), credentials, log,
       onObjectStored: (e) => {
         if (history) void linkStoredObjectToJob(history, settings.storageDir, e).catch((err) => log?.(`could not link ${e.key} to its job: ${(err as Error).message}`));
       },

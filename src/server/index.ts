@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { CredentialStore } from './s3/credentials';
 import { createS3Handler } from './s3/handler';
 import { ObjectStore, StoredEvent } from './s3/store';
-import { WebhookRoutes, createWebhookRoute } from './webhooks';
+import path from 'node:path';
+import { WebhookRoutes, createWebhookRoute, replayFile } from './webhooks';
 
 export { CredentialStore, credentialFile } from './s3/credentials';
 export type { MintedCredentials, StoredCredential } from './s3/credentials';
@@ -22,6 +23,8 @@ export interface LocalServerOptions {
   storageDir: string;
   credentials: CredentialStore;
   webhooks?: WebhookRoutes;
+  /** Folder for the server's own small state (accepted webhook ids); default `<storageDir>/.cloudtrain`. */
+  stateDir?: string;
   /** Called when an object is complete and visible (single PUT or completed multipart upload). */
   onObjectStored?: (e: StoredEvent) => void;
   log?: (line: string) => void;
@@ -44,7 +47,8 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   const store = new ObjectStore(opts.storageDir);
   await store.init();
   const s3 = createS3Handler({ store, credentials: opts.credentials, basePath: STORAGE_PATH, onObjectStored: opts.onObjectStored, log: opts.log });
-  const webhook = opts.webhooks ? createWebhookRoute(opts.webhooks, opts.log) : undefined;
+  const stateDir = opts.stateDir ?? path.join(opts.storageDir, '.cloudtrain');
+  const webhook = opts.webhooks ? createWebhookRoute(opts.webhooks, opts.log, replayFile(stateDir)) : undefined;
 
   const onRequest: http.RequestListener = (req, res) => {
     const url = req.url ?? '/';
@@ -84,10 +88,13 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
     url,
     port,
     storageEndpoint: `${url}${STORAGE_PATH}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await webhook?.flush();
+    },
   };
 }
 

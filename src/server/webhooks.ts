@@ -1,11 +1,16 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../core/fs/atomic';
 
 /**
  * Replicate's (Svix-style) webhooks: `webhook-signature` holds space-separated `v1,<base64>` entries,
  * each an HMAC-SHA256 of `${webhook-id}.${webhook-timestamp}.${body}` keyed by the base64 part of the
  * `whsec_…` secret. We check them in constant time, refuse timestamps more than 5 minutes away, and
- * refuse an id seen before (a replay), remembering ids for as long as their timestamp is acceptable.
+ * refuse an id seen before (a replay), remembering ids for as long as their timestamp is acceptable —
+ * in a small file too, so a restarted server still refuses a delivery it accepted before.
  */
 
 export const DEFAULT_TOLERANCE_SECONDS = 300;
@@ -63,13 +68,108 @@ export interface WebhookRoutes {
 
 const MAX_BODY = 1024 * 1024;
 
-export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) => void): (req: IncomingMessage, res: ServerResponse, provider: string) => Promise<void> {
+/** Where a server keeps the webhook ids it accepted, under its state folder. */
+export const replayFile = (stateDir: string): string => path.join(stateDir, 'webhook-replay.json');
+
+const ReplayFileSchema = z.object({
+  version: z.literal(1),
+  /** `${provider}:${id}` and the time (epoch seconds) after which it can be forgotten. */
+  seen: z.array(z.object({ key: z.string().max(600), until: z.number().int() })).max(100_000),
+});
+
+/**
+ * Webhook ids accepted recently, in memory and (when given a file) on disk: loaded once, pruned to
+ * ids whose timestamp is still within tolerance, rewritten atomically on each change. Deliveries are
+ * rare, so the file stays tiny. A damaged file is logged and treated as empty; it never stops the server.
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+  private loaded: Promise<void> | undefined;
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(private readonly file: string | undefined, private readonly log?: (line: string) => void) {}
+
+  /** Reads the file (once); every later call resolves at once. */
+  load(): Promise<void> {
+    this.loaded ??= this.read();
+    return this.loaded;
+  }
+
+  private async read(): Promise<void> {
+    if (!this.file) return;
+    let text: string;
+    try {
+      text = await fs.readFile(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log?.(`webhook replay file unreadable, starting empty: ${(e as Error).message}`);
+      return;
+    }
+    let parsed;
+    try {
+      parsed = ReplayFileSchema.safeParse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      this.log?.(`webhook replay file ${this.file} is damaged; treating it as empty`);
+      return;
+    }
+    for (const { key, until } of parsed.data.seen) this.seen.set(key, until);
+  }
+
+  /** Forgets ids whose time is past; call before `has`. */
+  prune(nowSeconds: number): void {
+    for (const [k, until] of this.seen) if (until < nowSeconds) this.seen.delete(k);
+  }
+
+  has(key: string): boolean {
+    return this.seen.has(key);
+  }
+
+  /** Remembers `key` until `until`; resolves once that reached the disk (a failed write is logged, not thrown). */
+  add(key: string, until: number): Promise<void> {
+    this.seen.set(key, until);
+    return this.persist();
+  }
+
+  delete(key: string): Promise<void> {
+    this.seen.delete(key);
+    return this.persist();
+  }
+
+  /** Resolves once every write so far finished. */
+  flush(): Promise<void> {
+    return this.writes;
+  }
+
+  private persist(): Promise<void> {
+    const file = this.file;
+    if (!file) return Promise.resolve();
+    this.writes = this.writes.then(async () => {
+      try {
+        const seen = [...this.seen].map(([key, until]) => ({ key, until }));
+        await writeFileAtomic(file, JSON.stringify({ version: 1, seen }));
+      } catch (e) {
+        this.log?.(`could not save webhook replay file: ${(e as Error).message}`);
+      }
+    });
+    return this.writes;
+  }
+}
+
+export type WebhookRoute = ((req: IncomingMessage, res: ServerResponse, provider: string) => Promise<void>) & {
+  /** Resolves once the replay file is written (call before closing the server). */
+  flush(): Promise<void>;
+};
+
+/** `replayPath`: the file accepted ids persist in (see `replayFile`); omit it to keep them in memory only. */
+export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) => void, replayPath?: string): WebhookRoute {
   const tolerance = routes.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   const nowSeconds = routes.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   /** `${provider}:${id}` → when it can be forgotten (its timestamp is then out of tolerance anyway). */
-  const seen = new Map<string, number>();
+  const seen = new ReplayGuard(replayPath, log);
 
-  return async (req, res, provider) => {
+  const route = async (req: IncomingMessage, res: ServerResponse, provider: string): Promise<void> => {
     const reply = (status: number, body: Record<string, unknown>): void => {
       if (!req.complete) res.setHeader('Connection', 'close');
       res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
@@ -101,7 +201,8 @@ export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) =
       log?.(`webhook ${provider} refused: ${verdict.reason}`);
       return reply(401, { error: verdict.reason });
     }
-    for (const [k, until] of seen) if (until < now) seen.delete(k);
+    await seen.load();
+    seen.prune(now);
     const seenKey = `${provider}:${id}`;
     if (seen.has(seenKey)) {
       log?.(`webhook ${provider} refused: replayed id ${id}`);
@@ -113,15 +214,17 @@ export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) =
     } catch {
       return reply(400, { error: 'body is not JSON' });
     }
-    seen.set(seenKey, Number(header('webhook-timestamp')) + tolerance + 1);
+    // Recorded (and on disk) before the handler runs, so a replay racing it or a restart is refused.
+    await seen.add(seenKey, Number(header('webhook-timestamp')) + tolerance + 1);
     try {
       await routes.handler(provider, payload);
     } catch (e) {
       // Let the sender's retry through: it is the same delivery, not a replay.
-      seen.delete(seenKey);
+      await seen.delete(seenKey);
       log?.(`webhook ${provider} handler failed: ${(e as Error).message}`);
       return reply(500, { error: 'handler failed' });
     }
     reply(200, { ok: true });
   };
+  return Object.assign(route, { flush: () => seen.flush() });
 }

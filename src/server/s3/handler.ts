@@ -2,17 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decodeBody } from './body';
+import { MAX_OBJECT_BYTES, decodeBody } from './body';
 import { Access, CredentialStore, StoredCredential, authorize, checkNotExpired } from './credentials';
 import { S3Error, accessDenied, invalidArgument } from './errors';
-import { decodePathPart, validateBucketName } from './keys';
+import { decodePathPart, validateBucketName, validateKey } from './keys';
 import { parseAuth, parseRawQuery, rawHeaderMap, splitRawUrl, uriEncode, verifyRequestSignature } from './sigv4';
-import { ObjectStore, StoredEvent } from './store';
+import { ObjectStore, StatResult, StoredEvent } from './store';
 import { S3_NS, XML_HEADER, allTags, el, firstTag, xmlUnescape } from './xml';
 
 /**
  * The S3 REST API (path-style) under a base path, for the subset real clients use to move files:
- * buckets, objects (single and multipart PUT, ranged GET, HEAD, DELETE, DeleteObjects) and listings.
+ * buckets, objects (single and multipart PUT, CopyObject and UploadPartCopy, ranged GET, HEAD, DELETE,
+ * DeleteObjects) and listings (objects, multipart uploads and their parts).
  * Every request must carry a valid SigV4 signature from a known, unexpired credential whose scope
  * covers what it touches.
  */
@@ -104,6 +105,12 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       access(ctx, { op: 'listBuckets' });
       return listBuckets(ctx);
     }
+    if (key !== undefined && method === 'GET' && query.has('tagging') && !query.has('uploadId')) {
+      // Tags are not stored, so every object's set is empty; awscli reads it to carry tags over on a multipart copy.
+      access(ctx, { op: 'object', bucket, key });
+      await store.stat(bucket, key);
+      return sendXml(ctx.res, 200, `<Tagging xmlns="${S3_NS}"><TagSet></TagSet></Tagging>`);
+    }
     for (const sub of SUBRESOURCES_NOT_IMPLEMENTED) {
       if (query.has(sub)) throw new S3Error('NotImplemented', `The ${sub} subresource is not implemented by this endpoint.`, 501);
     }
@@ -112,7 +119,9 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
 
     switch (method) {
       case 'PUT':
-        if (ctx.headers.has('x-amz-copy-source')) throw new S3Error('NotImplemented', 'CopyObject is not implemented by this endpoint.', 501);
+        if (ctx.headers.has('x-amz-copy-source')) {
+          return query.has('uploadId') ? uploadPartCopy(ctx, bucket, key) : copyObject(ctx, bucket, key);
+        }
         if (query.has('uploadId')) return uploadPart(ctx, bucket, key);
         return putObject(ctx, bucket, key);
       case 'POST':
@@ -121,7 +130,10 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
         break;
       case 'GET':
       case 'HEAD':
-        if (query.has('uploadId')) break;
+        if (query.has('uploadId')) {
+          if (method === 'GET') return listParts(ctx, bucket, key);
+          break;
+        }
         return getObject(ctx, bucket, key, method === 'HEAD');
       case 'DELETE':
         if (query.has('uploadId')) {
@@ -150,7 +162,8 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
           await store.assertBucket(bucket);
           return sendXml(ctx.res, 200, `<VersioningConfiguration xmlns="${S3_NS}"/>`);
         }
-        if (query.has('uploads') || query.has('versions')) break;
+        if (query.has('uploads')) return listMultipartUploads(ctx, bucket);
+        if (query.has('versions')) break;
         return listObjects(ctx, bucket);
       case 'HEAD':
         access(ctx, { op: 'bucket', bucket, write: false });
@@ -236,6 +249,116 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
     opts.log?.(`stored ${bucket}/${key} (${stored.size} bytes)`);
     opts.onObjectStored?.(stored);
     ctx.res.writeHead(200, { ETag: stored.etag }).end();
+  }
+
+  /**
+   * The object named by `x-amz-copy-source` (`[/]bucket/key[?versionId=null]`, URL-encoded), checked
+   * like any request's object: a traversal-safe key inside the credential's scope, existing, and
+   * matching the `x-amz-copy-source-if-*` preconditions.
+   */
+  async function copySourceOf(ctx: Ctx): Promise<StatResult & { bucket: string }> {
+    const raw = ctx.headers.get('x-amz-copy-source')!.trim();
+    const q = raw.indexOf('?');
+    const pathPart = (q < 0 ? raw : raw.slice(0, q)).replace(/^\/+/, '');
+    if (q >= 0) {
+      const params = new URLSearchParams(raw.slice(q + 1));
+      const version = params.get('versionId');
+      // Objects here have no versions; "null" is the one version an unversioned object has.
+      if (version !== null && version !== 'null') {
+        throw new S3Error('NotImplemented', 'This endpoint keeps no object versions; x-amz-copy-source with a versionId is not supported.', 501);
+      }
+    }
+    const slash = pathPart.indexOf('/');
+    if (slash <= 0 || slash === pathPart.length - 1) {
+      throw invalidArgument('Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+    }
+    const srcBucket = decodePathPart(pathPart.slice(0, slash));
+    const srcKey = decodePathPart(pathPart.slice(slash + 1));
+    validateBucketName(srcBucket);
+    validateKey(srcKey);
+    access(ctx, { op: 'object', bucket: srcBucket, key: srcKey });
+    const st = await store.stat(srcBucket, srcKey);
+    checkCopyPreconditions(ctx.headers, st);
+    return { ...st, bucket: srcBucket };
+  }
+
+  async function copyObject(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    const src = await copySourceOf(ctx);
+    const directive = (ctx.headers.get('x-amz-metadata-directive') ?? 'COPY').toUpperCase();
+    if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Unknown metadata directive.');
+    if (src.size > MAX_OBJECT_BYTES) {
+      throw new S3Error('InvalidRequest', `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_OBJECT_BYTES}`, 400);
+    }
+    if (src.bucket === bucket && src.key === key && directive === 'COPY') {
+      throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", 400);
+    }
+    await drain(ctx.req);
+    await ensureBucketFor(ctx, bucket);
+    await store.assertBucket(bucket);
+    const meta = directive === 'COPY' ? { contentType: src.meta.contentType, metadata: src.meta.metadata } : objectMetaFromHeaders(ctx.headers);
+    const stored = await store.putObject(bucket, key, store.copySource(src.file, 0, src.size - 1), meta);
+    const mtime = (await store.stat(bucket, key)).mtime;
+    opts.log?.(`copied ${src.bucket}/${src.key} to ${bucket}/${key} (${stored.size} bytes)`);
+    opts.onObjectStored?.(stored);
+    sendXml(ctx.res, 200, `<CopyObjectResult xmlns="${S3_NS}">${el('LastModified', mtime.toISOString())}${el('ETag', stored.etag)}</CopyObjectResult>`);
+  }
+
+  async function uploadPartCopy(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    const partNumber = Number(ctx.query.get('partNumber'));
+    const uploadId = ctx.query.get('uploadId')!;
+    await store.getUpload(uploadId, bucket, key);
+    const src = await copySourceOf(ctx);
+    let start = 0;
+    let end = src.size - 1;
+    const range = ctx.headers.get('x-amz-copy-source-range');
+    if (range !== undefined) {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(range.trim());
+      if (!m || Number(m[2]) < Number(m[1]) || Number(m[2]) >= src.size) {
+        throw invalidArgument(`The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the source object of size ${src.size}`);
+      }
+      start = Number(m[1]);
+      end = Number(m[2]);
+    }
+    await drain(ctx.req);
+    const etag = await store.uploadPart(uploadId, bucket, key, partNumber, end - start + 1, store.copySource(src.file, start, end));
+    sendXml(ctx.res, 200, `<CopyPartResult xmlns="${S3_NS}">${el('LastModified', new Date(now()).toISOString())}${el('ETag', etag)}</CopyPartResult>`);
+  }
+
+  async function listParts(ctx: Ctx, bucket: string, key: string): Promise<void> {
+    const q = ctx.query;
+    const maxParts = nonNegativeInt(q.get('max-parts'), 1000, 'max-parts');
+    const marker = nonNegativeInt(q.get('part-number-marker'), 0, 'part-number-marker');
+    const uploadId = q.get('uploadId')!;
+    const { parts, isTruncated } = await store.listParts(uploadId, bucket, key, { marker, maxParts: Math.min(maxParts, 1000) });
+    const urlEnc = q.get('encoding-type') === 'url';
+    const owner = '<ID>cloudtraining</ID><DisplayName>cloudtraining</DisplayName>';
+    const items = parts.map((p) => `<Part>${el('PartNumber', p.partNumber)}${el('LastModified', p.mtime.toISOString())}${el('ETag', p.etag)}${el('Size', p.size)}</Part>`).join('');
+    const next = parts.length ? parts[parts.length - 1]!.partNumber : marker;
+    sendXml(ctx.res, 200, `<ListPartsResult xmlns="${S3_NS}">${el('Bucket', bucket)}${el('Key', urlEnc ? encodeKey(key) : key)}${el('UploadId', uploadId)}`
+      + `<Initiator>${owner}</Initiator><Owner>${owner}</Owner><StorageClass>STANDARD</StorageClass>`
+      + `${el('PartNumberMarker', marker)}${el('NextPartNumberMarker', next)}${el('MaxParts', maxParts)}${el('IsTruncated', isTruncated)}`
+      + `${urlEnc ? el('EncodingType', 'url') : ''}${items}</ListPartsResult>`);
+  }
+
+  async function listMultipartUploads(ctx: Ctx, bucket: string): Promise<void> {
+    const q = ctx.query;
+    const prefix = q.get('prefix') ?? '';
+    const delimiter = q.get('delimiter') || undefined;
+    const maxUploads = nonNegativeInt(q.get('max-uploads'), 1000, 'max-uploads');
+    const keyMarker = q.get('key-marker') || undefined;
+    const uploadIdMarker = keyMarker === undefined ? undefined : q.get('upload-id-marker') || undefined;
+    access(ctx, { op: 'list', bucket, prefix });
+    const r = await store.listMultipartUploads(bucket, { prefix, delimiter, keyMarker, uploadIdMarker, maxUploads: Math.min(maxUploads, 1000), visiblePrefix: ctx.cred.prefix });
+    const urlEnc = q.get('encoding-type') === 'url';
+    const enc = (s: string): string => (urlEnc ? encodeKey(s) : s);
+    const owner = '<ID>cloudtraining</ID><DisplayName>cloudtraining</DisplayName>';
+    const items = r.uploads.map((u) => `<Upload>${el('Key', enc(u.key))}${el('UploadId', u.uploadId)}<Initiator>${owner}</Initiator><Owner>${owner}</Owner>`
+      + `<StorageClass>STANDARD</StorageClass>${el('Initiated', u.initiated)}</Upload>`).join('');
+    const prefixes = r.commonPrefixes.map((p) => `<CommonPrefixes>${el('Prefix', enc(p))}</CommonPrefixes>`).join('');
+    sendXml(ctx.res, 200, `<ListMultipartUploadsResult xmlns="${S3_NS}">${el('Bucket', bucket)}${el('KeyMarker', enc(keyMarker ?? ''))}`
+      + `${el('UploadIdMarker', uploadIdMarker ?? '')}${el('NextKeyMarker', r.next === undefined ? undefined : enc(r.next.key))}`
+      + `${el('NextUploadIdMarker', r.next?.uploadId)}${el('Prefix', enc(prefix))}${delimiter ? el('Delimiter', enc(delimiter)) : ''}`
+      + `${el('MaxUploads', maxUploads)}${urlEnc ? el('EncodingType', 'url') : ''}${el('IsTruncated', r.isTruncated)}${items}${prefixes}</ListMultipartUploadsResult>`);
   }
 
   async function createMultipart(ctx: Ctx, bucket: string, key: string): Promise<void> {
@@ -361,6 +484,38 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       stream.pipe(ctx.res);
     });
   }
+}
+
+const encodeKey = (s: string): string => uriEncode(s).replace(/%2F/g, '/');
+
+function nonNegativeInt(raw: string | undefined, dflt: number, name: string): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (raw === '' || !Number.isSafeInteger(n) || n < 0) throw invalidArgument(`${name} must be a non-negative integer`);
+  return n;
+}
+
+const etagListHas = (list: string, etag: string): boolean => list === '*' || list.split(',').map((s) => s.trim()).includes(etag);
+
+/** `x-amz-copy-source-if-(none-)match` and `-if-(un)modified-since`, combined the way S3 documents. */
+function checkCopyPreconditions(headers: Map<string, string>, st: { etag: string; mtime: Date }): void {
+  const fail = (condition: string): S3Error => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412, { Condition: condition });
+  const im = headers.get('x-amz-copy-source-if-match');
+  const inm = headers.get('x-amz-copy-source-if-none-match');
+  const ims = dateOf(headers.get('x-amz-copy-source-if-modified-since'));
+  const ius = dateOf(headers.get('x-amz-copy-source-if-unmodified-since'));
+  const mtime = Math.floor(st.mtime.getTime() / 1000) * 1000;
+  if (im !== undefined && !etagListHas(im, st.etag)) throw fail('x-amz-copy-source-If-Match');
+  // A matching If-Match wins over a failing If-Unmodified-Since; likewise If-None-Match over If-Modified-Since.
+  if (im === undefined && ius !== undefined && mtime > ius) throw fail('x-amz-copy-source-If-Unmodified-Since');
+  if (inm !== undefined && etagListHas(inm, st.etag)) throw fail('x-amz-copy-source-If-None-Match');
+  if (inm === undefined && ims !== undefined && mtime <= ims) throw fail('x-amz-copy-source-If-Modified-Since');
+}
+
+function dateOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
 }
 
 /** `bytes=a-b`, `bytes=a-`, `bytes=-n` → inclusive [start, end]; null = ignore (multi-range); 'invalid' → 416. */

@@ -296,6 +296,34 @@ export class ObjectStore {
     return { contents, commonPrefixes, isTruncated, lastReturned };
   }
 
+  /**
+   * A stored object's bytes (or the inclusive range `start`–`end` of them) as a body for `putObject` /
+   * `uploadPart`: streamed from the file through an MD5, so a copy never holds the object in memory.
+   * The file is opened once, so an object replaced meanwhile is copied whole as it was.
+   */
+  copySource(file: string, start: number, end: number): IncomingBody {
+    const md5 = createHash('md5');
+    let size = 0;
+    const digest = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        size += chunk.length;
+        md5.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    const source = end < start ? Readable.from([]) : this.read(file, start, end);
+    return {
+      source,
+      stages: [digest],
+      verify: () => {
+        if (size !== end - start + 1 && !(end < start && size === 0)) {
+          throw new S3Error('InternalError', 'The copy source changed while it was being read. Please try again.', 500);
+        }
+        return { size, etagHex: md5.digest('hex'), etagIsMd5: true, checksums: {} };
+      },
+    };
+  }
+
   // ── multipart ──────────────────────────────────────────────────────────────
 
   private uploadDir(uploadId: string): string {
@@ -366,6 +394,95 @@ export class ObjectStore {
       if (!inData) await fs.rm(target, { force: true });
       throw e;
     }
+  }
+
+  /** The parts uploaded so far, ascending, after `marker` (a part number), at most `maxParts`. */
+  async listParts(uploadId: string, bucket: string, key: string, opts: { marker: number; maxParts: number }): Promise<{
+    upload: z.infer<typeof UploadSchema>; parts: Array<{ partNumber: number; etag: string; size: number; mtime: Date }>; isTruncated: boolean;
+  }> {
+    const upload = await this.getUpload(uploadId, bucket, key);
+    const dir = this.uploadDir(uploadId);
+    const numbers = (await fs.readdir(dir))
+      .map((f) => /^([1-9]\d{0,4})\.json$/.exec(f)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .filter((n) => n > opts.marker && n <= 10000)
+      .sort((a, b) => a - b);
+    const parts: Array<{ partNumber: number; etag: string; size: number; mtime: Date }> = [];
+    let isTruncated = false;
+    for (const n of numbers) {
+      const f = path.join(dir, `${n}.json`);
+      let rec: PartRecord;
+      let mtime: Date;
+      try {
+        rec = PartSchema.parse(JSON.parse(await fs.readFile(f, 'utf8')));
+        mtime = (await fs.stat(f)).mtime;
+      } catch {
+        continue; // being rewritten by a retried part, or damaged: not a listed part
+      }
+      if (parts.length >= opts.maxParts) {
+        isTruncated = true;
+        break;
+      }
+      parts.push({ partNumber: n, etag: rec.etag, size: rec.size, mtime });
+    }
+    return { upload, parts, isTruncated };
+  }
+
+  /**
+   * Multipart uploads in progress in `bucket`, ordered by key then upload id (so the two markers page
+   * through them exactly), with S3's delimiter roll-up into common prefixes.
+   */
+  async listMultipartUploads(bucket: string, opts: {
+    prefix: string; visiblePrefix?: string; delimiter?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads: number;
+  }): Promise<{ uploads: Array<{ key: string; uploadId: string; initiated: string }>; commonPrefixes: string[]; isTruncated: boolean; next?: { key: string; uploadId?: string } }> {
+    await this.assertBucket(bucket);
+    const all: Array<{ key: string; uploadId: string; initiated: string }> = [];
+    for (const id of await fs.readdir(this.uploadsDir)) {
+      if (!/^[A-Za-z0-9_-]{16,64}$/.test(id)) continue;
+      let parsed;
+      try {
+        parsed = UploadSchema.safeParse(JSON.parse(await fs.readFile(path.join(this.uploadsDir, id, 'upload.json'), 'utf8')));
+      } catch {
+        continue; // completed or aborted while we looked, or damaged
+      }
+      if (!parsed.success) continue;
+      const u = parsed.data;
+      if (u.bucket !== bucket || !u.key.startsWith(opts.prefix) || !u.key.startsWith(opts.visiblePrefix ?? '')) continue;
+      all.push({ key: u.key, uploadId: id, initiated: u.initiated });
+    }
+    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.uploadId < b.uploadId ? -1 : a.uploadId > b.uploadId ? 1 : 0));
+    const { keyMarker, uploadIdMarker, delimiter } = opts;
+    const uploads: Array<{ key: string; uploadId: string; initiated: string }> = [];
+    const commonPrefixes: string[] = [];
+    let isTruncated = false;
+    let next: { key: string; uploadId?: string } | undefined;
+    for (const u of all) {
+      if (keyMarker !== undefined) {
+        // With an upload-id-marker, later uploads of the marker key still follow; without one, the key is done.
+        if (u.key < keyMarker) continue;
+        if (u.key === keyMarker && (uploadIdMarker === undefined || u.uploadId <= uploadIdMarker)) continue;
+        if (delimiter && keyMarker.endsWith(delimiter) && u.key.startsWith(keyMarker)) continue;
+      }
+      let entry: string | undefined;
+      if (delimiter) {
+        const idx = u.key.indexOf(delimiter, opts.prefix.length);
+        if (idx >= 0) entry = u.key.slice(0, idx + delimiter.length);
+      }
+      if (entry !== undefined && entry === commonPrefixes[commonPrefixes.length - 1]) continue;
+      if (uploads.length + commonPrefixes.length >= opts.maxUploads) {
+        isTruncated = true;
+        break;
+      }
+      if (entry !== undefined) {
+        commonPrefixes.push(entry);
+        next = { key: entry };
+      } else {
+        uploads.push(u);
+        next = { key: u.key, uploadId: u.uploadId };
+      }
+    }
+    return { uploads, commonPrefixes, isTruncated, next: isTruncated ? next : undefined };
   }
 
   async abortMultipart(uploadId: string, bucket: string, key: string): Promise<void> {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { validateWebhook } from 'replicate';
-import { signWebhook, verifyWebhookSignature } from '../../../src/server/webhooks';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CredentialStore, LocalServer, startLocalServer } from '../../../src/server/index';
+import { replayFile, signWebhook, verifyWebhookSignature } from '../../../src/server/webhooks';
 import { TestServer, startTestServer } from './helpers';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
@@ -93,6 +97,77 @@ describe('webhook receiver', () => {
       assert.equal((await post('replicate', body, h)).status, 500);
       assert.equal((await post('replicate', body, h)).status, 200);
       assert.equal(received.length, 1);
+    });
+  });
+
+  describe('replay protection across restarts', () => {
+    let dir: string;
+    let server: LocalServer | undefined;
+    const received: unknown[] = [];
+    const logs: string[] = [];
+    beforeEach(async () => {
+      dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-wh-'));
+      received.length = 0;
+      logs.length = 0;
+    });
+    afterEach(async () => {
+      await server?.close();
+      server = undefined;
+      await fs.rm(dir, { recursive: true, force: true });
+    });
+    const start = async (stateDir?: string): Promise<LocalServer> => {
+      await server?.close();
+      server = await startLocalServer({
+        storageDir: path.join(dir, 'storage'), stateDir, credentials: new CredentialStore(), log: (l) => logs.push(l),
+        webhooks: { getSecret: (p) => (p === 'replicate' ? SECRET : undefined), handler: async (_p, payload) => void received.push(payload) },
+      });
+      return server;
+    };
+    const deliver = (s: LocalServer, id: string, body: string) => {
+      const ts = Math.floor(Date.now() / 1000);
+      return fetch(`${s.url}/api/cloud/webhooks/replicate`, {
+        method: 'POST', body,
+        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook({ id, timestamp: ts, body, secret: SECRET }) },
+      });
+    };
+
+    it('a new server over the same folder refuses an id the old one accepted', async () => {
+      const stateDir = path.join(dir, 'home', 'server');
+      const body = JSON.stringify({ id: 'train-r', status: 'succeeded' });
+      const first = await deliver(await start(stateDir), 'msg_restart', body);
+      assert.equal(first.status, 200);
+      const saved = JSON.parse(await fs.readFile(replayFile(stateDir), 'utf8'));
+      assert.deepEqual(saved.seen.map((e: { key: string }) => e.key), ['replicate:msg_restart']);
+      assert.ok(!JSON.stringify(saved).includes(SECRET.slice(6)), 'no secret in the replay file');
+
+      const second = await deliver(await start(stateDir), 'msg_restart', body);
+      assert.equal(second.status, 409);
+      assert.equal((await deliver(server!, 'msg_other', body)).status, 200);
+      assert.equal(received.length, 2);
+      // Without a stateDir the file lives beside the storage, in its internal folder.
+      assert.equal((await deliver(await start(), 'msg_default', body)).status, 200);
+      await fs.access(replayFile(path.join(dir, 'storage', '.cloudtrain')));
+    });
+
+    it('prunes expired ids from the file and treats a damaged file as empty', async () => {
+      const stateDir = path.join(dir, 'state');
+      await fs.mkdir(stateDir, { recursive: true });
+      const old = Math.floor(Date.now() / 1000) - 3600;
+      await fs.writeFile(replayFile(stateDir), JSON.stringify({ version: 1, seen: [{ key: 'replicate:ancient', until: old }] }));
+      const s = await start(stateDir);
+      assert.equal((await deliver(s, 'msg_1', '{"id":"a"}')).status, 200);
+      const saved = JSON.parse(await fs.readFile(replayFile(stateDir), 'utf8'));
+      assert.deepEqual(saved.seen.map((e: { key: string }) => e.key), ['replicate:msg_1']);
+
+      await server!.close();
+      server = undefined;
+      await fs.writeFile(replayFile(stateDir), '{"version":1,"seen":[{"key":');
+      const s2 = await start(stateDir);
+      assert.equal((await deliver(s2, 'msg_2', '{"id":"b"}')).status, 200);
+      assert.ok(logs.some((l) => /replay file .* damaged/.test(l)), logs.join('\n'));
+      // The damaged file was replaced by a good one.
+      assert.deepEqual(JSON.parse(await fs.readFile(replayFile(stateDir), 'utf8')).seen.map((e: { key: string }) => e.key), ['replicate:msg_2']);
+      assert.equal((await deliver(s2, 'msg_2', '{"id":"b"}')).status, 409);
     });
   });
 });
