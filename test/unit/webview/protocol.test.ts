@@ -26,6 +26,11 @@ function pipe() {
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
+/** Waits (bounded) for something that crosses the pipe twice (page → host), which one tick may not cover under load. */
+async function eventually(cond: () => boolean, ms = 2000): Promise<boolean> {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await tick();
+  return cond();
+}
 
 describe('webview protocol', () => {
   it('ready handshake: the host posts nothing before ready, then init with the current data', async () => {
@@ -131,7 +136,7 @@ describe('webview protocol', () => {
     assert.match(client.rejected[0]!, /bad cost data in init: estimate/);
     assert.match(client.rejected[1]!, /update for view "job" sent to the cost view/);
     assert.match(client.rejected[2]!, /reply to unknown request 99/);
-    assert.ok(hostLogs.some((l) => /cost view: bad cost data in init/.test(l)), 'the page reports rejections to the host log');
+    assert.ok(await eventually(() => hostLogs.some((l) => /cost view: bad cost data in init/.test(l))), 'the page reports rejections to the host log');
     client.dispose();
     host.dispose();
   });
