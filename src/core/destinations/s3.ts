@@ -1,4 +1,5 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { JobOutput } from '../jobs/schema';
 import { joinKey, listOutputFiles } from './files';
@@ -17,9 +18,22 @@ export async function resolveS3Credentials(dest: S3Destination, secrets: SecretL
   throw new Error('No S3 credentials: set accessKeyId on the destination (secret in SecretStorage) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.');
 }
 
-/** Loaded on first use: the SDK is large and activation must stay light. */
+type AwsSdk = typeof import('../../vendor/aws-s3');
+
+/**
+ * The SDK, loaded on first use from its own file: beside the running bundle in dist/ (built by
+ * scripts/build.mjs), else (tests, tsx) from the source. A computed path keeps esbuild from pulling
+ * the SDK into the extension's bundle, where it would be parsed at every activation.
+ */
+function awsSdk(): AwsSdk {
+  const shipped = path.join(__dirname, 'vendor', 'aws-s3.js');
+  const file = existsSync(shipped) ? shipped : path.join(__dirname, '..', '..', 'vendor', 'aws-s3');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(file) as AwsSdk;
+}
+
 export async function s3Client(dest: S3Destination, creds: S3Credentials): Promise<S3Client> {
-  const { S3Client } = await import('@aws-sdk/client-s3');
+  const { S3Client } = awsSdk();
   return new S3Client({ endpoint: dest.endpoint, region: dest.region, forcePathStyle: dest.forcePathStyle, credentials: creds });
 }
 
@@ -33,7 +47,7 @@ export async function uploadFolderToS3(opts: {
   const files = await listOutputFiles(opts.folder);
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   const client = await s3Client(opts.dest, opts.credentials);
-  const { Upload } = await import('@aws-sdk/lib-storage');
+  const { Upload } = awsSdk();
   let done = 0;
   try {
     for (const f of files) {
