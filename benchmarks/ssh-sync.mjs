@@ -120,6 +120,10 @@ try {
   console.log(`medians of ${RUNS} rounds (each run listed in brackets)`);
   console.log(`rsync -a first      : ${f(rF.m)}  [${rF.all}]`);
   console.log(`ours first          : ${f(oF.m)}  [${oF.all}]  (${last.oFirst.r.uploaded.length} files sent, ${last.oFirst.r.verified} verified on host) → ${(oF.m / rF.m).toFixed(2)}× rsync (target ≤ 1.30×) ${oF.m <= rF.m * 1.3 ? 'OK' : 'MISSED'}`);
+  // On this VM rsync gets slower round after round (its write path degrades after the deletes), which
+  // flatters the medians: the first round, on a fresh machine, is the stricter comparison.
+  const r0 = rounds[0];
+  console.log(`first round only    : ours ${f(r0.oFirst.ms)} vs rsync ${f(r0.rFirst.ms)} → ${(r0.oFirst.ms / r0.rFirst.ms).toFixed(2)}× ${r0.oFirst.ms <= r0.rFirst.ms * 1.3 ? 'OK' : 'MISSED'}`);
   console.log(`rsync -a no-change  : ${f(rN.m)}  [${rN.all}]`);
   console.log(`ours no-change      : ${f(oN.m)}  [${oN.all}]  (${last.oNo.r.uploaded.length} files sent, ${last.oNo.r.unchanged} unchanged) → ${(oN.m / rN.m).toFixed(2)}× rsync (target ≤ 1.00×) ${oN.m <= rN.m ? 'OK' : 'MISSED'}`);
 } finally {
