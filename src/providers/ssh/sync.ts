@@ -9,6 +9,7 @@ import { scanDataset, type ScannedFile } from '../../core/packaging/scan';
 import { mapLimit } from '../../core/packaging/abort';
 import type { SshConnection } from './connection';
 import type { OpenSshSession } from './openssh';
+import { ExtractOutput, extractCommand } from './host-extract';
 import { tarReadable } from './tar-stream';
 import { absoluteRemote, posix, remoteJoin, sftpReadFile, sftpRename, sftpWriteFileAtomic, shellQuote } from './remote-shell';
 
@@ -21,7 +22,8 @@ import { absoluteRemote, posix, remoteJoin, sftpReadFile, sftpRename, sftpWriteF
  *   truncated on the host behind our back);
  * - only new/changed files are sent, several in flight, each written to a temp name and renamed;
  * - files gone locally are removed on the host;
- * - every sent file is hashed on the host (sha256sum, streamed while uploads continue) and compared.
+ * - every sent file is hashed on the host and compared: while it is unpacked (host-extract.ts), or
+ *   by a hasher fed as files complete (SFTP, or hosts without python3).
  */
 
 export const RemoteManifestSchema = z.object({
@@ -50,6 +52,11 @@ export interface SyncOptions {
    * true): several times faster than ssh2's JavaScript encryption. false = always the ssh2 channel.
    */
   openSsh?: boolean;
+  /**
+   * How the host unpacks a tar stream: `auto` (python3 when present, hashing as it writes) or `tar`
+   * (`tar -x`, then a separate hashing pass; for a host whose python3 is unusable).
+   */
+  extractor?: 'auto' | 'tar';
   signal?: AbortSignal;
   report?: (message: string, fraction?: number) => void;
   log?: (line: string) => void;
@@ -86,7 +93,8 @@ async function sync(conn: SshConnection, localRoot: string, remoteDirIn: string,
   // A login through the system ssh client costs a few hundred ms: start it now, while the dataset is
   // scanned and compared; it is fed only if there is something to send, else cancelled.
   const route = opts.openSsh !== false && opts.transport !== 'sftp' ? conn.openSsh(opts.log) : undefined;
-  if (route?.usable) early.session = route.start(extractCommand(remoteDir), signal);
+  const extract = extractCommand(remoteDir, opts.extractor);
+  if (route?.usable) early.session = route.start(extract, signal);
 
   report('Scanning the dataset…');
   const [scan, cache, remote] = await Promise.all([
@@ -137,32 +145,34 @@ async function sync(conn: SshConnection, localRoot: string, remoteDirIn: string,
       manifest.files[f.relPath] = { size: f.size, sha256: sha };
     };
     const useTar = opts.transport === 'tar' || (remote.hasTar && opts.transport !== 'sftp');
-    // Through ssh2 (one JS thread) two streams, each with its own host-side hasher, keep both ends
-    // busy; the system ssh client is fast enough alone, and a second stream would cost a second login.
+    // Through ssh2 (one JS thread) two streams keep both ends busy; the system ssh client is fast
+    // enough alone, and a second stream would cost a second login.
     const streams = opts.streams ?? (!early.session && toSend.length >= 64 && total >= 32 * 1024 * 1024 ? 2 : 1);
-    const groups = useTar ? splitBySize(toSend, Math.max(1, streams)) : [toSend];
-    const verifiers = groups.map(() => startVerifier(conn, remoteDir, signal));
-    try {
-      if (useTar) {
-        const sessions = groups.map((_, g) => {
-          if (g === 0) return early.session;
-          return route?.usable ? route.start(extractCommand(remoteDir), signal) : undefined;
-        });
-        await Promise.all(groups.map((group, g) => tarUpload(conn, sessions[g], remoteDir, group, verifiers[g]!, record, progress, signal)));
-      } else {
+    const remoteSums = new Map<string, string>();
+    if (useTar) {
+      const groups = splitBySize(toSend, Math.max(1, streams));
+      const sessions = groups.map((_, g) => {
+        if (g === 0) return early.session;
+        return route?.usable ? route.start(extract, signal) : undefined;
+      });
+      const sums = await Promise.all(groups.map((group, g) => tarUpload(conn, sessions[g], extract, remoteDir, group, record, progress, report, signal)));
+      for (const m of sums) for (const [k, v] of m) remoteSums.set(k, v);
+    } else {
+      const verifier = startVerifier(conn, remoteDir, signal);
+      try {
         const dirs = [...new Set(toSend.map((f) => path.posix.dirname(f.relPath)).filter((d) => d !== '.'))];
         await conn.run(posix(`mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && xargs -0 -r mkdir -p --`), { stdin: nulList(dirs), signal });
         await mapLimit(toSend, opts.concurrency ?? 32, async (f) => {
           record(f, await uploadFile(sftp, f.absPath, remoteJoin(remoteDir, f.relPath), f.size, signal, progress));
-          verifiers[0]!.add(f.relPath);
+          verifier.add(f.relPath);
         }, signal);
+      } catch (e) {
+        verifier.abort();
+        throw e;
       }
-    } catch (e) {
-      for (const v of verifiers) v.abort();
-      throw e;
+      report(`Verifying ${toSend.length} file(s) on the host…`);
+      for (const [k, v] of await verifier.finish()) remoteSums.set(k, v);
     }
-    report(`Verifying ${toSend.length} file(s) on the host…`);
-    const remoteSums = new Map((await Promise.all(verifiers.map((v) => v.finish()))).flatMap((m) => [...m]));
     const bad = toSend.filter((f) => remoteSums.get(f.relPath) !== manifest.files[f.relPath]!.sha256).map((f) => f.relPath);
     verified = toSend.length - bad.length;
     if (bad.length) {
@@ -188,39 +198,53 @@ export function keepTrainerCaches(relPath: string): boolean {
 type Verifier = ReturnType<typeof startVerifier>;
 
 /**
- * One tar stream to `tar -x` on the host: no per-file round trips (SFTP needs open/write/close/rename
- * for each file). `tar -v` prints one line (names escaped) as it starts each member, so line n+1 means
- * member n is complete on disk and can be hashed there while the upload continues.
+ * One tar stream unpacked on the host (host-extract.ts): no per-file round trips (SFTP needs
+ * open/write/close/rename for each file). Returns the host's sha256 of every file: computed while
+ * unpacking, or (hosts without python3) by startVerifier as `tar -v` reports each member complete.
  */
 async function tarUpload(
-  conn: SshConnection, session: OpenSshSession | undefined, remoteDir: string, files: ScannedFile[], verifier: Verifier,
-  record: (f: ScannedFile, sha: string) => void, progress: (n: number) => void, signal?: AbortSignal,
-): Promise<void> {
-  let lines = 0;
+  conn: SshConnection, session: OpenSshSession | undefined, extract: string, remoteDir: string, files: ScannedFile[],
+  record: (f: ScannedFile, sha: string) => void, progress: (n: number) => void, report: (message: string) => void, signal?: AbortSignal,
+): Promise<Map<string, string>> {
+  let verifier: Verifier | undefined;
   let fed = 0;
+  const output = new ExtractOutput((complete) => {
+    verifier ??= startVerifier(conn, remoteDir, signal);
+    for (; fed < complete && fed < files.length; fed++) verifier.add(files[fed]!.relPath);
+  });
+  let outputError: Error | undefined;
   const onStdout = (chunk: Buffer) => {
-    for (const byte of chunk) if (byte === 10) lines++;
-    for (; fed < lines - 1 && fed < files.length; fed++) verifier.add(files[fed]!.relPath);
+    try {
+      output.push(chunk);
+    } catch (e) {
+      outputError ??= e as Error;
+    }
   };
   const archive = () => tarReadable(files, (e, sha) => record(e as ScannedFile, sha), progress, signal);
   let r: { code: number | null; signal?: string; stderr: string } | undefined;
   let how = '';
-  if (session) {
-    // Nothing is read before the command runs on the host: if ssh cannot log in, fall back cleanly.
-    const o = await session.run({ stdin: archive, onStdout });
-    if (o.started) {
-      r = o;
-      how = ' (through the system ssh client; set the provider option systemSsh: false to use the built-in one)';
+  try {
+    if (session) {
+      // Nothing is read before the command runs on the host: if ssh cannot log in, fall back cleanly.
+      const o = await session.run({ stdin: archive, onStdout });
+      if (o.started) {
+        r = o;
+        how = ' (through the system ssh client; set the provider option systemSsh: false to use the built-in one)';
+      }
     }
+    r ??= await conn.exec(extract, { stdin: archive(), onStdout, signal });
+    signal?.throwIfAborted();
+    if (r.code !== 0) throw new Error(`Extracting on the host failed (exit ${r.code ?? r.signal})${how}: ${r.stderr.trim().slice(0, 500)}`);
+    if (outputError) throw outputError;
+  } catch (e) {
+    verifier?.abort();
+    throw e;
   }
-  r ??= await conn.exec(extractCommand(remoteDir), { stdin: archive(), onStdout, signal });
-  signal?.throwIfAborted();
-  if (r.code !== 0) throw new Error(`Extracting on the host failed (exit ${r.code ?? r.signal})${how}: ${r.stderr.trim().slice(0, 500)}`);
+  if (output.mode === 'python') return output.hashes;
+  verifier ??= startVerifier(conn, remoteDir, signal);
   for (; fed < files.length; fed++) verifier.add(files[fed]!.relPath);
-}
-
-function extractCommand(remoteDir: string): string {
-  return posix(`mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && tar -x -v -b 256 -f - --no-same-owner --no-same-permissions`);
+  report(`Verifying ${files.length} file(s) on the host…`);
+  return verifier.finish();
 }
 
 /** `n` groups of about equal bytes (largest first into the lightest group), each in path order. */

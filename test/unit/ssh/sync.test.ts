@@ -26,8 +26,11 @@ describe('ssh incremental sync (real sshd)', function () {
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
-  for (const [transport, openSsh] of [['tar', true], ['tar', false], ['sftp', false]] as const) it(`[${transport}${transport === 'tar' ? (openSsh ? ' via system ssh' : ' via ssh2') : ''}] sends everything once, then exactly the one changed file; deletes removed files; verifies on the host`, async () => {
-    const local = path.join(tmp, `dataset-${transport}-${openSsh}`);
+  // tar + python3 on the host (the default), tar + `tar -x` and a separate hashing pass (hosts
+  // without python3), and SFTP.
+  const variants = [['tar', true, 'auto'], ['tar', false, 'auto'], ['tar', true, 'tar'], ['sftp', false, 'auto']] as const;
+  for (const [transport, openSsh, extractor] of variants) it(`[${transport}${transport === 'tar' ? `${openSsh ? ' via system ssh' : ' via ssh2'}, ${extractor === 'tar' ? 'tar -x' : 'python3 extractor'}` : ''}] sends everything once, then exactly the one changed file; deletes removed files; verifies on the host`, async () => {
+    const local = path.join(tmp, `dataset-${transport}-${openSsh}-${extractor}`);
     await fs.mkdir(path.join(local, 'images', 'sub'), { recursive: true });
     const expected = new Map<string, Buffer>();
     for (let i = 0; i < 40; i++) {
@@ -42,11 +45,11 @@ describe('ssh incremental sync (real sshd)', function () {
     expected.set('empty.txt', Buffer.alloc(0));
     await fs.writeFile(path.join(local, 'empty.txt'), '');
     await fs.writeFile(path.join(local, '.env'), 'HF_TOKEN=secret'); // secret: must never be sent
-    const remoteDir = path.join(sshd.remoteDir, 'ws', 'datasets', `${transport}-${openSsh}`);
+    const remoteDir = path.join(sshd.remoteDir, 'ws', 'datasets', `${transport}-${openSsh}-${extractor}`);
     const cacheDir = path.join(tmp, 'cache');
     const reports: Array<number | undefined> = [];
 
-    const first = await syncDirectory(conn, local, remoteDir, { cacheDir, report: (_m, f) => reports.push(f), transport, openSsh, streams: 2 });
+    const first = await syncDirectory(conn, local, remoteDir, { cacheDir, report: (_m, f) => reports.push(f), transport, openSsh, extractor, streams: 2 });
     assert.equal(first.uploaded.length, 42);
     assert.equal(first.verified, 42);
     assert.equal(first.unchanged, 0);
@@ -59,7 +62,7 @@ describe('ssh incremental sync (real sshd)', function () {
     const manifest = JSON.parse(await fs.readFile(`${remoteDir}.ct-manifest.json`, 'utf8'));
     assert.equal(manifest.files['big.bin'].sha256, createHash('sha256').update(big).digest('hex'));
 
-    const again = await syncDirectory(conn, local, remoteDir, { cacheDir, transport, openSsh });
+    const again = await syncDirectory(conn, local, remoteDir, { cacheDir, transport, openSsh, extractor });
     assert.deepEqual(again.uploaded, []);
     assert.equal(again.bytesSent, 0);
     assert.equal(again.unchanged, 42);
@@ -67,7 +70,7 @@ describe('ssh incremental sync (real sshd)', function () {
     // Change one file (same size, different content) and delete another.
     await fs.writeFile(path.join(local, 'images/img-1.txt'), Buffer.from(expected.get('images/img-1.txt')!.toString().replace('caption', 'CAPTION')));
     await fs.rm(path.join(local, 'images/img-2.txt'));
-    const third = await syncDirectory(conn, local, remoteDir, { cacheDir, transport, openSsh });
+    const third = await syncDirectory(conn, local, remoteDir, { cacheDir, transport, openSsh, extractor });
     assert.deepEqual(third.uploaded, ['images/img-1.txt']);
     assert.deepEqual(third.deleted, ['images/img-2.txt']);
     assert.match(await fs.readFile(path.join(remoteDir, 'images/img-1.txt'), 'utf8'), /^CAPTION 1/);
@@ -78,7 +81,7 @@ describe('ssh incremental sync (real sshd)', function () {
     // Files that appeared on the host: a stray one is removed, the trainer's bucket cache is kept.
     await fs.writeFile(path.join(remoteDir, 'images', 'stray.txt'), 'x');
     await fs.writeFile(path.join(remoteDir, 'images', 'aspect_ratio_bucket_indices_cats.json'), '{}');
-    const fourth = await syncDirectory(conn, local, remoteDir, { cacheDir, transport, openSsh });
+    const fourth = await syncDirectory(conn, local, remoteDir, { cacheDir, transport, openSsh, extractor });
     assert.deepEqual(fourth.uploaded, ['big.bin']);
     assert.deepEqual(fourth.deleted, ['images/stray.txt']);
     assert.equal(await fs.readFile(path.join(remoteDir, 'images', 'aspect_ratio_bucket_indices_cats.json'), 'utf8'), '{}');
