@@ -90,7 +90,10 @@ try {
       const t0 = performance.now();
       let last = '';
       // BENCH_VERBOSE=1 prints when each phase starts (ms since the sync began).
-      const report = process.env.BENCH_VERBOSE ? (m) => { if (m !== last) console.log(`  ${(performance.now() - t0).toFixed(0)} ms ${(last = m)}`); } : undefined;
+      const report = process.env.BENCH_VERBOSE ? (m, frac) => {
+        const key = frac === undefined ? m : `${m} ${frac >= 1 ? 'all sent' : frac >= 0.5 ? 'half sent' : 'started'}`;
+        if (key !== last) console.log(`  ${(performance.now() - t0).toFixed(0)} ms ${(last = key)}`);
+      } : undefined;
       // EXTRACTOR=tar measures the fallback for hosts without python3 (tar -x, then a hashing pass).
       return await syncDirectory(conn, local, dest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined, extractor: process.env.EXTRACTOR === 'tar' ? 'tar' : 'auto' });
     } finally {

@@ -9,7 +9,7 @@ import { scanDataset, type ScannedFile } from '../../core/packaging/scan';
 import { mapLimit } from '../../core/packaging/abort';
 import type { SshConnection } from './connection';
 import type { OpenSshSession } from './openssh';
-import { ExtractOutput, extractCommand } from './host-extract';
+import { ExtractOutput, extractCommand, FIND_PYTHON } from './host-extract';
 import { tarReadable } from './tar-stream';
 import { absoluteRemote, posix, remoteJoin, sftpReadFile, sftpRename, sftpWriteFileAtomic, shellQuote } from './remote-shell';
 
@@ -337,7 +337,7 @@ async function uploadFile(sftp: SFTPWrapper, local: string, remote: string, size
  * with SHA extensions) over spawning a hasher per batch. Names go as ./relative paths.
  */
 export function startVerifier(conn: SshConnection, remoteDir: string, signal?: AbortSignal) {
-  const cmd = `mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && if command -v python3 >/dev/null 2>&1; then echo python; exec python3 -c ${shellQuote(PY_HASHER)}; `
+  const cmd = `mkdir -p -- ${shellQuote(remoteDir)} && cd ${shellQuote(remoteDir)} && ${FIND_PYTHON}; if [ -n "$py" ]; then echo python; exec "$py" -c ${shellQuote(PY_HASHER)}; `
     + 'elif command -v openssl >/dev/null 2>&1; then echo openssl; xargs -0 -r -n 128 openssl dgst -sha256 -r; '
     + 'else echo sha256sum; xargs -0 -r -n 128 sha256sum -z --; fi';
   const names = new PassThrough();
