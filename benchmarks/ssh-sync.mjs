@@ -68,6 +68,12 @@ try {
   // which made whichever side ran later look slower. Every run then starts from the same state.
   const dropCaches = await fs.writeFile('/proc/sys/vm/drop_caches', '3').then(() => true, () => false);
   console.log(dropCaches ? 'page cache dropped before each run' : 'not root: page cache not dropped between runs (expect drift between runs)');
+  // CPU time used by the whole machine (both ends share it on loopback): steadier than wall time.
+  const busyCpuMs = async () => {
+    const line = (await fs.readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0];
+    const [user, nice, system, , , irq, softirq] = line.split(/\s+/).slice(1).map(Number);
+    return line ? ((user + nice + system + irq + softirq) * 1000) / 100 : NaN; // USER_HZ = 100
+  };
   const time = async (fn) => {
     // Flush dirty pages first so neither side pays for the other's (or the generator's) writeback,
     // and read the dataset once: this VM reclaims idle page cache (kdamond), so otherwise whoever
@@ -75,9 +81,11 @@ try {
     await run('sync');
     if (dropCaches) await fs.writeFile('/proc/sys/vm/drop_caches', '3');
     await run('sh', ['-c', `find "${local}" -type f -print0 | xargs -0 cat > /dev/null`]);
+    const c0 = await busyCpuMs();
     const t0 = performance.now();
     const r = await fn();
-    return { ms: performance.now() - t0, r };
+    const ms = performance.now() - t0;
+    return { ms, cpu: (await busyCpuMs()) - c0, r };
   };
 
   const target = {
@@ -126,10 +134,11 @@ try {
   const f = (ms) => `${(ms / 1000).toFixed(2)} s`;
   const row = (key) => { const xs = rounds.map((r) => r[key].ms); return { m: median(xs), all: xs.map(f).join(', ') }; };
   const [rF, oF, rN, oN] = ['rFirst', 'oFirst', 'rNo', 'oNo'].map(row);
+  const cpu = (key) => f(median(rounds.map((r) => r[key].cpu)));
   const last = rounds[rounds.length - 1];
   console.log(`medians of ${RUNS} rounds (each run listed in brackets)`);
-  console.log(`rsync -a first      : ${f(rF.m)}  [${rF.all}]`);
-  console.log(`ours first          : ${f(oF.m)}  [${oF.all}]  (${last.oFirst.r.uploaded.length} files sent, ${last.oFirst.r.verified} verified on host) → ${(oF.m / rF.m).toFixed(2)}× rsync (target ≤ 1.30×) ${oF.m <= rF.m * 1.3 ? 'OK' : 'MISSED'}`);
+  console.log(`rsync -a first      : ${f(rF.m)}  [${rF.all}]  CPU (both ends) ${cpu('rFirst')}`);
+  console.log(`ours first          : ${f(oF.m)}  [${oF.all}]  CPU (both ends) ${cpu('oFirst')}  (${last.oFirst.r.uploaded.length} files sent, ${last.oFirst.r.verified} verified on host) → ${(oF.m / rF.m).toFixed(2)}× rsync (target ≤ 1.30×) ${oF.m <= rF.m * 1.3 ? 'OK' : 'MISSED'}`);
   // On this VM rsync gets slower round after round (its write path degrades after the deletes), which
   // flatters the medians: the first round, on a fresh machine, is the stricter comparison.
   const r0 = rounds[0];
