@@ -119,9 +119,11 @@ def main():
                 while done < k:
                     done += os.write(fd, v[done:])
                 left -= k
-        except BaseException:
+        except BaseException as e:
             os.close(fd)
             os.unlink(tmp)
+            if isinstance(e, OSError) and not e.filename:
+                raise OSError(e.errno, e.strerror, name)  # e.g. a full disk: say which file
             raise
         os.close(fd)
         os.utime(tmp, (mtime, mtime))
@@ -132,7 +134,8 @@ def main():
 try:
     main()
 except OSError as e:
-    fail("%s: %s" % (e.filename.decode("utf-8", "replace") if isinstance(e.filename, bytes) else e.filename, e.strerror))
+    where = e.filename.decode("utf-8", "replace") if isinstance(e.filename, bytes) else e.filename
+    fail("%s: %s" % (where, e.strerror) if where else "writing a file failed: %s" % e.strerror)
 `;
 
 /**
