@@ -24,9 +24,9 @@ describe('ssh host extractor (python3 unpack + sha256)', function () {
     return Buffer.concat(parts);
   }
 
-  function run(dir: string, input: Buffer, extractor: 'auto' | 'tar' = 'auto'): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  function run(dir: string, input: Buffer, extractor: 'auto' | 'tar' = 'auto', prefix = ''): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn('sh', ['-c', extractCommand(dir, extractor)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('sh', ['-c', `${prefix}${extractCommand(dir, extractor)}`], { stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -87,6 +87,16 @@ describe('ssh host extractor (python3 unpack + sha256)', function () {
     assert.equal(await fs.readFile(outside, 'utf8'), 'must not change');
     assert.ok(!(await fs.lstat(path.join(dest, 'link.txt'))).isSymbolicLink());
     assert.equal(await fs.readFile(path.join(dest, 'old.txt'), 'utf8'), 'new');
+  });
+
+  it('a write that fails (here: over the file size limit, like a full disk) names the file and leaves no partial file', async () => {
+    const dest = path.join(tmp, 'full');
+    // ulimit -f counts 512-byte blocks: 100 KB may be written, the 300 KB file may not.
+    const r = await run(dest, archive([['small.txt', Buffer.from('fits')], ['images/big.bin', Buffer.alloc(300_000, 2)]]), 'auto', 'ulimit -f 200; ');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^ct-extract: images\/big\.bin: File too large$/m);
+    assert.equal(await fs.readFile(path.join(dest, 'small.txt'), 'utf8'), 'fits');
+    assert.deepEqual(await fs.readdir(path.join(dest, 'images')), []);
   });
 
   it('refuses a path that climbs out of the folder', async () => {
