@@ -102,8 +102,9 @@ try {
         const key = frac === undefined ? m : `${m} ${frac >= 1 ? 'all sent' : frac >= 0.5 ? 'half sent' : 'started'}`;
         if (key !== last) console.log(`  ${(performance.now() - t0).toFixed(0)} ms ${(last = key)}`);
       } : undefined;
-      // EXTRACTOR=tar measures the fallback for hosts without python3 (tar -x, then a hashing pass).
-      return await syncDirectory(conn, local, dest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined, extractor: process.env.EXTRACTOR === 'tar' ? 'tar' : 'auto' });
+      // EXTRACTOR=tar measures the fallback for hosts without python3 (tar -x, then a hashing pass);
+      // SYSTEM_SSH=0 the built-in ssh2 client alone (when the system ssh cannot log in without a prompt).
+      return await syncDirectory(conn, local, dest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined, extractor: process.env.EXTRACTOR === 'tar' ? 'tar' : 'auto', openSsh: process.env.SYSTEM_SSH !== '0' });
     } finally {
       conn.dispose();
     }
