@@ -66,8 +66,9 @@ try {
   // As root, drop the page cache before each run: on these Firecracker VMs (free page reporting,
   // kdamond) writing 500 MB into the cache gets 2-3x slower run after run until the cache is dropped,
   // which made whichever side ran later look slower. Every run then starts from the same state.
-  const dropCaches = await fs.writeFile('/proc/sys/vm/drop_caches', '3').then(() => true, () => false);
-  console.log(dropCaches ? 'page cache dropped before each run' : 'not root: page cache not dropped between runs (expect drift between runs)');
+  // BENCH_KEEP_CACHE=1 skips it, to see the drift.
+  const dropCaches = !process.env.BENCH_KEEP_CACHE && await fs.writeFile('/proc/sys/vm/drop_caches', '3').then(() => true, () => false);
+  console.log(dropCaches ? 'page cache dropped before each run' : 'page cache not dropped between runs (not root, or BENCH_KEEP_CACHE): expect drift from run to run');
   // CPU time used by the whole machine (both ends share it on loopback): steadier than wall time.
   const busyCpuMs = async () => {
     const line = (await fs.readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0];
