@@ -17,7 +17,7 @@ import { SshJobMetadataSchema, SshSubmitOptionsSchema, type SshJobMetadata } fro
 import { killRun, launchRun, readLog, readRunState } from './remote-job';
 import { absoluteRemote, posix, remoteJoin, shellQuote } from './remote-shell';
 import { syncDirectory } from './sync';
-import { buildCommand } from './templates';
+import { buildCommand, simpleTunerConfig } from './templates';
 
 export interface SshProviderOptions {
   /** Settings hosts, ssh config location, known_hosts override (tests). Read on every connect. */
@@ -134,11 +134,15 @@ export class SshProvider implements TrainingProvider {
     let remoteConfig: string | undefined;
     if (request.trainingConfigPath) {
       remoteConfig = remoteJoin(runDir, `config${path.extname(request.trainingConfigPath) || '.json'}`);
-      await conn.run(posix(`cat > ${shellQuote(remoteConfig)}`), { stdin: await fs.readFile(request.trainingConfigPath), signal });
+      const raw = await fs.readFile(request.trainingConfigPath);
+      const uploaded = o.template === 'simpletuner'
+        ? simpleTunerConfig(raw.toString('utf8'), request.trainingConfigPath, { dataloader: remoteDataloaderPath(runDir, dataloader), outputDir: remoteOutputDir, resume: !!o.resumeFrom })
+        : raw;
+      await conn.run(posix(`cat > ${shellQuote(remoteConfig)}`), { stdin: uploaded, signal });
     }
     let remoteDataloader: string | undefined;
     if (dataloader !== undefined) {
-      remoteDataloader = remoteJoin(runDir, 'dataloader.json');
+      remoteDataloader = remoteDataloaderPath(runDir, dataloader)!;
       const rewritten = rewriteDataloader(dataloader, path.dirname(request.dataloaderConfigPath!), workspace, remoteDatasets, remoteJoin(jobRoot, 'cache'));
       await conn.run(posix(`cat > ${shellQuote(remoteDataloader)}`), { stdin: JSON.stringify(rewritten, null, 2), signal });
     }
@@ -363,4 +367,9 @@ export async function downloadDirectory(conn: SshConnection, remoteDir: string, 
     opts.report?.(`Downloading outputs (${files.length} files)…`, total ? done / total : undefined);
   }, opts.signal);
   return { files: files.length, bytes: total };
+}
+
+/** Where the rewritten dataloader config goes on the host (none without a dataloader config). */
+function remoteDataloaderPath(runDir: string, dataloader: unknown): string | undefined {
+  return dataloader === undefined ? undefined : remoteJoin(runDir, 'dataloader.json');
 }

@@ -23,9 +23,13 @@ export const TEMPLATES: Record<TemplateId, CommandTemplate> = {
   simpletuner: {
     id: 'simpletuner',
     label: 'SimpleTuner',
-    command: 'CONFIG_BACKEND=json CONFIG_PATH={config} simpletuner train --data_backend_config={dataloader} --output_dir={output_dir}{resume}',
-    resume: ' --resume_from_checkpoint=latest',
-    detail: 'SimpleTuner with the workspace config.json and the rewritten multidatabackend.json',
+    // `simpletuner train` (SimpleTuner ≥ 2, pip) parses its own options strictly and, with a JSON
+    // config, reads training options from the config file only; so the dataloader, output folder and
+    // resume point are written into the uploaded config.json (simpleTunerConfig), not passed as flags.
+    // `--env=<config path>` makes it use CONFIG_PATH instead of looking for ./config.json.
+    command: 'CONFIG_BACKEND=json CONFIG_PATH={config} simpletuner train --env={config}',
+    resume: '',
+    detail: 'SimpleTuner (pip, `simpletuner train`) with the workspace config.json; dataloader, output folder and resume are set inside the uploaded copy',
   },
   accelerate: {
     id: 'accelerate',
@@ -77,4 +81,30 @@ export function buildCommand(id: TemplateId, values: TemplateValues, opts: { cus
     if (v === undefined) throw new Error(`The ${t.label} command uses {${key}} but this job has no ${key.replace(/_/g, ' ')}`);
     return shellQuote(v);
   });
+}
+
+/**
+ * The SimpleTuner config.json as uploaded: the user's options with the host's dataloader config,
+ * output folder and (when resuming) `resume_from_checkpoint: latest`. SimpleTuner accepts keys
+ * with or without the leading `--`; an existing key keeps its spelling.
+ */
+export function simpleTunerConfig(raw: string, file: string, set: { dataloader?: string; outputDir: string; resume: boolean }): string {
+  let config: unknown;
+  try {
+    config = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}). The SimpleTuner template needs SimpleTuner's config.json; use the custom template for TOML or env configs.`);
+  }
+  if (!config || typeof config !== 'object' || Array.isArray(config)) {
+    throw new Error(`${file} must be a JSON object of SimpleTuner options (e.g. {"--model_family": "flux", ...}).`);
+  }
+  const out = { ...(config as Record<string, unknown>) };
+  const put = (name: string, value: string) => {
+    const key = `--${name}` in out ? `--${name}` : name in out ? name : `--${name}`;
+    out[key] = value;
+  };
+  if (set.dataloader) put('data_backend_config', set.dataloader);
+  put('output_dir', set.outputDir);
+  if (set.resume) put('resume_from_checkpoint', 'latest');
+  return `${JSON.stringify(out, null, 2)}\n`;
 }

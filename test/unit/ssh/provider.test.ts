@@ -28,6 +28,30 @@ esac
 `;
 
 /** A tiny trainer: one "step i/N" line per tick, a checkpoint folder per step, resumes from the newest. */
+/**
+ * Stands in for SimpleTuner's `simpletuner` CLI (there is no GPU or torch here), holding to the
+ * contract of its source: `simpletuner train` parses its options strictly (an unknown `--flag`
+ * is an error), `--env=<file>` with CONFIG_BACKEND=json uses CONFIG_PATH, and the training
+ * options then come from that JSON file alone. It prints what the trainer would use.
+ */
+const FAKE_SIMPLETUNER = `#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+if not args or args[0] != "train":
+    sys.exit("usage: simpletuner train [--env ENV | --example NAME] [key=value ...]")
+for a in args[1:]:
+    if a.startswith("--") and not a.startswith("--env=") and not a.startswith("--example="):
+        sys.exit("simpletuner: error: unrecognized arguments: " + a)
+if os.environ.get("CONFIG_BACKEND") != "json" or not any(a.startswith("--env=") for a in args):
+    sys.exit("Error: No config file found in current directory or config/ subdirectory.")
+with open(os.environ["CONFIG_PATH"]) as f:
+    config = {k.lstrip("-"): v for k, v in json.load(f).items()}
+for key in ("data_backend_config", "output_dir", "resume_from_checkpoint", "max_train_steps"):
+    print("%s=%s" % (key, config.get(key)))
+with open(config["data_backend_config"]) as f:
+    print("datasets=" + ",".join(d.get("instance_data_dir", "-") for d in json.load(f)))
+`;
+
 const TRAIN_SH = `#!/bin/sh
 OUT=$1; TOTAL=$2; shift 2
 start=1
@@ -66,6 +90,7 @@ describe('ssh provider (real sshd)', function () {
   before(async () => {
     sshd = await startSshd();
     await sshd.addTool('nvidia-smi', FAKE_NVIDIA_SMI);
+    await sshd.addTool('simpletuner', FAKE_SIMPLETUNER);
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-sshprov-'));
     workspace = path.join(tmp, 'my workspace');
     await fs.mkdir(path.join(workspace, 'project'), { recursive: true });
@@ -221,6 +246,33 @@ describe('ssh provider (real sshd)', function () {
     assert.match(text, new RegExp(`^resuming from checkpoint-${last}\nstep ${last + 1}/400`));
     await provider.cancel({ ...resumed, cancelRequestedAt: new Date().toISOString() }, ctx());
     assert.equal((await conn.run(`pgrep -g ${rmeta.pgid} || true`)).trim(), '');
+  });
+
+  it('SimpleTuner template: `simpletuner train` gets a config carrying the host dataloader, output folder and, on resume, latest', async () => {
+    const run = async (id: string, req: SubmitRequest) => {
+      let job = newJob(id);
+      job = withMeta(job, await provider.submit(job, req, ctx()));
+      const meta = job.metadata as { runDir: string; remoteOutputDir: string; command: string };
+      const text = await waitFor('simpletuner output', async () => {
+        const s = await provider.status(job, ctx());
+        return s.status === 'succeeded' || s.status === 'failed' ? (await provider.fetchLogs(job, 0, ctx())).toString() : undefined;
+      });
+      return { job, meta, text };
+    };
+    const req: SubmitRequest = { ...request(1, { template: 'simpletuner', downloadOutputs: false }), command: undefined };
+    const first = await run('job-st', req);
+    assert.match(first.meta.command, /^CONFIG_BACKEND=json CONFIG_PATH=\S+config\.json simpletuner train --env=\S+config\.json$/);
+    assert.match(first.text, new RegExp(`data_backend_config=${first.meta.runDir}/dataloader.json`));
+    assert.match(first.text, new RegExp(`output_dir=${first.meta.remoteOutputDir}`));
+    assert.match(first.text, /resume_from_checkpoint=None/);
+    assert.match(first.text, /max_train_steps=40/, 'the user\'s own options are kept');
+    assert.match(first.text, /datasets=\/\S+\/datasets\/cats/, 'the dataloader points at the synced dataset');
+    // The workspace's config.json itself is untouched.
+    assert.deepEqual(JSON.parse(await fs.readFile(path.join(workspace, 'config.json'), 'utf8')), { '--max_train_steps': 40 });
+
+    const resumed = await run('job-st-resume', resumeRequestFor({ ...first.job, status: 'failed' }, req));
+    assert.match(resumed.text, /resume_from_checkpoint=latest/);
+    assert.match(resumed.text, new RegExp(`output_dir=${first.meta.remoteOutputDir}`), 'resumes in the same output folder');
   });
 
   it('delivers the downloaded outputs of a succeeded job to its S3 destination (results: s3)', async () => {

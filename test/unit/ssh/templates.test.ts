@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { buildCommand, TEMPLATES } from '../../../src/providers/ssh/templates';
+import { buildCommand, simpleTunerConfig, TEMPLATES } from '../../../src/providers/ssh/templates';
 import { parseGpuCheck } from '../../../src/providers/ssh/gpu';
 import { parseDigestOutput } from '../../../src/providers/ssh/sync';
 import { SshSubmitOptionsSchema } from '../../../src/providers/ssh/options';
@@ -10,9 +10,10 @@ describe('ssh templates, options and parsers', () => {
   const values = { config: '/h/run/config.json', dataloader: '/h/run/dataloader.json', output_dir: '/h/my jobs/out', job_dir: '/h/j', job_id: 'j1', script: 'train.py' };
 
   it('fills host paths shell-quoted and adds the resume arguments only when resuming', () => {
+    // SimpleTuner takes the dataloader, output folder and resume point from the uploaded config (below).
     const st = buildCommand('simpletuner', values, { resume: false });
-    assert.equal(st, "CONFIG_BACKEND=json CONFIG_PATH=/h/run/config.json simpletuner train --data_backend_config=/h/run/dataloader.json --output_dir='/h/my jobs/out'");
-    assert.ok(buildCommand('simpletuner', values, { resume: true }).endsWith(' --resume_from_checkpoint=latest'));
+    assert.equal(st, 'CONFIG_BACKEND=json CONFIG_PATH=/h/run/config.json simpletuner train --env=/h/run/config.json');
+    assert.equal(buildCommand('simpletuner', values, { resume: true }), st);
     assert.match(buildCommand('accelerate', values, { resume: true }), /--resume_from_checkpoint "\$\(ls -d '\/h\/my jobs\/out'\/checkpoint-\*/);
     assert.match(buildCommand('axolotl', values, { resume: true }), /--auto_resume_from_checkpoints=True$/);
     assert.equal(buildCommand('custom', values, { custom: 'python3 t.py --out {output_dir}{resume}', resume: true }), "python3 t.py --out '/h/my jobs/out' --resume_from_checkpoint=latest");
@@ -20,6 +21,16 @@ describe('ssh templates, options and parsers', () => {
     assert.throws(() => buildCommand('custom', { ...values, config: undefined }, { custom: 'x {config}', resume: false }), /no config/);
     assert.equal(buildCommand('custom', values, { custom: 'echo {unknown_token}', resume: false }), 'echo {unknown_token}');
     assert.deepEqual(Object.keys(TEMPLATES), ['simpletuner', 'accelerate', 'axolotl', 'custom']);
+  });
+
+  it('writes the host paths and the resume point into a SimpleTuner config, keeping each key\'s spelling', () => {
+    const user = JSON.stringify({ '--model_family': 'flux', output_dir: 'output/models', '--resume_from_checkpoint': 'checkpoint-100', '--data_backend_config': 'config/multidatabackend.json' });
+    const fresh = JSON.parse(simpleTunerConfig(user, 'config.json', { dataloader: '/h/run/dataloader.json', outputDir: '/h/out', resume: false }));
+    assert.deepEqual(fresh, { '--model_family': 'flux', output_dir: '/h/out', '--resume_from_checkpoint': 'checkpoint-100', '--data_backend_config': '/h/run/dataloader.json' });
+    const resumed = JSON.parse(simpleTunerConfig('{"--lora_rank": 16}', 'config.json', { outputDir: '/h/out', resume: true }));
+    assert.deepEqual(resumed, { '--lora_rank': 16, '--output_dir': '/h/out', '--resume_from_checkpoint': 'latest' });
+    assert.throws(() => simpleTunerConfig('model_family = "flux"', 'config/config.toml', { outputDir: '/o', resume: false }), /config\/config\.toml is not valid JSON .*custom template for TOML/);
+    assert.throws(() => simpleTunerConfig('[1, 2]', 'config.json', { outputDir: '/o', resume: false }), /config\.json must be a JSON object of SimpleTuner options/);
   });
 
   it('validates provider options with defaults', () => {
