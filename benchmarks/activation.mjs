@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // Time to load dist/extension.js and run activate(), outside VS Code. `vscode` is replaced by a
 // recording stand-in that accepts every call (this measures *our* start-up work: module evaluation of
-// the bundle and activate(); VS Code's own cost is not included). Baseline in the same run: loading
-// the bundle's largest dependency alone (zod), which any activation pays.
+// the bundle and activate(); VS Code's own cost is not included).
 // Target (PRODUCT.md): activation under 50 ms with nothing heavy loaded until used.
 import Module from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,9 +37,13 @@ const api = Object.fromEntries(['window', 'workspace', 'commands', 'env', 'langu
 api.workspace = new Proxy({}, { get: (_t, p) => (p === 'getConfiguration' ? () => ({ get: (_k, d) => d, has: () => false, inspect: () => undefined, update: async () => {} }) : p === 'workspaceFolders' ? [] : anything) });
 require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: api };
 
+// Node built-ins that VS Code's extension host has loaded before any extension activates (its IPC
+// socket, the proxy support that patches http/https/tls/net, crypto for ids): loading them here first
+// keeps their one-time cost out of our figure, as it is in VS Code. Anything else the bundle imports
+// at load (worker_threads, zlib, perf_hooks, ...) is counted as ours.
 let t = performance.now();
-require('zod');
-const zodMs = performance.now() - t;
+for (const m of ['net', 'tls', 'http', 'https', 'crypto', 'os', 'child_process', 'stream']) require(m);
+const builtinsMs = performance.now() - t;
 
 t = performance.now();
 const ext = require(path.join(root, 'dist/extension.js'));
@@ -55,7 +58,7 @@ ext.activate(context);
 const activateMs = performance.now() - t;
 
 console.log('activation (outside VS Code, vscode API stubbed)');
-console.log(`  baseline require('zod')       ${zodMs.toFixed(1)} ms`);
+console.log(`  Node built-ins already loaded in the extension host: ${builtinsMs.toFixed(1)} ms (not counted)`);
 console.log(`  require(dist/extension.js)    ${loadMs.toFixed(1)} ms`);
 console.log(`  activate()                    ${activateMs.toFixed(1)} ms`);
 console.log(`  total                         ${(loadMs + activateMs).toFixed(1)} ms (target < 50 ms)`);

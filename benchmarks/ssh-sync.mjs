@@ -43,6 +43,12 @@ await esbuild.build({
   external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
   alias: { 'jsonc-parser': path.join(root, 'node_modules/jsonc-parser/lib/esm/main.js') },
 });
+// ssh2 ships as its own file beside the bundle (src/vendor/load.ts), built the same way.
+await esbuild.build({
+  entryPoints: [path.join(root, 'src/vendor/ssh2.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+  outfile: path.join(tmp, 'vendor', 'ssh2.js'), logLevel: 'warning', mainFields: ['module', 'main'],
+  external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+});
 const { SshConnection, syncDirectory } = createRequire(import.meta.url)(bundle);
 const sshd = await startSshd();
 try {

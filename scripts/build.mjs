@@ -39,8 +39,10 @@ const zodEnglishOnly = {
 const builds = [
   { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js', plugins: [zodEnglishOnly] },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' }, plugins: [zodEnglishOnly] },
-  // Loaded on first results delivery (src/core/destinations/s3.ts), not parsed at activation.
+  // Loaded on first use (src/vendor/load.ts), not parsed at activation: the AWS SDK for results
+  // delivery, ssh2 for SSH and Slurm connections.
   { ...node, entryPoints: ['src/vendor/aws-s3.ts'], outfile: 'dist/vendor/aws-s3.js' },
+  { ...node, entryPoints: ['src/vendor/ssh2.ts'], outfile: 'dist/vendor/ssh2.js' },
   ...(webviewEntries.length
     ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview', plugins: [zodEnglishOnly] }]
     : []),

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConsentAnswerSchema } from '../../src/core/consent/policy';
 import { ConsentSummarySchema } from '../../src/core/consent/summary';
 import { CostEstimateSchema } from '../../src/core/cost/estimate';

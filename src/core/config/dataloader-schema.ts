@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** SimpleTuner's backend kinds; only `local` datasets are packaged. */
 export const BACKEND_TYPES = ['local', 'aws', 'csv', 'huggingface', 'memory', 'webshart'] as const;

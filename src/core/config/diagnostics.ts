@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const DiagnosticSchema = z.object({
   severity: z.enum(['error', 'warning', 'info']),

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ConfigDiagnostic } from './diagnostics';
 import { resolveConfigPath } from './paths';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ConsentRecord } from '../jobs/schema';
 import type { ConsentMemory } from './memory';
 import type { ConsentSummary } from './summary';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isTerminal, type Job, type ProviderId } from '../jobs/schema';
 import { normaliseHardware, priceFor, round, type HardwarePrice, type SecondsPerStepRange, type UserPricing } from './prices';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ProviderIdSchema, type Job, type ProviderId } from '../jobs/schema';
 import { round, type UserPricing } from './prices';
 import { spendingTotals, type Period, type SpendTotals } from './spending';

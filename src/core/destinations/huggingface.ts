@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JobOutput } from '../jobs/schema';
 import { OutputFile, listOutputFiles } from './files';
 import { DeliveryProgress, HF_TOKEN_SECRET, HuggingFaceDestination, SecretLookup } from './schema';

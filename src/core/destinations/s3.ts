@@ -1,9 +1,9 @@
-import { createReadStream, existsSync } from 'node:fs';
-import path from 'node:path';
+import { createReadStream } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { JobOutput } from '../jobs/schema';
 import { joinKey, listOutputFiles } from './files';
 import { DeliveryProgress, S3Destination, SecretLookup, s3SecretName } from './schema';
+import { loadVendor } from '../../vendor/load';
 
 export interface S3Credentials { accessKeyId: string; secretAccessKey: string }
 
@@ -19,18 +19,8 @@ export async function resolveS3Credentials(dest: S3Destination, secrets: SecretL
 }
 
 type AwsSdk = typeof import('../../vendor/aws-s3');
-
-/**
- * The SDK, loaded on first use from its own file: beside the running bundle in dist/ (built by
- * scripts/build.mjs), else (tests, tsx) from the source. A computed path keeps esbuild from pulling
- * the SDK into the extension's bundle, where it would be parsed at every activation.
- */
-function awsSdk(): AwsSdk {
-  const shipped = path.join(__dirname, 'vendor', 'aws-s3.js');
-  const file = existsSync(shipped) ? shipped : path.join(__dirname, '..', '..', 'vendor', 'aws-s3');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(file) as AwsSdk;
-}
+/** The SDK (its own file, see src/vendor/load.ts): loaded on first delivery, not at activation. */
+const awsSdk = () => loadVendor<AwsSdk>('aws-s3');
 
 export async function s3Client(dest: S3Destination, creds: S3Credentials): Promise<S3Client> {
   const { S3Client } = awsSdk();

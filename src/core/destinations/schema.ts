@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Where a job's results go, chosen per job (F13). Only non-secret fields live here (this object may

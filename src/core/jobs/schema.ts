@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Providers we ship. Each lives in src/providers/<id>/ and implements TrainingProvider. */
 export const ProviderIdSchema = z.enum(['local', 'replicate', 'ssh', 'slurm']);

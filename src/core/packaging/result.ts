@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PACKAGE_DATALOADER = 'multidatabackend.json';
 export const PACKAGE_TRAINING_CONFIG = 'config/config.json';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadTrainingConfig } from '../config/training';
 import type { ConfigReader, TrainingConfigInfo } from './steps';
 

@@ -1,7 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConsentPolicySchema } from '../consent/policy';
 import { SpendingLimitsSchema } from '../cost/limits';
 import type { UserPricing } from '../cost/prices';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The steps of a submission, in order. Errors and progress name the step so a failure says where it happened. */
 export const SUBMIT_STEPS = ['provider', 'config', 'package', 'consent', 'estimate', 'limits', 'confirm', 'create', 'submit', 'record'] as const;

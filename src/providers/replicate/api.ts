@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The parts of Replicate's HTTP API responses we rely on (https://replicate.com/docs/reference/http).

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DestinationSchema } from '../../core/destinations/schema';
 import { OutputSchema } from '../../core/jobs/schema';
 import { TRAINER_PROFILES } from './hardware';

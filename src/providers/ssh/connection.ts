@@ -5,9 +5,10 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, AuthenticationType, Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 
-/** ssh2 and its crypto (~350 KB) load on the first connection, not when the extension activates. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const ssh2 = (): typeof import('ssh2') => require('ssh2');
+import { loadVendor } from '../../vendor/load';
+
+/** ssh2 and its crypto (~330 KB) live in their own file (src/vendor/load.ts), loaded with the first connection. */
+const ssh2 = () => loadVendor<typeof import('../../vendor/ssh2')>('ssh2');
 import {
   appendKnownHost, changedKeyMessage, knownHostName, verifyHostKey, type HostKeyVerdict,
 } from '../../core/ssh/known-hosts';

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadSshConfig, type SshConfig } from '../../core/ssh/config';
 import type { SshTarget } from './connection';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const TemplateIdSchema = z.enum(['simpletuner', 'accelerate', 'axolotl', 'custom']);
 export type TemplateId = z.infer<typeof TemplateIdSchema>;

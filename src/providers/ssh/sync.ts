@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HashCache } from '../../core/packaging/hash-cache';
 import { scanDataset, type ScannedFile } from '../../core/packaging/scan';
 import { mapLimit } from '../../core/packaging/abort';

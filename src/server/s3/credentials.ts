@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeFileAtomic } from '../../core/fs/atomic';
 import { S3Error, accessDenied } from './errors';
 

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BodyFacts } from './body';
 import { S3Error, invalidArgument, noSuchBucket, noSuchKey, noSuchUpload } from './errors';
 import { isValidBucketName, objectPath, validateBucketName } from './keys';

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isActive, type Job } from '../../core/jobs/schema';
 import type { JobViewData } from '../../../webview/shared/protocol';
 import type { ExtensionServices } from '../services';

@@ -2,7 +2,7 @@
 // removing a command from package.json or from its registration makes a scenario fail.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const Command = z.object({ command: z.string(), title: z.string(), category: z.string().optional() });
 const Manifest = z.object({

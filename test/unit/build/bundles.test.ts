@@ -18,4 +18,10 @@ describe('shipped bundles', () => {
     const sdk = execFileSync(process.execPath, ['-e', `const m = require(${JSON.stringify(dist('vendor/aws-s3.js'))}); process.stdout.write(typeof m.S3Client + ' ' + typeof m.Upload)`], { encoding: 'utf8' });
     assert.equal(sdk, 'function function');
   });
+
+  it('ssh2 is its own file too: out of the extension and CLI bundles, loadable beside them', () => {
+    for (const b of ['extension.js', 'cli.js']) assert.ok(!readFileSync(dist(b), 'utf8').includes('ssh2js'), `ssh2 must not be in dist/${b}`);
+    const ssh2 = execFileSync(process.execPath, ['-e', `const m = require(${JSON.stringify(dist('vendor/ssh2.js'))}); process.stdout.write(typeof m.Client + ' ' + typeof m.utils.parseKey)`], { encoding: 'utf8' });
+    assert.equal(ssh2, 'function function');
+  });
 });
