@@ -32,6 +32,7 @@ export async function runLogs(argv: string[], io: CliIO): Promise<number> {
         const final = (await monitor.refresh(current)) ?? current; // finalize (download, results delivery) + last log bytes
         await tail.poll();
         io.stderr.write(`Job ${current.id} ${current.status}${current.error ? `: ${current.error}` : ''}\n`);
+        if (final.metadata.finalized !== true && final.metadata.finalizing) io.stderr.write('Another Cloud Training process (a VS Code window?) is collecting its outputs; `cloudtrain jobs` shows when that is done.\n');
         if (typeof final.metadata.deliveryError === 'string') io.stderr.write(`${final.metadata.deliveryError} (retry: cloudtrain deliver ${final.id})\n`);
         else if (final.metadata.deliveredAt) for (const o of final.outputs.filter((x) => x.kind === 's3' || x.kind === 'huggingface')) io.stderr.write(`Results: ${o.uri}\n`);
         return current.status === 'succeeded' ? 0 : 1;

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import type { JobHistory } from './history';
 import { Job, MetricPoint, isActive, isTerminal } from './schema';
 import { mergeOutputs } from './outputs';
@@ -20,6 +22,20 @@ export interface MonitorOptions {
   context?: Partial<ProviderContext>;
   /** The user's own prices (ssh/slurm per GPU-hour), for the actual cost of providers that report none. */
   pricing?: () => UserPricing | undefined | Promise<UserPricing | undefined>;
+  /** How long a finalisation claim holds without renewal before another process may take over (default 10 min). */
+  finalizeLeaseMs?: number;
+}
+
+/**
+ * `metadata.finalizing`: which process is finalising a job (downloading outputs, pushing results).
+ * Two VS Code windows and the CLI share one history; without the claim each would download and
+ * push the same outputs. It is renewed while the work runs, so a crashed process's claim lapses.
+ */
+interface FinalizeClaim { by: string; at: string }
+
+function claimOf(job: Job): FinalizeClaim | undefined {
+  const c = job.metadata.finalizing as Partial<FinalizeClaim> | undefined;
+  return c && typeof c.by === 'string' && typeof c.at === 'string' ? { by: c.by, at: c.at } : undefined;
 }
 
 /**
@@ -34,6 +50,11 @@ export class JobMonitor {
   private readonly failures = new Map<string, { count: number; nextAt: number }>();
   /** Jobs being finalised (downloads, results delivery) by this monitor: never twice at once. */
   private readonly finalizing = new Set<string>();
+  /** Finalisations running in the background of tick(), so a large download does not hold up polling. */
+  private readonly background = new Map<string, Promise<unknown>>();
+  /** This monitor's name in finalisation claims. */
+  private readonly owner = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly stopFinalizing = new AbortController();
 
   constructor(private readonly history: JobHistory, private readonly providers: ProviderRegistry, private readonly opts: MonitorOptions) {}
 
@@ -60,10 +81,16 @@ export class JobMonitor {
       for (const job of jobs) {
         const needsFinalize = isTerminal(job.status) && job.metadata.finalized !== true && this.providers.has(job.provider);
         if (!isActive(job.status) && !needsFinalize) continue;
-        if (isActive(job.status)) anyActive = true;
+        // An ended job not yet finalised keeps the timer too: a failed download is retried (with back-off).
+        anyActive = true;
         const f = this.failures.get(job.id);
         if (f && f.nextAt > now) continue;
-        await this.refresh(job);
+        // Downloads and pushes can take minutes: they run beside the polling of the other jobs.
+        const current = needsFinalize ? job : await this.refresh(job, { deferFinalize: true });
+        if (current && isTerminal(current.status) && current.metadata.finalized !== true && !this.background.has(job.id)) {
+          const p = this.refresh(current).finally(() => this.background.delete(job.id));
+          this.background.set(job.id, p);
+        }
       }
     } catch (e) {
       this.opts.log?.(`Job monitor: ${(e as Error).message}`);
@@ -76,8 +103,11 @@ export class JobMonitor {
     }
   }
 
-  /** Bring one job up to date. Errors are recorded on the job as "reconnecting", never thrown. */
-  async refresh(job: Job): Promise<Job | undefined> {
+  /**
+   * Bring one job up to date, finalising it once it has ended (unless `deferFinalize`). Errors are
+   * recorded on the job as "reconnecting", never thrown.
+   */
+  async refresh(job: Job, opts: { deferFinalize?: boolean } = {}): Promise<Job | undefined> {
     if (!this.providers.has(job.provider)) return job;
     const provider = this.providers.get(job.provider);
     const ctx: ProviderContext = { ...this.opts.context, dataHome: this.opts.dataHome, log: this.opts.log };
@@ -91,10 +121,16 @@ export class JobMonitor {
         await syncLogMirror(current, provider, ctx);
         current = (await this.parseNewLogLines(current)) ?? current;
       }
-      if (isTerminal(current.status) && current.metadata.finalized !== true && !this.finalizing.has(job.id)) {
+      if (isTerminal(current.status) && current.metadata.finalized !== true && !this.finalizing.has(job.id) && !opts.deferFinalize) {
         this.finalizing.add(job.id);
+        let renew: NodeJS.Timeout | undefined;
         try {
-          const extra = provider.finalize ? await provider.finalize(current, ctx) : {};
+          const claimed = await this.claimFinalize(job.id);
+          if (!claimed) return current; // another window or the CLI is on it
+          current = claimed;
+          const lease = this.opts.finalizeLeaseMs ?? 600_000;
+          renew = setInterval(() => void this.claimFinalize(job.id).catch(() => undefined), Math.max(1000, lease / 3));
+          const extra = provider.finalize ? await provider.finalize(current, { ...ctx, signal: this.stopFinalizing.signal }) : {};
           const pricing = await this.opts.pricing?.();
           current = (await this.history.update(job.id, (j) => ({
             ...j,
@@ -103,10 +139,15 @@ export class JobMonitor {
             cost: extra.cost ? { ...j.cost, ...extra.cost } : (finalCost(j, pricing) ?? j.cost),
             // A results delivery that failed says so here (the job itself still succeeded).
             statusDetail: 'statusDetail' in extra ? extra.statusDetail : j.statusDetail,
-            metadata: { ...j.metadata, ...extra.metadata, finalized: true },
+            metadata: withoutClaim({ ...j.metadata, ...extra.metadata, finalized: true }),
             progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
           }))) ?? current;
+        } catch (e) {
+          // Let the next attempt (here or in another process) start at once.
+          await this.history.update(job.id, (j) => (claimOf(j)?.by === this.owner ? { ...j, metadata: withoutClaim(j.metadata) } : undefined)).catch(() => undefined);
+          throw e;
         } finally {
+          clearInterval(renew);
           this.finalizing.delete(job.id);
         }
       }
@@ -146,11 +187,39 @@ export class JobMonitor {
     return updated;
   }
 
+  /**
+   * Take (or renew) the finalisation claim on a job; undefined when it is already finalised or
+   * another process holds a claim that has not lapsed.
+   */
+  private async claimFinalize(id: string): Promise<Job | undefined> {
+    const lease = this.opts.finalizeLeaseMs ?? 600_000;
+    let claimed = false;
+    const job = await this.history.update(id, (j) => {
+      if (j.metadata.finalized === true) return undefined;
+      const c = claimOf(j);
+      if (c && c.by !== this.owner && Date.now() - Date.parse(c.at) < lease) return undefined;
+      claimed = true;
+      return { ...j, metadata: { ...j.metadata, finalizing: { by: this.owner, at: new Date().toISOString() } } };
+    });
+    return claimed ? job : undefined;
+  }
+
+  /** Finalisations still running (the CLI waits for them before it exits). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.background.values()]);
+  }
+
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.stopFinalizing.abort(new Error('The job monitor stopped'));
   }
+}
+
+function withoutClaim(metadata: Record<string, unknown>): Record<string, unknown> {
+  const { finalizing: _claim, ...rest } = metadata;
+  return rest;
 }
 
 export function applyStatus(j: Job, u: StatusUpdate): Job {
