@@ -44,6 +44,7 @@ def main():
     mv = memoryview(buf)
     hdr = bytearray(512)
     made = set()
+    pid = str(os.getpid()).encode()
     def fill(v):
         got = 0
         while got < len(v):
@@ -101,7 +102,8 @@ def main():
         if folder and folder not in made:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
-        tmp = os.path.join(folder, b"." + os.path.basename(name) + b".ct-partial")
+        # Per process: two windows syncing the same dataset at once must not share a temp file.
+        tmp = os.path.join(folder, b"." + os.path.basename(name) + b".ct-partial-" + pid)
         try:
             os.unlink(tmp)
         except FileNotFoundError:

@@ -99,6 +99,34 @@ describe('ssh host extractor (python3 unpack + sha256)', function () {
     assert.deepEqual(await fs.readdir(path.join(dest, 'images')), []);
   });
 
+  it('two extractions into one folder at once (two windows) each land whole files', async () => {
+    const dest = path.join(tmp, 'twice');
+    const files: Array<[string, Buffer]> = Array.from({ length: 30 }, (_, i) => [`d${i % 3}/f${i}.bin`, Buffer.alloc(200_000 + i, i)]);
+    // Fed in lockstep, 64 KiB to one, then to the other, so both are inside the same file at once.
+    const input = archive(files);
+    const kids = [0, 1].map(() => spawn('sh', ['-c', extractCommand(dest)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const results = kids.map((k) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      let stderr = '';
+      k.stdout.resume();
+      k.stdin.on('error', () => {}); // a process that failed stops reading: its exit code says so
+      k.stderr.on('data', (d: Buffer) => { stderr += d; });
+      k.on('close', (code) => resolve({ code, stderr }));
+    }));
+    for (let at = 0; at < input.length; at += 65536) {
+      for (const k of kids) {
+        if (!k.stdin.write(input.subarray(at, at + 65536))) await new Promise((r) => k.stdin.once('drain', r));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    for (const k of kids) k.stdin.end();
+    const [a, b] = await Promise.all(results);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    for (const [rel, data] of files) assert.ok((await fs.readFile(path.join(dest, rel))).equals(data), rel);
+    const names = (await fs.readdir(dest, { recursive: true })).map(String);
+    assert.ok(!names.some((n) => n.includes('ct-partial')), names.join());
+  });
+
   it('refuses a path that climbs out of the folder', async () => {
     const dest = path.join(tmp, 'safe');
     const r = await run(dest, archive([['ok.txt', Buffer.from('x')], ['../escape.txt', Buffer.from('y')]]));
