@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -264,7 +264,9 @@ interface RemoteState { manifest: RemoteManifest; manifestFound: boolean; sizes:
 async function readRemoteState(conn: SshConnection, sftp: SFTPWrapper, remoteDir: string, manifestPath: string, signal?: AbortSignal): Promise<RemoteState> {
   const [raw, listing] = await Promise.all([
     sftpReadFile(sftp, manifestPath),
-    conn.execBuffer(posix(`(command -v tar >/dev/null 2>&1 && printf 'tar\\0' || printf 'notar\\0'); test -d ${shellQuote(remoteDir)} && find ${shellQuote(remoteDir)} -type f -printf '%s %P\\0' || true`), { signal }),
+    // Temp files of a sync that is writing right now (another window) are left out, so they are not
+    // "deleted locally"; ones older than an hour are leftovers of a cut-off sync and get removed.
+    conn.execBuffer(posix(`(command -v tar >/dev/null 2>&1 && printf 'tar\\0' || printf 'notar\\0'); test -d ${shellQuote(remoteDir)} && find ${shellQuote(remoteDir)} \\( -type f -name '.*.ct-partial*' -mmin -60 \\) -o -type f -printf '%s %P\\0' || true`), { signal }),
   ]);
   const sizes = new Map<string, number>();
   const records = listing.stdout.toString('utf8').split('\0');
@@ -291,7 +293,7 @@ async function readRemoteState(conn: SshConnection, sftp: SFTPWrapper, remoteDir
 
 /** Pipelined SFTP upload to a temp name, renamed into place; returns the sha256 of what was read. */
 async function uploadFile(sftp: SFTPWrapper, local: string, remote: string, size: number, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<string> {
-  const tmp = remoteJoin(path.posix.dirname(remote), `.${path.posix.basename(remote)}.ct-partial`);
+  const tmp = remoteJoin(path.posix.dirname(remote), `.${path.posix.basename(remote)}.ct-partial-${randomUUID().slice(0, 8)}`);
   const hash = createHash('sha256');
   const chunkSize = Math.max(32 * 1024, Math.min((sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024, 256 * 1024));
   const fh = await fs.open(local, 'r');

@@ -119,7 +119,7 @@ describe('ssh host extractor (python3 unpack + sha256)', function () {
       }
     }
     for (const k of kids) k.stdin.end();
-    const [a, b] = await Promise.all(results);
+    const [a, b] = (await Promise.all(results)) as [{ code: number | null; stderr: string }, { code: number | null; stderr: string }];
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
     for (const [rel, data] of files) assert.ok((await fs.readFile(path.join(dest, rel))).equals(data), rel);

@@ -91,6 +91,23 @@ describe('ssh incremental sync (real sshd)', function () {
     assert.ok(!all.some((n) => String(n).includes('ct-partial')));
   });
 
+  it('leaves the temp files of a sync running elsewhere alone, and removes old leftovers', async () => {
+    const local = path.join(tmp, 'partials');
+    await fs.mkdir(local);
+    await fs.writeFile(path.join(local, 'a.txt'), 'a');
+    const remoteDir = path.join(sshd.remoteDir, 'partials');
+    const cacheDir = path.join(tmp, 'cache');
+    await syncDirectory(conn, local, remoteDir, { cacheDir });
+    // Another window is writing b.txt right now; a sync cut off yesterday left c.txt's temp file.
+    await fs.writeFile(path.join(remoteDir, '.b.txt.ct-partial-4242'), 'half');
+    await fs.writeFile(path.join(remoteDir, '.c.txt.ct-partial-17'), 'old');
+    const yesterday = new Date(Date.now() - 86_400_000);
+    await fs.utimes(path.join(remoteDir, '.c.txt.ct-partial-17'), yesterday, yesterday);
+    const r = await syncDirectory(conn, local, remoteDir, { cacheDir });
+    assert.deepEqual(r.deleted, ['.c.txt.ct-partial-17']);
+    assert.equal(await fs.readFile(path.join(remoteDir, '.b.txt.ct-partial-4242'), 'utf8'), 'half');
+  });
+
   it('stops when aborted', async () => {
     const local = path.join(tmp, 'abort');
     await fs.mkdir(local);
