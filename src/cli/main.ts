@@ -7,6 +7,7 @@ import { runJobs } from './commands/jobs';
 import { runLogs } from './commands/logs';
 import { runEstimate } from './commands/estimate';
 import { runSubmit } from './commands/submit';
+import { runResubmit } from './commands/resubmit';
 import { runServe } from './commands/serve';
 import { runSsh } from './commands/ssh';
 import { runValidate } from './commands/validate';
@@ -17,6 +18,7 @@ type Command = (argv: string[], io: CliIO) => Promise<number>;
 /** Every subcommand; each lives in commands/<name>.ts and shares the core with the extension. */
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   submit: { run: runSubmit, summary: 'package, check consent and cost, and start a job (--provider local|replicate|ssh|slurm, --results …; --help)' },
+  resubmit: { run: runResubmit, summary: 'submit a job again; a failed or cancelled SSH job resumes from its latest checkpoint' },
   validate: { run: runValidate, summary: 'check a training or dataloader config (--json); exit 1 on any error' },
   package: { run: runPackage, summary: 'package local datasets into one zip (--out FILE, --exclude GLOB, --json)' },
   estimate: { run: runEstimate, summary: 'estimate the cost of a config on a provider/hardware' },

@@ -26,7 +26,7 @@ import { recordJobSnapshot } from '../../core/snapshots/record';
 import type { Job } from '../../core/jobs/schema';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
-const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] ${SLURM_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
+const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--remote-dir DIR] ${SLURM_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
 
 const HELP = `${USAGE}
 
@@ -40,6 +40,8 @@ spending limits, starts the job and prints its id.
       --cwd DIR          working folder of a local job
       --name N           job name
       --steps N          steps for the cost estimate (default: the config's max_train_steps)
+      --remote-dir DIR   SSH: folder on the host for the synced datasets and job folders
+                         (default ~/cloud-training; e.g. /data/cloud-training on a large disk)
       --snapshot         once the job is accepted, record its configs as a git commit under
                          refs/cloud-training/<job id> (your working tree, index and branch are not touched)
                          and store the ref on the job; default: the setting cloudTraining.snapshots.enabled
@@ -70,7 +72,7 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
 }
 
 /** For tests: the same command with another provider registry (a paid test provider). */
-export async function submitCommand(argv: string[], io: CliIO, over: { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } } = {}): Promise<number> {
+export async function submitCommand(argv: string[], io: CliIO, over: SubmitOver = {}): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -87,6 +89,7 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
       help: { type: 'boolean', short: 'h' },
       snapshot: { type: 'boolean' },
       'no-snapshot': { type: 'boolean' },
+      'remote-dir': { type: 'string' },
       ...SLURM_OPTIONS,
       ...RESULTS_OPTIONS,
     },
@@ -105,6 +108,10 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
   const results = parseResultsFlags(values);
   const resources = parseSlurmFlags(values, provider.data);
   if (values.snapshot && values['no-snapshot']) throw new UsageError('--snapshot and --no-snapshot contradict each other (give one, e.g. --snapshot)');
+  const remoteDir = values['remote-dir']?.trim();
+  if (values['remote-dir'] !== undefined && (!remoteDir || provider.data !== 'ssh')) {
+    throw new UsageError(provider.data !== 'ssh' ? '--remote-dir is for --provider ssh (a folder on the SSH host)' : '--remote-dir needs a folder, e.g. --remote-dir /data/cloud-training');
+  }
   if (results?.kind === 'local' && provider.data === 'replicate') {
     throw new UsageError('--results local: Replicate would upload to the editor\'s local endpoint, which the CLI cannot hand out (use hf:<owner/repo> or s3://<bucket>/<prefix>, e.g. --results s3://my-bucket/loras)');
   }
@@ -127,9 +134,23 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
     steps,
     workspace,
     // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
-    options: results || resources ? { ...(results ? { results } : {}), ...(resources ? { resources } : {}) } : undefined,
+    options: results || resources || remoteDir
+      ? { ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}) }
+      : undefined,
   };
 
+  return runSubmission(input, { values, io, over, ctx, settings, workspace, command: 'submit' });
+}
+
+type SubmitFlags = { yes?: boolean; follow?: boolean; json?: boolean; snapshot?: boolean; 'no-snapshot'?: boolean };
+type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } };
+
+/** The pipeline run shared by `submit` and `resubmit`: consent and cost on the terminal, snapshot, --follow. */
+export async function runSubmission(input: SubmitInput, o: {
+  values: SubmitFlags; io: CliIO; over: SubmitOver; ctx: ReturnType<typeof cliContext>;
+  settings: Awaited<ReturnType<typeof loadCliSettings>>['settings']; workspace: string; command: string;
+}): Promise<number> {
+  const { values, io, over, ctx, settings, workspace } = o;
   const stdin = over.stdin ?? process.stdin;
   const interactive = !values.yes && Boolean(stdin.isTTY);
   const controller = new AbortController();
@@ -180,14 +201,14 @@ export async function submitCommand(argv: string[], io: CliIO, over: { providers
     return await runLogs([job.id, '--follow'], io);
   } catch (e) {
     if (e instanceof SpendingLimitError) {
-      say(`cloudtrain submit: ${e.message}`);
+      say(`cloudtrain ${o.command}: ${e.message}`);
       return ExitCode.limit;
     }
     if (e instanceof SubmitError) {
       const cause = e.cause;
-      if (cause instanceof SpendingLimitError) { say(`cloudtrain submit: ${cause.message}`); return ExitCode.limit; }
-      if (cause instanceof ConsentRefusedError) { say(`cloudtrain submit: ${cause.message}`); return ExitCode.error; }
-      say(`cloudtrain submit: ${e.message}`);
+      if (cause instanceof SpendingLimitError) { say(`cloudtrain ${o.command}: ${cause.message}`); return ExitCode.limit; }
+      if (cause instanceof ConsentRefusedError) { say(`cloudtrain ${o.command}: ${cause.message}`); return ExitCode.error; }
+      say(`cloudtrain ${o.command}: ${e.message}`);
       return e.cancelled ? 130 : ExitCode.error;
     }
     throw e;

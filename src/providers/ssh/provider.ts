@@ -81,7 +81,8 @@ export class SshProvider implements TrainingProvider {
   }
 
   foldersToSync(request: SubmitRequest, workspace: string | undefined): Promise<SyncedFolder[]> {
-    return foldersToSync(request, SshSubmitOptionsSchema.parse(request.options ?? {}), workspace ?? request.cwd);
+    // Only what decides the folders: the host may still be unset here (it comes from the hardware pick).
+    return foldersToSync(request, SshSubmitOptionsSchema.pick({ datasets: true, codeDir: true }).parse(request.options ?? {}), workspace ?? request.cwd);
   }
 
   async submit(job: Job, request: SubmitRequest, ctx: ProviderContext): Promise<SubmitResult> {

@@ -102,7 +102,8 @@ export async function readLog(conn: SshConnection, runDir: string, offset: numbe
  */
 export async function killRun(conn: SshConnection, pgid: number, opts: { graceSeconds?: number; tmuxSession?: string; signal?: AbortSignal } = {}): Promise<'terminated' | 'killed' | 'not-running'> {
   const ticks = Math.max(1, Math.round((opts.graceSeconds ?? 10) * 10));
-  const tmux = opts.tmuxSession ? `; tmux kill-session -t ${shellQuote(opts.tmuxSession)} 2>/dev/null` : '';
+  // The session usually ended with its command already: tmux then exits 1, which is not a failure.
+  const tmux = opts.tmuxSession ? `; tmux kill-session -t ${shellQuote(opts.tmuxSession)} 2>/dev/null || true` : '';
   const cmd = `g=${pgid}; kill -0 -$g 2>/dev/null || { echo not-running${tmux}; exit 0; }; kill -TERM -$g 2>/dev/null; i=0; `
     + `while kill -0 -$g 2>/dev/null && [ $i -lt ${ticks} ]; do sleep 0.1; i=$((i+1)); done; `
     + `if kill -0 -$g 2>/dev/null; then kill -KILL -$g 2>/dev/null; echo killed; else echo terminated; fi${tmux}`;

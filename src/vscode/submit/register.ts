@@ -18,7 +18,7 @@ import { extraExcludes } from '../configs/settings';
 import type { ExtensionServices } from '../services';
 import { vscodePrompter } from '../ssh/register';
 import { pickResultsDestination } from './pick-destination';
-import { resumeRequestFromJob } from '../../providers/ssh/provider';
+import { resubmitInput } from '../../providers/resubmit';
 import { askConsentInPanel, confirmCostInPanel, showCostPanel } from '../webviews/decision-panels';
 import { JobDetailsPanels } from '../webviews/job-details';
 import { mirrorSettingsForCli, readSubmitSettings } from './settings';
@@ -100,22 +100,8 @@ export function registerSubmit(services: ExtensionServices): void {
 async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise<SubmitInput | undefined> {
   const { history, providers } = services;
   if (arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) && arg.resubmitOf) {
-    const old = await history.resolve(arg.resubmitOf);
-    if (old.provider === 'ssh' && (old.status === 'failed' || old.status === 'cancelled')) {
-      // SSH jobs resume from the last checkpoint left in their job folder on the host.
-      const resume = resumeRequestFromJob(old);
-      return {
-        provider: old.provider, hardware: resume.hardware ?? old.hardware, trainingConfigPath: old.configPaths.training, dataloaderConfigPath: old.configPaths.training ? undefined : old.configPaths.dataloader,
-        command: resume.command, cwd: resume.cwd, options: resume.options, workspace: old.workspace, name: `${old.name} (resumed)`,
-      };
-    }
-    const sub = old.submission ?? {};
-    return {
-      provider: old.provider, hardware: old.hardware, trainingConfigPath: old.configPaths.training, dataloaderConfigPath: old.configPaths.training ? undefined : old.configPaths.dataloader,
-      command: typeof sub.command === 'string' ? sub.command : undefined, cwd: typeof sub.cwd === 'string' ? sub.cwd : undefined,
-      steps: typeof sub.steps === 'number' ? sub.steps : undefined, options: isRecord(sub.options) ? sub.options : undefined,
-      workspace: old.workspace, name: old.name,
-    };
+    const { resumes: _resumes, ...input } = resubmitInput(await history.resolve(arg.resubmitOf));
+    return input;
   }
   const file = await pickConfigFile(arg);
   if (!file) return undefined;
@@ -174,6 +160,8 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   if ((provider === 'ssh' || provider === 'slurm') && !vscode.workspace.getConfiguration('cloudTraining.ssh').get<boolean>('useSystemSsh', true)) {
     providerOptions = { ...providerOptions, systemSsh: false };
   }
+  const remoteDirectory = vscode.workspace.getConfiguration('cloudTraining.ssh').get<string>('remoteDirectory')?.trim();
+  if (provider === 'ssh' && remoteDirectory) providerOptions = { ...providerOptions, remoteBaseDir: remoteDirectory };
   return {
     provider, hardware, workspace, command, options: providerOptions,
     // Local and Slurm jobs find the config's relative paths (datasets) from the workspace folder.
@@ -287,6 +275,3 @@ async function openOutput(uri: string): Promise<void> {
   await vscode.commands.executeCommand('revealFileInOS', target);
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
