@@ -210,7 +210,7 @@ describe('extension: Submit…, consent and cost webviews, job details', functio
     }
   });
 
-  it('SSH submission: the setting useSystemSsh=false reaches the provider as systemSsh: false (default: not set)', async () => {
+  it('SSH submission: the settings useSystemSsh=false and remoteDirectory reach the provider (default: not set)', async () => {
     h.providers.register('ssh', () => h.cloud);
     shim.pick = (items, placeHolder) => (placeHolder === 'Where should the trained weights go?' ? items[0] : items.find((i) => i.description === 'ssh') ?? items[0]);
     shim.autopilot = (page: Page) => {
@@ -223,6 +223,10 @@ describe('extension: Submit…, consent and cost webviews, job details', functio
     await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
     assert.equal(h.cloud.submitted.length, 2);
     assert.equal(h.cloud.submitted[1]!.request.options?.systemSsh, false);
+    assert.equal(h.cloud.submitted[1]!.request.options?.remoteBaseDir, undefined, 'the provider default unless set');
+    shim.config['cloudTraining.ssh.remoteDirectory'] = '/data/cloud-training';
+    await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+    assert.equal(h.cloud.submitted[2]!.request.options?.remoteBaseDir, '/data/cloud-training');
   });
 
   it('estimate cost opens the cost view in info mode', async () => {
