@@ -1,4 +1,4 @@
-import { SlurmResourcesSchema, type SlurmResourcesInput } from '../providers/slurm/resources';
+import { LauncherSchema, SlurmResourcesSchema, type Launcher, type SlurmResourcesInput } from '../providers/slurm/resources';
 import { UsageError } from './io';
 
 export interface SlurmFlags {
@@ -18,9 +18,10 @@ export const SLURM_OPTIONS = {
   'cpus-per-task': { type: 'string' },
   mem: { type: 'string' },
   time: { type: 'string' },
+  launcher: { type: 'string' },
 } as const;
 
-export const SLURM_USAGE = '[--partition P] [--nodes N] [--gpus-per-node N] [--cpus-per-task N] [--mem M] [--time T]';
+export const SLURM_USAGE = '[--partition P] [--nodes N] [--gpus-per-node N] [--cpus-per-task N] [--mem M] [--time T] [--launcher L]';
 
 export const SLURM_HELP = `Slurm resources (--provider slurm only; each becomes one #SBATCH line; unset = the defaults below):
   --partition P          partition (default: the cluster's partition, or the one in --hardware <host>/<partition>)
@@ -28,7 +29,10 @@ export const SLURM_HELP = `Slurm resources (--provider slurm only; each becomes 
   --gpus-per-node N      GPUs per node, 0 for none (default 1)
   --cpus-per-task N      CPUs per node (one task per node; default 8)
   --mem M                memory per node: 64G, 512M, or 0 for all of it (default: the cluster's)
-  --time T               time limit: minutes, HH:MM:SS or D-HH:MM:SS (default 04:00:00)`;
+  --time T               time limit: minutes, HH:MM:SS or D-HH:MM:SS (default 04:00:00)
+  --launcher L           accelerate (default: --command is the script and its arguments for
+                         \`accelerate launch\`), torchrun (the same for torchrun), or srun (--command runs
+                         as it is on every node)`;
 
 /** Flag → the SlurmResourcesSchema field it sets, whether it is a whole number, and an example. */
 const FLAGS: ReadonlyArray<{ flag: keyof SlurmFlags; key: keyof SlurmResourcesInput; int: boolean; example: string }> = [
@@ -76,4 +80,13 @@ function describeIssue(issue: { code: string; message: string; minimum?: unknown
   // Only the partition's pattern has no message of its own in the schema.
   if (/^Invalid/.test(issue.message)) return 'letters, digits and _ . : + - only';
   return issue.message;
+}
+
+/** `--launcher` → options.launcher of a Slurm submission (undefined when not given). */
+export function parseLauncherFlag(value: string | undefined, provider: string): Launcher | undefined {
+  if (value === undefined) return undefined;
+  if (provider !== 'slurm') throw new UsageError('--launcher only applies to --provider slurm (e.g. cloudtrain submit --provider slurm --launcher srun)');
+  const r = LauncherSchema.safeParse(value.trim());
+  if (!r.success) throw new UsageError(`--launcher: "${value}" is not one of ${LauncherSchema.options.join(', ')} (e.g. --launcher srun)`);
+  return r.data;
 }

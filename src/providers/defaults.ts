@@ -37,10 +37,12 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
   }));
   // Token/base URL from REPLICATE_API_TOKEN / REPLICATE_BASE_URL; the extension re-registers it with SecretStorage.
   registry.register('replicate', () => replicateProviderFromEnv(env, { secrets, env }));
-  registry.register('ssh', () => new SshProvider({ cacheDir: opts.layout.cacheDir, hostSources: opts.sshHostSources ?? (() => hostSourcesFromEnv(env)), secrets, env }));
+  // Login nodes are SSH hosts: the same sources (the CLI's come from CLOUD_TRAINING_SSH_* and ~/.ssh).
+  const sshHostSources = opts.sshHostSources ?? (() => hostSourcesFromEnv(env));
+  registry.register('ssh', () => new SshProvider({ cacheDir: opts.layout.cacheDir, hostSources: sshHostSources, secrets, env }));
   registry.register('slurm', () => createSlurmProvider({
     clusters: opts.slurmClusters ?? (() => loadSlurmClustersForCli(opts.layout.home)),
-    hostSources: opts.sshHostSources,
+    hostSources: sshHostSources,
     cacheDir: opts.layout.cacheDir,
     secrets, env,
   }));

@@ -21,7 +21,7 @@ import { ExitCode, UsageError, type CliIO } from '../io';
 import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';
 import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
-import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseSlurmFlags } from '../slurm-flags';
+import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseLauncherFlag, parseSlurmFlags } from '../slurm-flags';
 import { recordJobSnapshot } from '../../core/snapshots/record';
 import type { Job } from '../../core/jobs/schema';
 
@@ -107,6 +107,7 @@ export async function submitCommand(argv: string[], io: CliIO, over: SubmitOver 
   const steps = parsePositiveInt(values.steps, '--steps');
   const results = parseResultsFlags(values);
   const resources = parseSlurmFlags(values, provider.data);
+  const launcher = parseLauncherFlag(values.launcher, provider.data);
   if (values.snapshot && values['no-snapshot']) throw new UsageError('--snapshot and --no-snapshot contradict each other (give one, e.g. --snapshot)');
   const remoteDir = values['remote-dir']?.trim();
   if (values['remote-dir'] !== undefined && (!remoteDir || provider.data !== 'ssh')) {
@@ -134,8 +135,8 @@ export async function submitCommand(argv: string[], io: CliIO, over: SubmitOver 
     steps,
     workspace,
     // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
-    options: results || resources || remoteDir
-      ? { ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}) }
+    options: results || resources || remoteDir || launcher
+      ? { ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}), ...(launcher ? { launcher } : {}) }
       : undefined,
   };
 

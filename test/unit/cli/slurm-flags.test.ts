@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { submitCommand } from '../../../src/cli/commands/submit';
 import { main } from '../../../src/cli/main';
 import { UsageError } from '../../../src/cli/io';
-import { parseSlurmFlags } from '../../../src/cli/slurm-flags';
+import { parseLauncherFlag, parseSlurmFlags } from '../../../src/cli/slurm-flags';
 import type { Job } from '../../../src/core/jobs/schema';
 import { SlurmProvider, SlurmSubmitOptionsSchema } from '../../../src/providers/slurm/provider';
 import type { ProviderContext, SubmitRequest, SubmitResult, TrainingProvider } from '../../../src/providers/types';
@@ -40,6 +40,14 @@ describe('cli: Slurm resource flags', () => {
     });
     assert.deepEqual(parseSlurmFlags({ 'gpus-per-node': '0', time: '90' }, 'slurm'), { gpusPerNode: 0, timeLimit: '90' });
     assert.deepEqual(parseSlurmFlags({ mem: '0' }, 'slurm'), { memory: '0' });
+  });
+
+  it('--launcher picks how the command starts on each node; only for Slurm, only known launchers', () => {
+    assert.equal(parseLauncherFlag(undefined, 'slurm'), undefined);
+    assert.equal(parseLauncherFlag('srun', 'slurm'), 'srun');
+    assert.equal(parseLauncherFlag(' torchrun ', 'slurm'), 'torchrun');
+    assert.throws(() => parseLauncherFlag('mpirun', 'slurm'), (e: Error) => e instanceof UsageError && /^--launcher: "mpirun" is not one of torchrun, accelerate, srun \(e\.g\. --launcher srun\)$/.test(e.message));
+    assert.throws(() => parseLauncherFlag('srun', 'ssh'), (e: Error) => e instanceof UsageError && /only applies to --provider slurm/.test(e.message));
   });
 
   it('refuses bad values naming the flag, the problem and an example', () => {

@@ -17,6 +17,9 @@ import { startSshd, type SshdFixture } from '../../support/sshd';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3SecretName } from '../../../src/core/destinations/schema';
 import { startTestServer } from '../server/helpers';
+import { submitCommand } from '../../../src/cli/commands/submit';
+import { runLogs } from '../../../src/cli/commands/logs';
+import { capturedIo } from '../../support/captured-io';
 
 /**
  * The Slurm provider against a real one-node Slurm (slurmctld + slurmd + munged on 127.0.0.1),
@@ -220,6 +223,44 @@ describe('slurm provider (real Slurm through sshd)', function () {
     } finally {
       await delivering.dispose();
       await s3.dispose();
+    }
+  });
+
+  it('`cloudtrain submit --provider slurm` goes through the whole pipeline to the cluster and --follow ends with the job', async () => {
+    const ws = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-slurm-cli-'));
+    const dataHome = path.join(ws, '.home');
+    try {
+      await fs.mkdir(path.join(ws, 'data', 'images'), { recursive: true });
+      await fs.writeFile(path.join(ws, 'data', 'images', 'a.txt'), 'a caption');
+      await fs.mkdir(path.join(ws, 'config'));
+      // SimpleTuner's layout: the training config names its dataloader config.
+      await fs.writeFile(path.join(ws, 'config', 'config.json'), JSON.stringify({ '--max_train_steps': 3, '--data_backend_config': 'config/multidatabackend.json' }));
+      await fs.writeFile(path.join(ws, 'config', 'multidatabackend.json'), JSON.stringify([{ id: 'pics', type: 'local', instance_data_dir: 'data/images' }]));
+      // The CLI reads clusters from <data folder>/settings.json (the editor mirrors its settings there).
+      await fs.mkdir(dataHome);
+      await fs.writeFile(path.join(dataHome, 'settings.json'), JSON.stringify({
+        'cloudTraining.slurm.clusters': [{ host: 'slurm-login', sharedDir: cluster.sharedDir, partition: 'debug', pricePerGpuHour: 0 }],
+      }));
+      const env = {
+        CLOUD_TRAINING_SSH_HOSTS: JSON.stringify([{ name: 'slurm-login', host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.userKeyPath }]),
+        CLOUD_TRAINING_SSH_CONFIG: path.join(ws, 'no-ssh-config'), CLOUD_TRAINING_SSH_KNOWN_HOSTS: sshd.knownHostsPath, SSH_AUTH_SOCK: '',
+      };
+      const io = capturedIo({ env, cwd: ws, dataHome });
+      const code = await submitCommand([
+        '--provider', 'slurm', '--hardware', 'slurm-login', '--config', 'config/config.json',
+        '--command', 'sh -c "for i in 1 2 3; do echo step \\$i/3; done; ls {dataset_dir}"', '--launcher', 'srun', '--cpus-per-task', '1', '--gpus-per-node', '0', '--time', '5', '--yes', '--json',
+      ], io);
+      assert.equal(code, 0, io.err());
+      assert.match(io.err(), /total 1 files?, 9 B/, 'consent lists the dataset the config names');
+      const job = JSON.parse(io.out()).job as Job;
+      assert.equal(job.provider, 'slurm');
+      assert.match(job.providerJobId ?? '', /^\d+$/);
+      const follow = capturedIo({ env, cwd: ws, dataHome });
+      assert.equal(await runLogs([job.id, '--follow'], follow), 0, follow.err());
+      assert.match(follow.out(), /step 3\/3/);
+      assert.match(follow.out(), /a\.txt/, 'the synced dataset is on the cluster');
+    } finally {
+      await fs.rm(ws, { recursive: true, force: true });
     }
   });
 
