@@ -10,8 +10,10 @@ const HELP = `${USAGE}
 
 Submits a job again with what its first submission used (configs, provider, hardware, command,
 options), through the same consent, cost and spending-limit checks as \`cloudtrain submit\`.
-A failed or cancelled SSH job resumes instead: it runs in the same job folder on the host and the
-template continues from the latest checkpoint (SimpleTuner: resume_from_checkpoint=latest).
+A failed or cancelled SSH or Slurm job resumes instead: SSH runs in the same job folder on the host
+and the template continues from the latest checkpoint (SimpleTuner: resume_from_checkpoint=latest);
+Slurm writes into the old job's output folder, with {resume} in the command filled in
+(" --resume_from_checkpoint=latest") and CLOUD_TRAINING_RESUME=latest set.
 
   -y, --yes      allow the upload without asking
   -f, --follow   stream the log until the job ends; exit 0 only if it succeeded

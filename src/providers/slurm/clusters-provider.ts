@@ -15,7 +15,7 @@ export class SlurmClustersProvider implements TrainingProvider {
   readonly id = 'slurm' as const;
   readonly displayName = 'Slurm cluster';
   readonly capabilities: ProviderCapabilities = {
-    costTracking: true, liveLogs: true, cancel: true, resume: false, webhooks: false, listRemote: false, uploadsData: true,
+    costTracking: true, liveLogs: true, cancel: true, resume: true, webhooks: false, listRemote: false, uploadsData: true,
   };
   private readonly byHost = new Map<string, { cluster: SlurmCluster; provider: SlurmProvider }>();
 

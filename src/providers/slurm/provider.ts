@@ -47,6 +47,11 @@ export const SlurmSubmitOptionsSchema = z.object({
   /** Copy `{output_dir}` back when the job ends (to outputDir, default `<workspace>/outputs/<job id>`). */
   downloadOutputs: z.boolean().default(true),
   outputDir: z.string().optional(),
+  /**
+   * Continue a failed/cancelled job: `{output_dir}` is that job's output folder (its checkpoints),
+   * `{resume}` becomes ` --resume_from_checkpoint=latest` and CLOUD_TRAINING_RESUME=latest is set.
+   */
+  resumeFrom: z.object({ outputDir: z.string().min(1), jobId: z.string().optional() }).optional(),
 });
 export type SlurmSubmitOptions = z.infer<typeof SlurmSubmitOptionsSchema>;
 
@@ -62,6 +67,8 @@ export const SlurmJobMetadataSchema = z.object({
   remoteOutputDir: z.string().optional(),
   localOutputDir: z.string().optional(),
   downloadOutputs: z.boolean().default(true),
+  /** The job this one continues (its output folder is ours). */
+  resumedFrom: z.string().optional(),
 });
 export type SlurmJobMetadata = z.infer<typeof SlurmJobMetadataSchema>;
 
@@ -114,7 +121,7 @@ export class SlurmProvider implements TrainingProvider {
   readonly id = 'slurm' as const;
   readonly displayName: string;
   readonly capabilities: ProviderCapabilities = {
-    costTracking: true, liveLogs: true, cancel: true, resume: false, webhooks: false, listRemote: false, uploadsData: true,
+    costTracking: true, liveLogs: true, cancel: true, resume: true, webhooks: false, listRemote: false, uploadsData: true,
   };
   private runner: Promise<CommandRunner> | undefined;
   private current: CommandRunner | undefined;
@@ -163,7 +170,8 @@ export class SlurmProvider implements TrainingProvider {
     const root = `${sharedDir.replace(/\/+$/, '')}/cloud-training`;
     const jobDir = `${root}/jobs/${job.id}`;
     const workspaceDir = `${root}/${workspaceKey(job.workspace ?? request.cwd)}`;
-    const values: Record<string, string> = { job_id: job.id, job_dir: jobDir, output_dir: `${jobDir}/output`, datasets_dir: `${workspaceDir}/datasets` };
+    const outputDir = o.resumeFrom?.outputDir ?? `${jobDir}/output`;
+    const values: Record<string, string> = { job_id: job.id, job_dir: jobDir, output_dir: outputDir, datasets_dir: `${workspaceDir}/datasets` };
     if (request.trainingConfigPath) values.config = `${jobDir}/config${path.extname(request.trainingConfigPath) || '.json'}`;
     if (request.dataloaderConfigPath) values.dataloader = `${jobDir}/dataloader.json`;
     if (o.codeDir) values.code_dir = `${workspaceDir}/code`;
@@ -197,9 +205,9 @@ export class SlurmProvider implements TrainingProvider {
       const raw = this.options.cluster.sharedDir;
       return paths.sharedDir !== raw ? s.split(raw).join(paths.sharedDir) : s;
     }
-    const program = o.program ?? request.command;
+    const program = withResume(o.program ?? request.command, !!o.resumeFrom);
     if (!program) throw new Error('Nothing to run: give a command (or options.program)');
-    const envNames = Object.keys(request.env ?? {});
+    const envNames = Object.keys(envOf(request, o));
     return generateSbatchScript({
       resources: this.resolveResources(o.resources),
       jobDir: paths.jobDir,
@@ -224,14 +232,14 @@ export class SlurmProvider implements TrainingProvider {
     const runner = await this.conn(ctx);
     const paths = this.paths(job, request, await this.sharedDir(runner, signal));
     const { jobDir } = paths;
-    const mk = await runner.exec(`mkdir -p ${shq(`${jobDir}/output`)}`, { signal });
+    const mk = await runner.exec(`mkdir -p ${shq(jobDir)} ${shq(paths.values.output_dir!)}`, { signal });
     if (mk.code !== 0) throw new Error(`Cannot create ${jobDir} on ${this.options.cluster.host}: ${mk.stderr.trim()}`);
 
     const staged = (await this.options.stage?.({ job, request, options: o, runner, ctx, paths })) ?? {};
     Object.assign(paths.values, staged.values);
     signal?.throwIfAborted();
 
-    const env = request.env ?? {};
+    const env = envOf(request, o);
     const names = Object.keys(env);
     for (const k of names) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`Not an environment variable name: ${k}`);
     if (names.length) {
@@ -255,7 +263,7 @@ export class SlurmProvider implements TrainingProvider {
     const metadata: SlurmJobMetadata = {
       clusterHost: this.options.cluster.host, jobDir, scriptPath, outputPath,
       nodes: resources.nodes, gpusPerNode: resources.gpusPerNode, pricePerGpuHour: this.options.cluster.pricePerGpuHour,
-      remoteOutputDir: paths.values.output_dir, downloadOutputs: o.downloadOutputs,
+      remoteOutputDir: paths.values.output_dir, downloadOutputs: o.downloadOutputs, resumedFrom: o.resumeFrom?.jobId,
       // Without a workspace the outputs still come home when they are to be delivered from here.
       localOutputDir: o.outputDir ?? (workspace ? path.join(workspace, 'outputs', job.id) : results ? path.join(ctx.dataHome, 'outputs', job.id) : undefined),
     };
@@ -331,6 +339,37 @@ function readMetadata(job: Job): SlurmJobMetadata {
   const r = SlurmJobMetadataSchema.safeParse(job.metadata);
   if (!r.success) throw new Error(`Job ${job.id} is missing its Slurm metadata (${r.error.issues[0]?.path.join('.')})`);
   return r.data;
+}
+
+/** `{resume}`: the "continue from the latest checkpoint" arguments on a resumed job, nothing otherwise (raw, not quoted). */
+function withResume(program: string | undefined, resume: boolean): string | undefined {
+  return program?.replace(/(?<!\$)\{resume\}/g, resume ? ' --resume_from_checkpoint=latest' : '');
+}
+
+/** The job's environment, with CLOUD_TRAINING_RESUME=latest on a resumed job (for scripts that read it). */
+function envOf(request: SubmitRequest, o: SlurmSubmitOptions): Record<string, string> {
+  return o.resumeFrom ? { ...request.env, CLOUD_TRAINING_RESUME: 'latest' } : (request.env ?? {});
+}
+
+/** The request that resumes `job` (a failed or cancelled Slurm job) into its own output folder. */
+export function slurmResumeRequest(job: Job): SubmitRequest {
+  if (job.status !== 'failed' && job.status !== 'cancelled') throw new Error(`Only failed or cancelled jobs can be resumed (this one is ${job.status})`);
+  const meta = readMetadata(job);
+  if (!meta.remoteOutputDir) throw new Error(`Job ${job.id} has no output folder on the cluster to resume from`);
+  const sub = (job.submission ?? {}) as { command?: string; cwd?: string; hardware?: string; options?: Record<string, unknown>; env?: Record<string, string> };
+  if (!sub.command && !sub.options?.program) {
+    throw new Error(`Job ${job.id} ran a hand-edited sbatch script: a resume needs the training command (submit it again with the command and {resume} where the resume arguments go)`);
+  }
+  return {
+    command: sub.command, cwd: sub.cwd, hardware: sub.hardware ?? job.hardware, env: sub.env,
+    trainingConfigPath: job.configPaths.training, dataloaderConfigPath: job.configPaths.dataloader,
+    // A hand-edited script is the old job's; a resume regenerates it from the command.
+    options: { ...withoutKeys(sub.options ?? {}, ['script']), resumeFrom: { outputDir: meta.remoteOutputDir, jobId: job.id } },
+  };
+}
+
+function withoutKeys(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 }
 
 const PLACEHOLDER = /(?<!\$)\{(config|dataloader|output_dir|job_dir|job_id|dataset_dir|datasets_dir|code_dir)\}/g;

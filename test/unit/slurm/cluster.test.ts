@@ -20,6 +20,7 @@ import { startTestServer } from '../server/helpers';
 import { submitCommand } from '../../../src/cli/commands/submit';
 import { runLogs } from '../../../src/cli/commands/logs';
 import { capturedIo } from '../../support/captured-io';
+import { resubmitInput } from '../../../src/providers/resubmit';
 
 /**
  * The Slurm provider against a real one-node Slurm (slurmctld + slurmd + munged on 127.0.0.1),
@@ -273,6 +274,51 @@ describe('slurm provider (real Slurm through sshd)', function () {
     assert.equal(last.providerStatus, 'CANCELLED');
     assert.match(last.statusDetail ?? '', /^Cancelled/);
     await provider.cancel(job, ctx); // already gone: not an error
+  });
+
+  it('a cancelled job resumes from the checkpoint it left: same output folder, {resume} and CLOUD_TRAINING_RESUME filled in', async () => {
+    // A trainer on the shared file system: a checkpoint per step; with --resume_from_checkpoint=latest
+    // it continues after the newest one.
+    const trainer = path.join(cluster.sharedDir, 'fake-train.sh');
+    await fs.writeFile(trainer, [
+      'out=$1; start=1',
+      'if [ "$2" = "--resume_from_checkpoint=latest" ]; then',
+      '  last=$(ls "$out" | sed -n "s/^checkpoint-//p" | sort -n | tail -n 1); echo "resuming from checkpoint-$last (CLOUD_TRAINING_RESUME=$CLOUD_TRAINING_RESUME)"; start=$((last + 1))',
+      'fi',
+      'i=$start; while [ $i -le 400 ]; do mkdir -p "$out/checkpoint-$i"; echo "step $i/400"; sleep 0.1; i=$((i + 1)); done',
+      '',
+    ].join('\n'));
+    const command = `sh ${trainer} {output_dir}{resume}`;
+    const options = { launcher: 'srun' as const, resources: { cpusPerTask: 1, gpusPerNode: 0, timeLimit: '5' } };
+    const first = await submit(options, { command });
+    const meta = first.metadata as { remoteOutputDir: string };
+    await pollUntil(first, (u) => u.status === 'running');
+    for (const until = Date.now() + 20_000; (await fs.readdir(meta.remoteOutputDir)).length < 5;) {
+      if (Date.now() > until) throw new Error('no checkpoints');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await provider.cancel(first, ctx);
+    await pollUntil(first, (u) => isTerminal(u.status));
+    const last = Math.max(...(await fs.readdir(meta.remoteOutputDir)).map((n) => Number(n.replace('checkpoint-', ''))));
+
+    // What the editor's Resubmit and `cloudtrain resubmit` build from the history entry.
+    const input = resubmitInput({ ...first, status: 'cancelled', submission: { command, options } });
+    assert.equal(input.resumes, true);
+    const job = { ...newJob(), name: input.name! };
+    const r = await provider.submit(job, { command: input.command, env: input.env, options: input.options }, ctx);
+    const resumed = { ...job, providerJobId: r.providerJobId, metadata: r.metadata ?? {} } as Job;
+    assert.equal((resumed.metadata as { remoteOutputDir: string }).remoteOutputDir, meta.remoteOutputDir);
+    assert.equal((resumed.metadata as { resumedFrom: string }).resumedFrom, first.id);
+    let log = '';
+    for (const until = Date.now() + 30_000; !log.includes(`step ${last + 2}/`) && Date.now() < until;) {
+      log = await tailAll(resumed, []);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    assert.match(log, new RegExp(`resuming from checkpoint-${last} \\(CLOUD_TRAINING_RESUME=latest\\)\nstep ${last + 1}/400`));
+    await provider.cancel(resumed, ctx);
+    await pollUntil(resumed, (u) => isTerminal(u.status));
+    // A job that succeeded is not resumed; it is submitted again as it was.
+    assert.equal(resubmitInput({ ...first, status: 'succeeded', submission: { command, options } }).resumes, false);
   });
 
   it('keeps a job asking for more nodes than exist PENDING, with the reason shown', async () => {
