@@ -22,7 +22,11 @@ export interface MonitorOptions {
   context?: Partial<ProviderContext>;
   /** The user's own prices (ssh/slurm per GPU-hour), for the actual cost of providers that report none. */
   pricing?: () => UserPricing | undefined | Promise<UserPricing | undefined>;
-  /** How long a finalisation claim holds without renewal before another process may take over (default 10 min). */
+  /**
+   * How long a finalisation claim holds without renewal before another process may take over
+   * (default 2 min; renewed every third of it while the work runs, so only a process that died or
+   * was closed mid-download leaves one to lapse).
+   */
   finalizeLeaseMs?: number;
 }
 
@@ -32,6 +36,8 @@ export interface MonitorOptions {
  * push the same outputs. It is renewed while the work runs, so a crashed process's claim lapses.
  */
 interface FinalizeClaim { by: string; at: string }
+
+const FINALIZE_LEASE_MS = 120_000;
 
 function claimOf(job: Job): FinalizeClaim | undefined {
   const c = job.metadata.finalizing as Partial<FinalizeClaim> | undefined;
@@ -128,7 +134,7 @@ export class JobMonitor {
           const claimed = await this.claimFinalize(job.id);
           if (!claimed) return current; // another window or the CLI is on it
           current = claimed;
-          const lease = this.opts.finalizeLeaseMs ?? 600_000;
+          const lease = this.opts.finalizeLeaseMs ?? FINALIZE_LEASE_MS;
           renew = setInterval(() => void this.claimFinalize(job.id).catch(() => undefined), Math.max(1000, lease / 3));
           const extra = provider.finalize ? await provider.finalize(current, { ...ctx, signal: this.stopFinalizing.signal }) : {};
           const pricing = await this.opts.pricing?.();
@@ -192,7 +198,7 @@ export class JobMonitor {
    * another process holds a claim that has not lapsed.
    */
   private async claimFinalize(id: string): Promise<Job | undefined> {
-    const lease = this.opts.finalizeLeaseMs ?? 600_000;
+    const lease = this.opts.finalizeLeaseMs ?? FINALIZE_LEASE_MS;
     let claimed = false;
     const job = await this.history.update(id, (j) => {
       if (j.metadata.finalized === true) return undefined;
@@ -202,11 +208,6 @@ export class JobMonitor {
       return { ...j, metadata: { ...j.metadata, finalizing: { by: this.owner, at: new Date().toISOString() } } };
     });
     return claimed ? job : undefined;
-  }
-
-  /** Finalisations still running (the CLI waits for them before it exits). */
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.background.values()]);
   }
 
   dispose(): void {
