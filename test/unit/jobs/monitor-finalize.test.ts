@@ -22,6 +22,8 @@ class SlowFinalizeProvider implements TrainingProvider {
   aborted: string[] = [];
   statusCalls: string[] = [];
   private release = new Map<string, () => void>();
+  /** Let go before finalize() was even called (the monitor starts it in the background, a little later). */
+  private released = new Set<string>();
   constructor(private readonly statuses: Record<string, StatusUpdate['status']>) {}
   async validateCredentials() { return { ok: true } as never; }
   async listHardware() { return []; }
@@ -35,12 +37,18 @@ class SlowFinalizeProvider implements TrainingProvider {
   async finalize(job: Job, ctx: ProviderContext) {
     this.finalizeCalls.push(job.id);
     await new Promise<void>((resolve, reject) => {
+      if (this.released.delete(job.id)) return resolve();
       this.release.set(job.id, resolve);
       ctx.signal?.addEventListener('abort', () => { this.aborted.push(job.id); reject(ctx.signal!.reason); }, { once: true });
     });
     return { metadata: { downloaded: job.id } };
   }
-  finish(id: string) { this.release.get(id)?.(); }
+  finish(id: string) {
+    const go = this.release.get(id);
+    this.release.delete(id);
+    if (go) go();
+    else this.released.add(id);
+  }
 }
 
 describe('job monitor: finalisation claims and background finalisation', function () {
