@@ -58,7 +58,8 @@ describe('job monitor: finalisation claims and background finalisation', functio
   beforeEach(async () => { dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-monitor-')); });
   afterEach(async () => {
     for (const m of monitors.splice(0)) m.dispose();
-    await fs.rm(dir, { recursive: true, force: true });
+    // A disposed monitor may still be releasing its claim (one history write): retry while it lands.
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   const job = (id: string, over: Partial<Job> = {}): Job => JobSchema.parse({
