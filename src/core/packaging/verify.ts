@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 import { throwIfAborted } from './abort';
 import { shouldStore } from './media';
 
@@ -25,7 +25,7 @@ export async function verifyZip(zipPath: string, expected: ExpectedEntry[], mode
     const { size } = await promisify(fs.fstat)(fd);
     // The reader (and with it the file) closes when the zip is closed.
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-      yauzl.fromRandomAccessReader(new BlockReader(fd), size, { lazyEntries: true, validateEntrySizes: true, decodeStrings: true, autoClose: true },
+      loadYauzl().lib.fromRandomAccessReader(new (loadYauzl().BlockReader)(fd), size, { lazyEntries: true, validateEntrySizes: true, decodeStrings: true, autoClose: true },
         (err, z) => (err || !z ? reject(err ?? new Error('no zip')) : resolve(z))));
   } catch (e) {
     fs.close(fd, () => undefined);
@@ -75,74 +75,87 @@ function hashEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<string> {
 
 const BLOCK = 64 * 1024;
 
+let loaded: { lib: typeof yauzl; BlockReader: ReturnType<typeof blockReaderClass> } | undefined;
+/** yauzl and our reader class over it, made on first use (not when the extension activates). */
+function loadYauzl() {
+  if (!loaded) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const lib = require('yauzl') as typeof yauzl;
+    loaded = { lib, BlockReader: blockReaderClass(lib) };
+  }
+  return loaded;
+}
+
 /**
  * yauzl's random access over the zip, with small reads served from the last few 64 KiB blocks read.
  * yauzl reads each central directory record with two tiny reads; as separate thread-pool round trips
  * that made verifying 6,000 entries take 0.6 s, while the whole directory is a few hundred KiB.
  * Entry data (full mode) streams straight from the file.
  */
-class BlockReader extends yauzl.RandomAccessReader {
-  private readonly blocks = new Map<number, Promise<Buffer>>();
+function blockReaderClass(lib: typeof yauzl) {
+  return class BlockReader extends lib.RandomAccessReader {
+    private readonly blocks = new Map<number, Promise<Buffer>>();
 
-  constructor(private readonly fd: number) {
-    super();
-  }
-
-  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
-    if (length > BLOCK) {
-      fs.read(this.fd, buffer, offset, length, position, (e, n) => callback(e, n));
-      return;
+    constructor(private readonly fd: number) {
+      super();
     }
-    const first = Math.floor(position / BLOCK), last = Math.floor((position + length - 1) / BLOCK);
-    const wanted: Array<Promise<Buffer>> = [];
-    for (let b = first; b <= last; b++) wanted.push(this.block(b));
-    Promise.all(wanted).then((bufs) => {
-      let done = 0;
-      for (const [k, blk] of bufs.entries()) {
-        const from = Math.max(position + done - (first + k) * BLOCK, 0);
-        const n = Math.min(blk.length - from, length - done);
-        if (n <= 0) break;
-        blk.copy(buffer, offset + done, from, from + n);
-        done += n;
+
+    override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+      if (length > BLOCK) {
+        fs.read(this.fd, buffer, offset, length, position, (e, n) => callback(e, n));
+        return;
       }
-      callback(null, done);
-    }, (e: Error) => callback(e));
-  }
-
-  private block(b: number): Promise<Buffer> {
-    let p = this.blocks.get(b);
-    if (!p) {
-      p = new Promise<Buffer>((resolve, reject) => {
-        const buf = Buffer.allocUnsafe(BLOCK);
-        fs.read(this.fd, buf, 0, BLOCK, b * BLOCK, (e, n) => (e ? reject(e) : resolve(buf.subarray(0, n))));
-      });
-      this.blocks.set(b, p);
-      if (this.blocks.size > 4) this.blocks.delete(this.blocks.keys().next().value!);
+      const first = Math.floor(position / BLOCK), last = Math.floor((position + length - 1) / BLOCK);
+      const wanted: Array<Promise<Buffer>> = [];
+      for (let b = first; b <= last; b++) wanted.push(this.block(b));
+      Promise.all(wanted).then((bufs) => {
+        let done = 0;
+        for (const [k, blk] of bufs.entries()) {
+          const from = Math.max(position + done - (first + k) * BLOCK, 0);
+          const n = Math.min(blk.length - from, length - done);
+          if (n <= 0) break;
+          blk.copy(buffer, offset + done, from, from + n);
+          done += n;
+        }
+        callback(null, done);
+      }, (e: Error) => callback(e));
     }
-    return p;
-  }
 
-  override _readStreamForRange(start: number, end: number): Readable {
-    // Not fs.createReadStream: destroying that closes the fd, which every entry shares.
-    let pos = start;
-    const fd = this.fd;
-    return new Readable({
-      highWaterMark: 1024 * 1024,
-      read(size) {
-        const n = Math.min(Math.max(size, 64 * 1024), 1024 * 1024, end - pos);
-        if (n <= 0) return void this.push(null);
-        const buf = Buffer.allocUnsafe(n);
-        fs.read(fd, buf, 0, n, pos, (e, got) => {
-          if (e) return this.destroy(e);
-          if (got === 0) return void this.push(null);
-          pos += got;
-          this.push(buf.subarray(0, got));
+    private block(b: number): Promise<Buffer> {
+      let p = this.blocks.get(b);
+      if (!p) {
+        p = new Promise<Buffer>((resolve, reject) => {
+          const buf = Buffer.allocUnsafe(BLOCK);
+          fs.read(this.fd, buf, 0, BLOCK, b * BLOCK, (e, n) => (e ? reject(e) : resolve(buf.subarray(0, n))));
         });
-      },
-    });
-  }
+        this.blocks.set(b, p);
+        if (this.blocks.size > 4) this.blocks.delete(this.blocks.keys().next().value!);
+      }
+      return p;
+    }
 
-  override close(callback: (err: Error | null) => void): void {
-    fs.close(this.fd, (e) => callback(e ?? null));
-  }
+    override _readStreamForRange(start: number, end: number): Readable {
+      // Not fs.createReadStream: destroying that closes the fd, which every entry shares.
+      let pos = start;
+      const fd = this.fd;
+      return new Readable({
+        highWaterMark: 1024 * 1024,
+        read(size) {
+          const n = Math.min(Math.max(size, 64 * 1024), 1024 * 1024, end - pos);
+          if (n <= 0) return void this.push(null);
+          const buf = Buffer.allocUnsafe(n);
+          fs.read(fd, buf, 0, n, pos, (e, got) => {
+            if (e) return this.destroy(e);
+            if (got === 0) return void this.push(null);
+            pos += got;
+            this.push(buf.subarray(0, got));
+          });
+        },
+      });
+    }
+
+    override close(callback: (err: Error | null) => void): void {
+      fs.close(this.fd, (e) => callback(e ?? null));
+    }
+  };
 }

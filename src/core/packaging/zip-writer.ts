@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { ZipFile } from 'yazl';
+import type { ZipFile } from 'yazl';
 import { abortError, throwIfAborted } from './abort';
 import { installFastCrc32 } from './fast-crc32';
 import { FileWriter } from './file-writer';
@@ -77,7 +77,8 @@ export async function writeZip(outPath: string, opts: WriteZipOptions): Promise<
   const ctl = new Int32Array(ctlSab);
   let bytesDone = 0;
   const pieces = new PieceQueue(ctl, (len) => { if (len) opts.onBytes?.((bytesDone += len)); });
-  const zip = new ZipFile();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const zip = new (require('yazl') as typeof import('yazl')).ZipFile(); // loaded on first packaging, not at activation
   const written = new WrittenEntries(zip);
   const out = new FileWriter(outPath, (chunks) => {
     for (const c of chunks) if (c.buffer === ringSab) pieces.written(c);

@@ -1,4 +1,7 @@
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadYauzl = (): typeof yauzl => require('yauzl'); // on first use, not at activation
 
 /** Entries the packager writes into every package (see src/core/packaging/result.ts). */
 export const PACKAGE_DATALOADER_ENTRY = 'multidatabackend.json';
@@ -15,7 +18,7 @@ export function readPackageEntries(zipPath: string, names: readonly string[]): P
   const wanted = new Set(names);
   const found = new Map<string, string>();
   return new Promise((resolve, reject) => {
-    yauzl.open(zipPath, { lazyEntries: true, autoClose: true }, (err, zip) => {
+    loadYauzl().open(zipPath, { lazyEntries: true, autoClose: true }, (err, zip) => {
       if (err || !zip) return reject(err ?? new Error(`cannot open ${zipPath}`));
       const fail = (e: Error) => { zip.close(); reject(e); };
       zip.on('error', fail);

@@ -1,4 +1,5 @@
-import Replicate, { type Page } from 'replicate';
+import type Replicate from 'replicate';
+import type { Page } from 'replicate';
 import type { Job, JobOutput } from '../../core/jobs/schema';
 import type {
   CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, RemoteJobSummary, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
@@ -76,7 +77,11 @@ export class ReplicateProvider implements TrainingProvider {
     const token = (await this.deps.getToken())?.trim();
     if (!token) throw new ReplicateError('No Replicate API token. Run "Cloud Training: Set Replicate API Token" or set REPLICATE_API_TOKEN.');
     this.lastToken = token;
-    return new Replicate({ auth: token, baseUrl: this.baseUrl, fetch: this.transport.fetch, userAgent: 'cloud-training-vscode' });
+    // Required here, not at the top: the client's module is evaluated on first use, not at activation.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require('replicate') as typeof Replicate & { default?: typeof Replicate };
+    const Client = mod.default ?? mod; // CommonJS: the class itself (with .default on some builds)
+    return new Client({ auth: token, baseUrl: this.baseUrl, fetch: this.transport.fetch, userAgent: 'cloud-training-vscode' });
   }
 
   private err(e: unknown, what: string): ReplicateError {
