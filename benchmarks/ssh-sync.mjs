@@ -111,7 +111,7 @@ try {
       } : undefined;
       // EXTRACTOR=tar measures the fallback for hosts without python3 (tar -x, then a hashing pass);
       // SYSTEM_SSH=0 the built-in ssh2 client alone (when the system ssh cannot log in without a prompt).
-      return await syncDirectory(conn, local, dest, { cacheDir, report, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined, extractor: process.env.EXTRACTOR === 'tar' ? 'tar' : 'auto', openSsh: process.env.SYSTEM_SSH !== '0' });
+      return await syncDirectory(conn, local, dest, { cacheDir, report, log: process.env.BENCH_VERBOSE ? (l) => console.log(`  log: ${l}`) : undefined, streams: process.env.STREAMS ? Number(process.env.STREAMS) : undefined, extractor: process.env.EXTRACTOR === 'tar' ? 'tar' : 'auto', openSsh: process.env.SYSTEM_SSH !== '0' });
     } finally {
       conn.dispose();
     }
