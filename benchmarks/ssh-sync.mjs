@@ -11,6 +11,9 @@
 //                   cache (hashes computed while uploading, verified with sha256sum on the host)
 //   ours no-change: connect + syncDirectory again (warm hash cache, remote manifest + listing)
 // Targets: ours first ≤ 1.3 × rsync first; ours no-change ≤ rsync no-change.
+// Variants: SYSTEM_SSH=0 (built-in ssh2 only), EXTRACTOR=tar (host without python3), STREAMS=n,
+// BENCH_OURS_FIRST=1 (we go first in round 0), BENCH_KEEP_CACHE=1 (no page-cache drop between runs),
+// BENCH_VERBOSE=1 (phase times and fallbacks).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -124,10 +127,11 @@ try {
     const rDest = path.join(sshd.remoteDir, `rsync-${i}`);
     const oDest = path.join(sshd.remoteDir, `ours-${i}`);
     const cache = path.join(tmp, `cache-${i}`);
-    const pair = i % 2 === 0
+    const rsyncFirst = (i + (process.env.BENCH_OURS_FIRST ? 1 : 0)) % 2 === 0;
+    const pair = rsyncFirst
       ? { rFirst: await time(rsync(rDest)), oFirst: await time(ours(oDest, cache)) }
       : { oFirst: await time(ours(oDest, cache)), rFirst: await time(rsync(rDest)) };
-    const no = i % 2 === 0
+    const no = rsyncFirst
       ? { rNo: await time(rsync(rDest)), oNo: await time(ours(oDest, cache)) }
       : { oNo: await time(ours(oDest, cache)), rNo: await time(rsync(rDest)) };
     rounds.push({ ...pair, ...no });
