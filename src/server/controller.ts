@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { JobHistory } from '../core/jobs/history';
 import { CredentialStore, credentialFile } from './s3/credentials';
-import { LocalServer, startLocalServer } from './index';
+import type { LocalServer } from './index';
 import { linkStoredObjectToJob } from './outputs-link';
 import type { WebhookRoutes } from './webhooks';
 
@@ -74,6 +74,9 @@ export class LocalServerController {
     const { history, log } = this.opts;
     // Port 0 means "any": prefer the one we had before (jobs were given URLs with it), else any free one.
     const previous = settings.port === 0 ? Number(await fs.readFile(this.portFile, 'utf8').catch(() => '0')) : 0;
+    // The server's code (S3 endpoint, webhooks) is evaluated when it first starts, not at activation.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { startLocalServer } = require('./index') as typeof import('./index');
     const listen = (port: number): Promise<LocalServer> => startLocalServer({
       host: settings.host, port, storageDir: settings.storageDir, stateDir: path.join(this.opts.dataHome, 'server'), credentials, log,
       onObjectStored: (e) => {
