@@ -129,7 +129,11 @@ async function sync(conn: SshConnection, localRoot: string, remoteDirIn: string,
 
   if (toDelete.length) {
     report(`Removing ${toDelete.length} file(s) deleted locally…`);
-    await conn.run(posix(`cd ${shellQuote(remoteDir)} && xargs -0 rm -f -- && find . -mindepth 1 -type d -empty -delete`), { stdin: nulList(toDelete), signal });
+    await conn.run(posix(`cd ${shellQuote(remoteDir)} && xargs -0 rm -f --`), { stdin: nulList(toDelete), signal });
+    // Then the folders those files left empty, and only those (`rmdir -p` climbs while they are):
+    // a sync running in another window may have just made a folder it is about to fill.
+    const dirs = [...new Set(toDelete.map((p) => path.posix.dirname(p)).filter((d) => d !== '.'))];
+    if (dirs.length) await conn.run(posix(`cd ${shellQuote(remoteDir)} && { xargs -0 rmdir -p --ignore-fail-on-non-empty -- 2>/dev/null || true; }`), { stdin: nulList(dirs), signal });
   }
 
   let bytesSent = 0;

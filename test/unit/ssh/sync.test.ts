@@ -108,6 +108,23 @@ describe('ssh incremental sync (real sshd)', function () {
     assert.equal(await fs.readFile(path.join(remoteDir, '.b.txt.ct-partial-4242'), 'utf8'), 'half');
   });
 
+  it('removes the folders a deletion empties, and no other empty folder', async () => {
+    const local = path.join(tmp, 'folders');
+    await fs.mkdir(path.join(local, 'keep'), { recursive: true });
+    await fs.mkdir(path.join(local, 'gone', 'deep'), { recursive: true });
+    await fs.writeFile(path.join(local, 'keep', 'a.txt'), 'a');
+    await fs.writeFile(path.join(local, 'gone', 'deep', 'b.txt'), 'b');
+    const remoteDir = path.join(sshd.remoteDir, 'folders');
+    const cacheDir = path.join(tmp, 'cache');
+    await syncDirectory(conn, local, remoteDir, { cacheDir });
+    await fs.rm(path.join(local, 'gone'), { recursive: true });
+    // Another window's sync has just made this folder and is about to fill it.
+    await fs.mkdir(path.join(remoteDir, 'incoming'));
+    const r = await syncDirectory(conn, local, remoteDir, { cacheDir });
+    assert.deepEqual(r.deleted, ['gone/deep/b.txt']);
+    assert.deepEqual((await fs.readdir(remoteDir)).sort(), ['incoming', 'keep']);
+  });
+
   it('stops when aborted', async () => {
     const local = path.join(tmp, 'abort');
     await fs.mkdir(local);
