@@ -26,3 +26,33 @@ export function jobsTable(jobs: Job[], now = Date.now()): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
 }
+
+/** `cloudtrain jobs <id>`: one job, a field per line (what the editor's details view shows). */
+export function jobDetails(j: Job, now = Date.now()): string {
+  const lines: Array<[string, string | undefined]> = [];
+  const el = elapsedSeconds(j, now);
+  const meta = j.metadata;
+  lines.push(
+    ['Job', `${j.id}  ${j.name}`],
+    ['Status', `${j.status}${j.providerStatus && j.providerStatus.toLowerCase() !== j.status ? ` (${j.providerStatus})` : ''}${j.statusDetail ? `: ${j.statusDetail}` : ''}`],
+    ['Provider', `${j.provider}${j.hardware ? ` · ${j.hardware}` : ''}${j.providerJobId ? ` · id ${j.providerJobId}` : ''}`],
+    ['Created', j.createdAt],
+    ['Started', j.startedAt],
+    ['Finished', j.finishedAt],
+    ['Elapsed', el === undefined ? undefined : formatDuration(el)],
+    ['Progress', progressText(j) || undefined],
+    ['Estimate', j.cost?.estimate ? `${usd(j.cost.estimate.expected)} (${usd(j.cost.estimate.low)}–${usd(j.cost.estimate.high)})` : undefined],
+    ['Cost', j.cost?.actual !== undefined ? `${usd(j.cost.actual)}${j.cost.pricePerHour !== undefined ? ` at ${usd(j.cost.pricePerHour)}/h` : ''}` : undefined],
+    ['Error', j.error],
+    ['Workspace', j.workspace],
+    ['Training config', j.configPaths.training],
+    ['Dataloader', j.configPaths.dataloader],
+    ['Snapshot', j.snapshotRef],
+    ['Log', j.logPath],
+    ['Results', typeof meta.deliveryError === 'string' ? `delivery failed: ${meta.deliveryError} (retry: cloudtrain deliver ${j.id})` : typeof meta.deliveredAt === 'string' ? `delivered ${meta.deliveredAt}` : undefined],
+  );
+  for (const o of j.outputs) lines.push(['Output', `${o.kind} ${o.uri}${o.label ? ` (${o.label})` : ''}`]);
+  const shown = lines.filter((l): l is [string, string] => l[1] !== undefined && l[1] !== '');
+  const width = Math.max(...shown.map(([k]) => k.length));
+  return shown.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n') + '\n';
+}

@@ -22,7 +22,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   validate: { run: runValidate, summary: 'check a training or dataloader config (--json); exit 1 on any error' },
   package: { run: runPackage, summary: 'package local datasets into one zip (--out FILE, --exclude GLOB, --json)' },
   estimate: { run: runEstimate, summary: 'estimate the cost of a config on a provider/hardware' },
-  jobs: { run: runJobs, summary: 'list jobs (--json, --status S)' },
+  jobs: { run: runJobs, summary: 'list jobs (--json, --status S); jobs <id> shows one in full' },
   logs: { run: runLogs, summary: 'print a job log (--follow to stream until it ends)' },
   cancel: { run: runCancel, summary: 'cancel a running job' },
   delete: { run: runDelete, summary: 'remove finished jobs from the history' },

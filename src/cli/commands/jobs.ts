@@ -1,13 +1,27 @@
 import { parseArgs } from 'node:util';
 import { isActive } from '../../core/jobs/schema';
 import { cliContext } from '../context';
-import { jobsTable } from '../format';
-import type { CliIO } from '../io';
+import { jobDetails, jobsTable } from '../format';
+import { UsageError, type CliIO } from '../io';
 
-/** `cloudtrain jobs [--json] [--status S] [--no-refresh]` — list the job history, newest first. */
+/**
+ * `cloudtrain jobs [--json] [--status S] [--no-refresh]` — list the job history, newest first.
+ * `cloudtrain jobs <id> [--json]` — one job in full (an id prefix is enough).
+ */
 export async function runJobs(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, status: { type: 'string' }, 'no-refresh': { type: 'boolean' } }, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, status: { type: 'string' }, 'no-refresh': { type: 'boolean' } }, allowPositionals: true, strict: true });
+  if (positionals.length > 1) throw new UsageError('usage: cloudtrain jobs [<job-id>] [--json] [--status S] [--no-refresh]');
   const ctx = cliContext(io);
+  if (positionals.length === 1) {
+    let job = await ctx.history.resolve(positionals[0]!);
+    if (!values['no-refresh'] && isActive(job.status)) {
+      const monitor = ctx.monitor();
+      job = (await monitor.refresh(job)) ?? job;
+      monitor.dispose();
+    }
+    io.stdout.write(values.json ? `${JSON.stringify(job, null, 2)}\n` : jobDetails(job));
+    return 0;
+  }
   if (!values['no-refresh']) {
     // Nobody may have polled since the job ended (no window open): bring active jobs up to date once.
     const monitor = ctx.monitor();

@@ -62,6 +62,18 @@ describe('cli: submit --snapshot records the configs in git (F14)', () => {
     const listed = (JSON.parse(list.out()) as Job[]).find((j) => j.id === job.id)!;
     assert.equal(listed.snapshotRef, job.snapshotRef);
     assert.equal(listed.metadata.snapshotCommit, commit);
+
+    // `cloudtrain jobs <id prefix>` shows the one job in full, the ref included.
+    const one = capture(h);
+    assert.equal(await runJobs([job.id.slice(0, 8), '--no-refresh'], one), 0);
+    assert.match(one.out(), new RegExp(`^Job: +${job.id}  `, 'm'));
+    assert.match(one.out(), new RegExp(`^Snapshot: +refs/cloud-training/${job.id}$`, 'm'));
+    assert.match(one.out(), /^Provider: +local/m);
+    assert.match(one.out(), new RegExp(`^Training config: +${h.ws.config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    const oneJson = capture(h);
+    assert.equal(await runJobs([job.id, '--json', '--no-refresh'], oneJson), 0);
+    assert.equal((JSON.parse(oneJson.out()) as Job).snapshotRef, job.snapshotRef);
+    await assert.rejects(runJobs(['a', 'b'], capture(h)), /usage: cloudtrain jobs/);
   });
 
   it('follows cloudTraining.snapshots.enabled from the workspace settings; --no-snapshot overrides it', async () => {
