@@ -1,13 +1,18 @@
 import { envSecretLookup } from '../core/destinations/job-delivery';
 import type { SecretLookup } from '../core/destinations/schema';
 import type { DataLayout } from '../core/paths';
-import { LocalProvider } from './local/provider';
-import { replicateProviderFromEnv } from './replicate/cli-options';
 import { ProviderRegistry } from './registry';
-import { createSlurmProvider, loadSlurmClustersForCli } from './slurm/factory';
 import type { SlurmCluster } from './slurm/resources';
 import { hostSourcesFromEnv, type HostSources } from './ssh/hosts';
-import { SshProvider } from './ssh/provider';
+
+// Each provider's code is evaluated when the provider is first used, not when the extension
+// activates (about 20 ms of schemas and clients): required inside the factories below.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const local = () => require('./local/provider') as typeof import('./local/provider');
+const replicate = () => require('./replicate/cli-options') as typeof import('./replicate/cli-options');
+const ssh = () => require('./ssh/provider') as typeof import('./ssh/provider');
+const slurm = () => require('./slurm/factory') as typeof import('./slurm/factory');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface DefaultRegistryOptions {
   layout: DataLayout;
@@ -30,18 +35,18 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
   const env = opts.env ?? process.env;
   const registry = new ProviderRegistry();
   const secrets = opts.secrets ?? envSecretLookup(env);
-  registry.register('local', () => new LocalProvider({
+  registry.register('local', () => new (local().LocalProvider)({
     jobsDir: opts.layout.jobsDir,
     defaultCommand: () => opts.localCommand?.() ?? env.CLOUD_TRAINING_LOCAL_COMMAND,
     secrets, env,
   }));
   // Token/base URL from REPLICATE_API_TOKEN / REPLICATE_BASE_URL; the extension re-registers it with SecretStorage.
-  registry.register('replicate', () => replicateProviderFromEnv(env, { secrets, env }));
+  registry.register('replicate', () => replicate().replicateProviderFromEnv(env, { secrets, env }));
   // Login nodes are SSH hosts: the same sources (the CLI's come from CLOUD_TRAINING_SSH_* and ~/.ssh).
   const sshHostSources = opts.sshHostSources ?? (() => hostSourcesFromEnv(env));
-  registry.register('ssh', () => new SshProvider({ cacheDir: opts.layout.cacheDir, hostSources: sshHostSources, secrets, env }));
-  registry.register('slurm', () => createSlurmProvider({
-    clusters: opts.slurmClusters ?? (() => loadSlurmClustersForCli(opts.layout.home)),
+  registry.register('ssh', () => new (ssh().SshProvider)({ cacheDir: opts.layout.cacheDir, hostSources: sshHostSources, secrets, env }));
+  registry.register('slurm', () => slurm().createSlurmProvider({
+    clusters: opts.slurmClusters ?? (() => slurm().loadSlurmClustersForCli(opts.layout.home)),
     hostSources: sshHostSources,
     cacheDir: opts.layout.cacheDir,
     secrets, env,

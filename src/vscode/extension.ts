@@ -7,7 +7,6 @@ import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer, secretLookupFor } from './server/register';
 import { registerReplicate } from './replicate/register';
 import type { ReplicateProvider } from '../providers/replicate/provider';
-import { createReplicateWebhookHandler } from '../providers/replicate/webhook';
 import { registerSubmit } from './submit/register';
 import { registerSsh, vscodePrompter } from './ssh/register';
 import { registerConfigFeatures } from './configs/register';
@@ -85,9 +84,13 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
     return replicateSecret;
   });
   // Verified webhooks update jobs sooner; polling stays the fallback.
-  const onReplicateWebhook = createReplicateWebhookHandler({ history, provider: replicate, dataHome: layout.home, log: (l) => log.info(l) });
+  let onReplicateWebhook: ((payload: unknown) => Promise<void>) | undefined;
   server.setWebhookHandler(async (provider, payload) => {
     if (provider !== 'replicate') throw new Error(`No webhook handler for provider "${provider}"`);
+    // The handler (Replicate's API schemas) loads with the first webhook, not at activation.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { createReplicateWebhookHandler } = require('../providers/replicate/webhook') as typeof import('../providers/replicate/webhook');
+    onReplicateWebhook ??= createReplicateWebhookHandler({ history, provider: replicate, dataHome: layout.home, log: (l) => log.info(l) });
     await onReplicateWebhook(payload);
   });
   registerSsh(services);

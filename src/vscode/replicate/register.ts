@@ -1,6 +1,9 @@
 import * as vscode from 'vscode';
-import { ReplicateProvider } from '../../providers/replicate/provider';
-import { importCandidates, importRemoteJobs } from '../../providers/replicate/import';
+// The provider and import code load on first use, not at activation.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const replicateProvider = () => require('../../providers/replicate/provider') as typeof import('../../providers/replicate/provider');
+const replicateImport = () => require('../../providers/replicate/import') as typeof import('../../providers/replicate/import');
+/* eslint-enable @typescript-eslint/no-require-imports */
 import type { ExtensionServices } from '../services';
 import { preparedLocalEndpoint, secretLookup } from '../server/register';
 
@@ -25,7 +28,7 @@ export function registerReplicate(services: ExtensionServices): void {
     secrets: secretLookup(services),
     localServer: preparedLocalEndpoint,
   };
-  services.providers.register('replicate', () => new ReplicateProvider(deps));
+  services.providers.register('replicate', () => new (replicateProvider().ReplicateProvider)(deps));
 
   context.subscriptions.push(
     vscode.commands.registerCommand('cloudTraining.replicate.setToken', async () => {
@@ -42,7 +45,7 @@ export function registerReplicate(services: ExtensionServices): void {
         (_p, cancel) => {
           const ac = new AbortController();
           cancel.onCancellationRequested(() => ac.abort());
-          return new ReplicateProvider({ ...deps, getToken: async () => token.trim() }).validateCredentials(ac.signal);
+          return new (replicateProvider().ReplicateProvider)({ ...deps, getToken: async () => token.trim() }).validateCredentials(ac.signal);
         },
       );
       if (!check.ok) {
@@ -70,7 +73,7 @@ export function registerReplicate(services: ExtensionServices): void {
           { location: vscode.ProgressLocation.Notification, title: 'Listing recent Replicate jobs…' },
           () => provider.listRemote!(50, { dataHome: services.layout.home }),
         );
-        const candidates = await importCandidates(services.history, remote);
+        const candidates = await replicateImport().importCandidates(services.history, remote);
         if (!candidates.length) {
           void vscode.window.showInformationMessage('No Replicate jobs to import: every recent prediction and training is already listed.');
           return;
@@ -80,7 +83,7 @@ export function registerReplicate(services: ExtensionServices): void {
           { canPickMany: true, title: 'Import Replicate jobs started elsewhere' },
         );
         if (!picked?.length) return;
-        const added = await importRemoteJobs(services.history, services.layout, picked.map((p) => p.r));
+        const added = await replicateImport().importRemoteJobs(services.history, services.layout, picked.map((p) => p.r));
         void vscode.window.showInformationMessage(`Imported ${added.length} Replicate job${added.length === 1 ? '' : 's'}.`);
       } catch (e) {
         void vscode.window.showErrorMessage((e as Error).message);

@@ -1,10 +1,16 @@
 import os from 'node:os';
 import * as vscode from 'vscode';
 import type { HostSources } from '../../providers/ssh/hosts';
-import { detectSlurm, listPartitions, type PartitionInfo } from '../../providers/slurm/commands';
-import { connectCluster } from '../../providers/slurm/ssh';
+import type { PartitionInfo } from '../../providers/slurm/commands';
 import { pickSshHost, readSettingsHosts, vscodePrompter } from '../ssh/register';
-import { PREVIEW_JOB_ID, SlurmProvider, SlurmSubmitOptionsSchema } from '../../providers/slurm/provider';
+import type { SlurmProvider } from '../../providers/slurm/provider';
+
+// The provider's code loads when a Slurm submission is reviewed or a cluster added, not at activation.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const slurmProvider = () => require('../../providers/slurm/provider') as typeof import('../../providers/slurm/provider');
+const slurmCommands = () => require('../../providers/slurm/commands') as typeof import('../../providers/slurm/commands');
+const slurmSsh = () => require('../../providers/slurm/ssh') as typeof import('../../providers/slurm/ssh');
+/* eslint-enable @typescript-eslint/no-require-imports */
 import {
   LauncherSchema, RESOURCE_FIELDS, SlurmClusterSchema, type Launcher, SlurmResources, maxCostUsd, slurmClustersFromSection, describeResources, editResource, formatResource,
   type ResourceField, type SlurmCluster,
@@ -20,7 +26,7 @@ export function readSlurmClusters(log?: vscode.LogOutputChannel): SlurmCluster[]
 
 /** A renderer for one cluster's scripts; it never connects (rendering needs no cluster). */
 function rendererFor(cluster: SlurmCluster): SlurmProvider {
-  return new SlurmProvider({ cluster, connect: () => Promise.reject(new Error('preview only')) });
+  return new (slurmProvider().SlurmProvider)({ cluster, connect: () => Promise.reject(new Error('preview only')) });
 }
 
 type Pick = vscode.QuickPickItem & { action: 'submit' | 'submit-edited' | 'script' | 'launcher' | 'program' | 'field'; field?: ResourceField };
@@ -33,13 +39,13 @@ const DEFAULT_PROGRAM = 'train.py --config {config}';
  */
 export async function reviewSlurmSubmission(cluster: SlurmCluster, request: SubmitRequest): Promise<SubmitRequest | undefined> {
   const renderer = rendererFor(cluster);
-  const options = SlurmSubmitOptionsSchema.parse(request.options ?? {});
+  const options = slurmProvider().SlurmSubmitOptionsSchema.parse(request.options ?? {});
   let resources: SlurmResources = renderer.resolveResources(options.resources);
   let launcher: Launcher = options.launcher;
   let program = options.program ?? request.command ?? DEFAULT_PROGRAM;
   const current = (): SubmitRequest => ({ ...request, options: { ...request.options, host: cluster.host, resources, launcher, program } });
   // The real job id is given at submission; the preview shows where its folder will be.
-  const preview = { id: PREVIEW_JOB_ID };
+  const preview = { id: slurmProvider().PREVIEW_JOB_ID };
   let shown: { doc: vscode.TextDocument; text: string } | undefined;
 
   for (;;) {
@@ -149,13 +155,13 @@ async function addCluster(services: ExtensionServices): Promise<void> {
   const probe: SlurmCluster = { host, sharedDir: '~', pricePerGpuHour: 0 };
   let parts: PartitionInfo[];
   let version: string;
-  const runner = await connectCluster(probe, slurmHostSources(services.log), { prompter: vscodePrompter, log: (l) => services.log.info(l) })
+  const runner = await slurmSsh().connectCluster(probe, slurmHostSources(services.log), { prompter: vscodePrompter, log: (l) => services.log.info(l) })
     .catch((e: Error) => { void vscode.window.showErrorMessage(`Cannot connect to ${host}: ${e.message}`); return undefined; });
   if (!runner) return;
   try {
     const checked = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Looking for Slurm on ${host}…` }, async () => {
-      const d = await detectSlurm(runner);
-      return d.isSlurm ? { d, parts: await listPartitions(runner) } : { d, parts: [] };
+      const d = await slurmCommands().detectSlurm(runner);
+      return d.isSlurm ? { d, parts: await slurmCommands().listPartitions(runner) } : { d, parts: [] };
     });
     if (!checked.d.isSlurm) {
       void vscode.window.showErrorMessage(`${host} is not a Slurm login node: ${checked.d.message}`);

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { parseSshDestination } from '../../core/ssh/destination';
 import { checkGpus, describeGpus } from '../../providers/ssh/gpu';
 import { listHostChoices, SettingsHostSchema, type HostSources, type SettingsHost } from '../../providers/ssh/hosts';
-import { SshProvider } from '../../providers/ssh/provider';
+import type { SshProvider } from '../../providers/ssh/provider';
+
+// The provider's code (sync, runs, templates) loads on first use, not at activation.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sshProvider = () => require('../../providers/ssh/provider') as typeof import('../../providers/ssh/provider');
 import type { Prompter } from '../../providers/types';
 import type { ExtensionServices } from '../services';
 import { secretLookup } from '../server/register';
@@ -103,7 +107,7 @@ async function addHost(services: ExtensionServices): Promise<string | undefined>
  */
 export function registerSsh(services: ExtensionServices): void {
   const { context, log } = services;
-  services.providers.register('ssh', () => new SshProvider({
+  services.providers.register('ssh', () => new (sshProvider().SshProvider)({
     cacheDir: services.layout.cacheDir,
     hostSources: () => hostSources(log),
     killGraceSeconds: vscode.workspace.getConfiguration(SECTION).get<number>('killGraceSeconds', 10),

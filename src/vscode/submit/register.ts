@@ -9,8 +9,7 @@ import { priceFor } from '../../core/cost/prices';
 import { ProviderIdSchema, type Job, type ProviderId } from '../../core/jobs/schema';
 import { configKind } from '../../core/submit/config-kind';
 import { trainingConfigReader } from '../../core/submit/config-reader';
-import { defaultPackager } from '../../core/submit/packager';
-import { submitJob, type SubmitInput } from '../../core/submit/pipeline';
+import type { SubmitInput } from '../../core/submit/pipeline';
 import { userPricing } from '../../core/submit/settings';
 import { STEP_LABELS, SubmitError } from '../../core/submit/steps';
 import type { CostViewData } from '../../../webview/shared/protocol';
@@ -18,7 +17,7 @@ import { extraExcludes } from '../configs/settings';
 import type { ExtensionServices } from '../services';
 import { vscodePrompter } from '../ssh/register';
 import { pickResultsDestination } from './pick-destination';
-import { resubmitInput } from '../../providers/resubmit';
+
 import { askConsentInPanel, confirmCostInPanel, showCostPanel } from '../webviews/decision-panels';
 import { JobDetailsPanels } from '../webviews/job-details';
 import { mirrorSettingsForCli, readSubmitSettings } from './settings';
@@ -100,6 +99,8 @@ export function registerSubmit(services: ExtensionServices): void {
 async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise<SubmitInput | undefined> {
   const { history, providers } = services;
   if (arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) && arg.resubmitOf) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { resubmitInput } = require('../../providers/resubmit') as typeof import('../../providers/resubmit'); // provider code, on first use
     const { resumes: _resumes, ...input } = resubmitInput(await history.resolve(arg.resubmitOf));
     return input;
   }
@@ -206,6 +207,11 @@ async function runSubmission(services: ExtensionServices, input: SubmitInput): P
       const controller = new AbortController();
       token.onCancellationRequested(() => controller.abort(new DOMException('Cancelled by the user', 'AbortError')));
       let lastFraction = 0;
+      // The pipeline and the packager (zip writer, hashing worker) load with the first submission.
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const { submitJob } = require('../../core/submit/pipeline') as typeof import('../../core/submit/pipeline');
+      const { defaultPackager } = require('../../core/submit/packager') as typeof import('../../core/submit/packager');
+      /* eslint-enable @typescript-eslint/no-require-imports */
       const outcome = await submitJob(input, {
         history: services.history,
         layout: services.layout,
