@@ -1,4 +1,6 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { RunProbe } from '../run-observation';
 
 /** Is this pid alive, and (on Linux) still the process we started rather than a reused pid? */
 export async function isOurProcessAlive(pid: number, marker: string): Promise<boolean> {
@@ -25,4 +27,18 @@ export async function readIntFile(file: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The real probe of a local run: its wrapper's pid (checked against its cmdline) and its `exit_code` file. */
+export function localRunProbe(run: { jobDir: string; pid: number; runScript: string }): RunProbe {
+  const exitFile = path.join(run.jobDir, 'exit_code');
+  return {
+    alive: () => isOurProcessAlive(run.pid, run.runScript),
+    async exitCode() {
+      const code = await readIntFile(exitFile);
+      if (code === undefined) return undefined;
+      const finishedAt = await fs.stat(exitFile).then((s) => s.mtime.toISOString(), () => undefined);
+      return { code, finishedAt };
+    },
+  };
 }

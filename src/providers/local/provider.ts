@@ -11,7 +11,8 @@ import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import { fillCommand, shellQuote } from './command';
-import { isOurProcessAlive, readIntFile } from './process-files';
+import { isOurProcessAlive, localRunProbe } from './process-files';
+import { confirmGone, observeRun, type RunProbe } from '../run-observation';
 
 /** What we keep on the job to find the process again after a window reload. */
 export const LocalJobMetadataSchema = z.object({
@@ -32,6 +33,10 @@ export interface LocalProviderOptions {
   /** Secrets of results destinations (SecretStorage in the editor, the environment in the CLI); never stored. */
   secrets?: SecretLookup;
   env?: NodeJS.ProcessEnv;
+  /** How a run is looked at (default: its pid and exit file); tests wrap it to force interleavings. */
+  probe?: (run: z.infer<typeof LocalJobMetadataSchema>) => RunProbe;
+  /** Wait before the second look at a run that seemed gone without an exit code (default 500 ms). */
+  goneGraceMs?: number;
 }
 
 /**
@@ -120,17 +125,18 @@ export class LocalProvider implements TrainingProvider {
     };
   }
 
-  async status(job: Job): Promise<StatusUpdate> {
+  async status(job: Job, ctx?: Pick<ProviderContext, 'signal'>): Promise<StatusUpdate> {
     const meta = this.meta(job);
-    const code = await readIntFile(path.join(meta.jobDir, 'exit_code'));
-    if (code !== undefined) {
-      const finishedAt = await mtimeIso(path.join(meta.jobDir, 'exit_code'));
+    const probe = (this.opts.probe ?? localRunProbe)(meta);
+    const seen = await confirmGone(() => observeRun(probe), (o) => o.state === 'gone', this.opts.goneGraceMs, ctx?.signal);
+    if (seen.state === 'exited') {
+      const { code, finishedAt } = seen;
       if (code === 0) return { status: 'succeeded', providerStatus: 'exited 0', finishedAt, outputs: [{ kind: 'directory', uri: meta.outputDir, label: 'Output folder' }] };
       if (job.cancelRequestedAt) return { status: 'cancelled', providerStatus: `exited ${code}`, finishedAt };
       return { status: 'failed', providerStatus: `exited ${code}`, error: `Training command exited with code ${code}`, finishedAt };
     }
-    if (await isOurProcessAlive(meta.pid, meta.runScript)) return { status: 'running', providerStatus: 'running' };
-    // Gone without an exit code: killed by a signal (our cancel, OOM killer, reboot).
+    if (seen.state === 'running') return { status: 'running', providerStatus: 'running' };
+    // Gone without an exit code, twice: killed by a signal (our cancel, OOM killer, reboot).
     if (job.cancelRequestedAt) return { status: 'cancelled', providerStatus: 'killed', finishedAt: new Date().toISOString() };
     return { status: 'failed', providerStatus: 'killed', error: 'The training process ended without an exit code (killed by a signal, or the machine restarted)' };
   }
@@ -188,13 +194,5 @@ function groupAlive(pgid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function mtimeIso(file: string): Promise<string | undefined> {
-  try {
-    return (await fs.stat(file)).mtime.toISOString();
-  } catch {
-    return undefined;
   }
 }
