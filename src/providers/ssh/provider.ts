@@ -15,6 +15,7 @@ import { checkGpus, describeGpus } from './gpu';
 import { listHostChoices, resolveSshTarget, type HostSources } from './hosts';
 import { SshJobMetadataSchema, SshSubmitOptionsSchema, type SshJobMetadata } from './options';
 import { killRun, launchRun, readLog, readRunState } from './remote-job';
+import { confirmGone } from '../run-observation';
 import { absoluteRemote, posix, remoteJoin, shellQuote } from './remote-shell';
 import { syncDirectory } from './sync';
 import { buildCommand, simpleTunerConfig } from './templates';
@@ -29,6 +30,10 @@ export interface SshProviderOptions {
   /** Secrets of results destinations (SecretStorage in the editor, the environment in the CLI); never stored. */
   secrets?: SecretLookup;
   env?: NodeJS.ProcessEnv;
+  /** Wait before the second look at a run that seemed gone without an exit code (default 500 ms). */
+  goneGraceMs?: number;
+  /** How a run's state is read (default: one round trip, remote-job.ts); tests wrap it to act between looks. */
+  readRunState?: typeof readRunState;
 }
 
 /**
@@ -183,7 +188,9 @@ export class SshProvider implements TrainingProvider {
   async status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> {
     const meta = this.meta(job);
     const conn = await this.connection(meta.host, ctx);
-    const s = await readRunState(conn, meta.runDir, ctx.signal);
+    const read = this.opts.readRunState ?? readRunState;
+    // "Vanished" (no live group, no exit file) fails the job: only when a second look agrees.
+    const s = await confirmGone(() => read(conn, meta.runDir, ctx.signal), (r) => r.state === 'vanished', this.opts.goneGraceMs, ctx.signal);
     switch (s.state) {
       case 'running':
         return { status: 'running', providerStatus: 'running' };

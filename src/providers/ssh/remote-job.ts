@@ -71,14 +71,28 @@ export async function launchRun(conn: SshConnection, spec: RunSpec, signal?: Abo
   return { pgid, tmuxSession: lines[0] === 'tmux' ? session : undefined };
 }
 
-/** One round trip: exit code, liveness of the process group, log size. */
-export async function readRunState(conn: SshConnection, runDir: string, signal?: AbortSignal): Promise<RunState> {
+/**
+ * The state of a run in one round trip: liveness of its process group first, then the exit file,
+ * then the log size. The wrapper writes `exit_code` before it exits, so in this order a run seen
+ * gone has its exit file (if it will ever have one) by the time the file is read; the other order
+ * mistakes a run that ends between the two reads for a killed one (see run-observation.ts).
+ * The group counts as ours unless its leader is alive with a command line that is not this run's
+ * wrapper (a pid reused after a reboot). `between` is a shell fragment run between the two reads:
+ * tests use it to end a run at exactly that point.
+ */
+export function runStateCommand(runDir: string, between = ''): string {
   const d = shellQuote(runDir);
-  const cmd = `cd ${d} 2>/dev/null || { echo missing; exit 0; }; `
+  return `cd ${d} 2>/dev/null || { echo missing; exit 0; }; alive=; p=; `
+    + `if [ -s pid ]; then p=$(cat pid); if kill -0 -"$p" 2>/dev/null; then `
+    + `c=$(tr '\\0' ' ' < /proc/"$p"/cmdline 2>/dev/null); case "$c" in ''|*${shellQuote(`${runDir}/run.sh`)}*) alive=1 ;; esac; fi; fi; `
+    + (between ? `${between}; ` : '')
     + `if [ -s exit_code ]; then echo "exit $(cat exit_code) $(date -u -r exit_code +%Y-%m-%dT%H:%M:%SZ)"; `
-    + `elif [ -s pid ] && kill -0 -"$(cat pid)" 2>/dev/null; then echo "alive $(cat pid)"; else echo gone; fi; `
+    + `elif [ -n "$alive" ]; then echo "alive $p"; else echo gone; fi; `
     + `stat -c %s log 2>/dev/null || echo 0`;
-  const out = (await conn.run(posix(cmd), { signal })).trim().split('\n');
+}
+
+export function parseRunState(stdout: string): RunState {
+  const out = stdout.trim().split('\n');
   const head = out[0]?.trim() ?? '';
   const logBytes = Number(out[1] ?? 0) || 0;
   if (head === 'missing') return { state: 'missing' };
@@ -87,6 +101,10 @@ export async function readRunState(conn: SshConnection, runDir: string, signal?:
   const a = /^alive (\d+)$/.exec(head);
   if (a) return { state: 'running', pgid: Number(a[1]), logBytes };
   return { state: 'vanished', logBytes };
+}
+
+export async function readRunState(conn: SshConnection, runDir: string, signal?: AbortSignal): Promise<RunState> {
+  return parseRunState(await conn.run(posix(runStateCommand(runDir)), { signal }));
 }
 
 /** Log bytes from `offset` (at most `max`): `tail -c +N` is byte-exact, so a reattach neither repeats nor loses lines. */
