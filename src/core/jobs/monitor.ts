@@ -121,7 +121,10 @@ export class JobMonitor {
       let current = job;
       if (isActive(job.status) && job.providerJobId) {
         const update = await provider.status(job, ctx);
-        current = (await this.history.update(job.id, (j) => applyStatus(j, update))) ?? current;
+        // Another window or the CLI may have recorded the job's end while this look was under way: a
+        // look taken before that end leaves the job as recorded (history keeps the status; not even
+        // the error or detail of a stale look may land on it).
+        current = (await this.history.update(job.id, (j) => (isTerminal(j.status) ? undefined : applyStatus(j, update)))) ?? current;
       }
       if (job.logPath) {
         await syncLogMirror(current, provider, ctx);

@@ -153,3 +153,39 @@ describe('job monitor: finalisation claims and background finalisation', functio
     await until('finalized', async () => (await w2.history.get('a'))?.metadata.finalized === true);
   });
 });
+
+describe('job monitor: a look that lands after another process recorded the end', function () {
+  this.timeout(20_000);
+  let dir: string;
+  beforeEach(async () => { dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-monitor-stale-')); });
+  afterEach(async () => { await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }); });
+
+  it('leaves a job another window recorded as succeeded untouched by its own older "failed" look', async () => {
+    const windowA = new JobHistory(dir);
+    const windowB = new JobHistory(dir);
+    await windowB.add(JobSchema.parse({
+      id: 'j', name: 'j', provider: 'local', status: 'running', providerJobId: 'p-j', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
+    }));
+    // B's provider look is taken, then A records the real end, then B's (older) answer arrives.
+    const stale: TrainingProvider = {
+      id: 'local', displayName: 'stale', capabilities: {} as TrainingProvider['capabilities'],
+      validateCredentials: async () => ({ ok: true, message: '' }), listHardware: async () => [], submit: async () => { throw new Error('not used'); },
+      fetchLogs: async () => null, cancel: async () => undefined,
+      async status(): Promise<StatusUpdate> {
+        await windowA.update('j', (j) => ({ ...j, status: 'succeeded', providerStatus: 'exited 0' }));
+        return { status: 'failed', providerStatus: 'killed', error: 'The training process ended without an exit code', statusDetail: 'stale' };
+      },
+    };
+    const providers = new ProviderRegistry();
+    providers.register('local', () => stale);
+    const monitor = new JobMonitor(windowB, providers, { dataHome: dir });
+    try {
+      const after = await monitor.refresh((await windowB.get('j'))!, { deferFinalize: true });
+      assert.equal(after?.status, 'succeeded');
+      const stored = (await windowA.get('j'))!;
+      assert.deepEqual([stored.status, stored.providerStatus, stored.error, stored.statusDetail], ['succeeded', 'exited 0', undefined, undefined]);
+    } finally {
+      monitor.dispose();
+    }
+  });
+});
