@@ -10,14 +10,18 @@ export interface ObserveResult {
   observation?: SlurmObservation;
   /** Every command answered but none knows the job (purged, accounting disabled). */
   unknown: boolean;
+  /** The code the job script recorded in `exitFile` (see script.ts), read when Slurm has no final state to give. */
+  recordedExit?: number;
 }
 
 /**
  * Ask the cluster about one job: `squeue` while it is queued or running (cheap, no database), then
  * `sacct` once it has left the queue (its record has the exit code and "CANCELLED by <uid>"). Where
- * accounting is disabled, `scontrol show job` still knows finished jobs for MinJobAge seconds.
+ * accounting is disabled, `scontrol show job` still knows finished jobs for MinJobAge seconds; after
+ * that only the job script's own record (`exitFile`) is left. A database that does not answer is an
+ * error (retried), never "the job is unknown": that would end a running job as lost.
  */
-export async function observeJob(runner: CommandRunner, jobId: string, signal?: AbortSignal): Promise<ObserveResult> {
+export async function observeJob(runner: CommandRunner, jobId: string, signal?: AbortSignal, exitFile?: string): Promise<ObserveResult> {
   if (!/^\d+(_\d+)?$/.test(jobId)) throw new Error(`Not a Slurm job id: ${jobId}`);
   const q = await runner.exec(`${EPOCH_TIMES} squeue -h -t all -j ${jobId} -o ${shq(SQUEUE_FORMAT)}`, { signal });
   const fromQueue = q.code === 0 ? parseSqueue(q.stdout, jobId) : undefined;
@@ -25,17 +29,30 @@ export async function observeJob(runner: CommandRunner, jobId: string, signal?: 
   if (fromQueue && isActiveSlurmState(fromQueue.state)) return { observation: fromQueue, unknown: false };
 
   const MARK = '@@cloud-training-scontrol@@';
+  const EXIT_MARK = '@@cloud-training-exit@@';
   const r = await runner.exec(
-    `${EPOCH_TIMES} sacct -X -n -P -j ${jobId} -o ${SACCT_FIELDS} 2>&1; echo ${MARK}; scontrol show job -o ${jobId} 2>&1`,
+    `${EPOCH_TIMES} sacct -X -n -P -j ${jobId} -o ${SACCT_FIELDS} 2>&1; echo "${MARK}$?"; scontrol show job -o ${jobId} 2>&1`
+      + (exitFile ? `; echo ${EXIT_MARK}; cat ${shq(exitFile)} 2>/dev/null` : ''),
     { signal },
   );
-  const [acct = '', ctl = ''] = r.stdout.split(MARK);
+  // <sacct output> MARK<sacct's exit status>\n <scontrol output> [EXIT_MARK\n <exit file>]
+  const [acct = '', rest = ''] = r.stdout.split(MARK);
+  const [statusAndCtl = '', exitText] = rest.split(EXIT_MARK);
+  const acctStatus = Number(/^(\d+)/.exec(statusAndCtl)?.[1] ?? 0);
+  const ctl = statusAndCtl.replace(/^\d+\n?/, '');
   const fromAcct = parseSacct(acct, jobId);
   // slurmdbd records asynchronously: just after the end it may still say RUNNING while squeue knows better.
   if (fromAcct && !(fromQueue && isActiveSlurmState(fromAcct.state))) return { observation: fromAcct, unknown: false };
   const fromCtl = parseScontrolJob(ctl, jobId);
   if (fromCtl) return { observation: { ...fromCtl, reason: fromCtl.reason?.replace(/_/g, ' ') }, unknown: false };
   if (fromQueue) return { observation: fromQueue, unknown: false };
+  const code = exitText?.trim();
+  const recordedExit = code && /^\d+$/.test(code) ? Number(code) : undefined;
+  if (recordedExit !== undefined) return { unknown: true, recordedExit };
+  // No accounting (or no sacct at all) is an answer; a database that did not answer is not.
+  if (acctStatus !== 0 && acctStatus !== 127 && !/accounting storage is disabled/i.test(acct)) {
+    throw new Error(`Slurm cannot say what became of job ${jobId}: sacct failed (exit ${acctStatus}): ${acct.trim().slice(0, 300)}`);
+  }
   return { unknown: true };
 }
 

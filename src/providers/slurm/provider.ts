@@ -4,7 +4,7 @@ import {
   RESULTS_DESTINATION_KEY, checkDeliveryCredentials, deliverJobOutputs, parseResultsOption,
 } from '../../core/destinations/job-delivery';
 import type { SecretLookup } from '../../core/destinations/schema';
-import type { Job } from '../../core/jobs/schema';
+import { isActive, type Job } from '../../core/jobs/schema';
 import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
@@ -14,7 +14,7 @@ import {
 import { workspaceKey } from '../ssh/provider';
 import { LauncherSchema, SlurmCluster, SlurmResources, SlurmResourcesSchema, describeResources } from './resources';
 import { CommandRunner, shq } from './runner';
-import { generateSbatchScript } from './script';
+import { exitRecordPath, generateSbatchScript } from './script';
 import { toStatusUpdate } from './state';
 
 /** `request.options` of a Slurm submission (data options as for the SSH provider). */
@@ -109,7 +109,13 @@ export interface SlurmProviderOptions {
   /** Secrets of results destinations (SecretStorage in the editor, the environment in the CLI); never stored. */
   secrets?: SecretLookup;
   env?: NodeJS.ProcessEnv;
+  /** How long a job must stay unknown to Slurm (no queue entry, no record) before it is reported lost (default 60 s). */
+  unknownGraceMs?: number;
 }
+
+/** job.metadata key: when Slurm was first seen not to know the job (cleared when it answers again). */
+const UNKNOWN_SINCE = 'slurmUnknownSince';
+const UNKNOWN_GRACE_MS = 60_000;
 
 /** Stands for the job id in a script rendered before the job exists (the preview). */
 export const PREVIEW_JOB_ID = '{job-id}';
@@ -277,14 +283,30 @@ export class SlurmProvider implements TrainingProvider {
   async status(job: Job, ctx: ProviderContext): Promise<StatusUpdate> {
     const id = requireId(job);
     const meta = readMetadata(job);
-    const { observation, unknown } = await observeJob(await this.conn(ctx), id, ctx.signal);
-    if (!observation || unknown) {
-      // Purged from the controller and no accounting: all we can say is that it is over.
-      return job.cancelRequestedAt
-        ? { status: 'cancelled', statusDetail: 'Cancelled (Slurm no longer knows the job)' }
-        : { status: 'failed', statusDetail: 'Slurm no longer knows this job and has no accounting record', error: 'Job record lost' };
+    const { observation, unknown, recordedExit } = await observeJob(await this.conn(ctx), id, ctx.signal, exitRecordPath(meta.jobDir, id));
+    if (observation && !unknown) {
+      const update = toStatusUpdate(observation, { nodes: meta.nodes, gpusPerNode: meta.gpusPerNode, pricePerGpuHour: meta.pricePerGpuHour });
+      return job.metadata[UNKNOWN_SINCE] === undefined ? update : { ...update, metadata: { ...update.metadata, [UNKNOWN_SINCE]: undefined } };
     }
-    return toStatusUpdate(observation, { nodes: meta.nodes, gpusPerNode: meta.gpusPerNode, pricePerGpuHour: meta.pricePerGpuHour });
+    // Slurm has forgotten the job (no accounting, past MinJobAge): the script's own record says how it ended.
+    if (recordedExit === 0) return { status: 'succeeded', providerStatus: 'exited 0', statusDetail: 'Completed (from the job\'s exit record)' };
+    if (recordedExit !== undefined) {
+      return job.cancelRequestedAt
+        ? { status: 'cancelled', providerStatus: `exited ${recordedExit}`, statusDetail: 'Cancelled' }
+        : { status: 'failed', providerStatus: `exited ${recordedExit}`, statusDetail: `Failed: exit code ${recordedExit}`, error: `Training command exited with code ${recordedExit}` };
+    }
+    if (job.cancelRequestedAt) return { status: 'cancelled', statusDetail: 'Cancelled (Slurm no longer knows the job)' };
+    // Not known right now is not "lost": a controller restart or a lagging database can hide a job for a
+    // while. Lost only when it stays unknown across looks `unknownGraceMs` apart; active meanwhile.
+    const since = typeof job.metadata[UNKNOWN_SINCE] === 'string' ? Date.parse(job.metadata[UNKNOWN_SINCE] as string) : NaN;
+    if (Number.isFinite(since) && Date.now() - since >= (this.options.unknownGraceMs ?? UNKNOWN_GRACE_MS)) {
+      return { status: 'failed', statusDetail: 'Slurm no longer knows this job and has no accounting record', error: 'Job record lost' };
+    }
+    return {
+      status: isActive(job.status) ? job.status : 'running',
+      statusDetail: 'Slurm does not list the job right now; waiting for its final state',
+      ...(Number.isFinite(since) ? {} : { metadata: { [UNKNOWN_SINCE]: new Date().toISOString() } }),
+    };
   }
 
   async fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> {

@@ -172,6 +172,7 @@ describe('slurm provider (real Slurm through sshd)', function () {
 
       assert.deepEqual([...seenRunning.seen, ...seen].filter((s, i, a) => s !== a[i - 1]), ['queued', 'running', 'succeeded'], log);
       assert.equal(last.providerStatus, 'COMPLETED');
+      assert.equal(await fs.readFile(path.join(meta.jobDir, `exit_code.${job.providerJobId}`), 'utf8'), '0\n', 'the script recorded its end, for when Slurm forgets the job');
       assert.ok(mid.length <= log.length && log.startsWith(mid));
       assert.match(log, /gpus=0 token_len=15/);
       assert.match(log, /^images: a\.txt$/m, 'the dataset was synced to the shared folder');
@@ -368,9 +369,14 @@ describe('slurm provider (real Slurm through sshd)', function () {
     assert.match(log, /^from the program$/m);
   });
 
-  it('reports a job Slurm no longer knows as failed (or cancelled when that was asked)', async () => {
-    const ghost = { ...newJob(), providerJobId: '987654', metadata: { clusterHost: 'slurm-login', jobDir: '/x', scriptPath: '/x/job.sbatch', outputPath: '/x/o', nodes: 1, gpusPerNode: 0, pricePerGpuHour: 0 } };
-    const u = await provider.status(ghost, ctx);
+  it('reports a job Slurm no longer knows as failed once it stayed unknown past the grace (or cancelled when that was asked)', async () => {
+    const ghost: Job = { ...newJob(), status: 'running', providerJobId: '987654', metadata: { clusterHost: 'slurm-login', jobDir: '/x', scriptPath: '/x/job.sbatch', outputPath: '/x/o', nodes: 1, gpusPerNode: 0, pricePerGpuHour: 0 } };
+    // The first look that finds nothing is not final: a controller restart can hide a job for a while.
+    const first = await provider.status(ghost, ctx);
+    assert.equal(first.status, 'running');
+    assert.ok(first.metadata?.slurmUnknownSince);
+    const longAgo = new Date(Date.now() - 10 * 60_000).toISOString();
+    const u = await provider.status({ ...ghost, metadata: { ...ghost.metadata, slurmUnknownSince: longAgo } }, ctx);
     assert.equal(u.status, 'failed');
     assert.match(u.statusDetail!, /no longer knows/);
     assert.equal((await provider.status({ ...ghost, cancelRequestedAt: new Date().toISOString() }, ctx)).status, 'cancelled');
@@ -404,6 +410,9 @@ describe('slurm provider (real Slurm through sshd)', function () {
     assert.equal(last.status, 'failed');
     assert.equal(last.providerStatus, 'TIMEOUT');
     assert.match(last.statusDetail ?? '', /Time limit/);
+    const meta = timeoutJob.metadata as { jobDir: string };
+    const record = await fs.readFile(path.join(meta.jobDir, `exit_code.${timeoutJob.providerJobId}`), 'utf8').catch(() => undefined);
+    assert.notEqual(record, '0\n', 'a job killed at its time limit never records a success');
     const log = await tailAll(timeoutJob, []);
     assert.match(log, /tick/);
     assert.match(log, /DUE TO TIME LIMIT/);
