@@ -63,8 +63,9 @@ export async function launchRun(conn: SshConnection, spec: RunSpec, signal?: Abo
   const start = spec.tmux
     ? `if command -v tmux >/dev/null 2>&1; then tmux new-session -d -s ${shellQuote(session)} "exec env PATH=\\"$PATH\\" sh ${shellQuote(script)}" && echo tmux; else ${detached} echo setsid; fi`
     : `${detached} echo setsid`;
-  // Wait (bounded) for the wrapper to record its pid, so the caller always gets a process group.
-  const out = await conn.run(posix(`cd ${dir} && { ${start}; } && i=0; while [ ! -s pid ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; echo; cat pid`), { signal });
+  // Wait (bounded) for the wrapper to record its pid, so the caller always gets a process group. The
+  // bound is generous: on a loaded host a run that starts after it would be reported failed yet run untracked.
+  const out = await conn.run(posix(`cd ${dir} && { ${start}; } && i=0; while [ ! -s pid ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo; cat pid`), { signal });
   const lines = out.trim().split('\n').map((s) => s.trim()).filter(Boolean);
   const pgid = Number(lines[lines.length - 1]);
   if (!Number.isInteger(pgid) || pgid <= 0) throw new Error(`The training command did not start on the host: ${out.trim().slice(0, 300)}`);
