@@ -159,6 +159,16 @@ describe('cloudtrain exits by itself after SSH and Slurm commands (real processe
     await cli(h, ['cancel', 'no-such-job'], 1);
   });
 
+  it('serve runs until Ctrl-C, then stops its server and exits 0 by itself', async () => {
+    const h = await home('serve');
+    let sent = false;
+    const r = await cli(h, ['serve', '--port', '0', '--storage', path.join(tmp, 'store')], 0, {
+      onOutput: (child, out) => { if (!sent && /Press Ctrl\+C/.test(out)) { sent = true; child.kill('SIGINT'); } },
+    });
+    assert.ok(sent, r.out);
+    assert.match(r.out, /stopped\n$/);
+  });
+
   it('Slurm: submit --follow, submit, jobs, jobs <id>, cancel, resubmit --follow each exit with the right code', async () => {
     const h = await home('slurm');
     const submit = (steps: number) => ['submit', '--provider', 'slurm', '--hardware', 'slurm-login', '--config', 'config/config.json',
