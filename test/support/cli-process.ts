@@ -27,6 +27,8 @@ export interface CliRunOptions {
   onOutput?: (child: ChildProcess, out: string, err: string) => void;
   quietLimitMs?: number;
   hardLimitMs?: number;
+  /** Run on a pseudo-terminal (util-linux `script`), so prompts are asked; write keys to child.stdin. */
+  tty?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -41,7 +43,11 @@ export function runCli(args: string[], o: CliRunOptions): Promise<CliRun> {
   const quietLimit = o.quietLimitMs ?? 15_000;
   const hardLimit = o.hardLimitMs ?? 180_000;
   const started = Date.now();
-  const child = spawn(process.execPath, [CLI_JS, ...args], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, CLI_JS, ...args];
+  const child = o.tty
+    // -e: script exits with the command's code; -f: output as it comes; the log goes nowhere.
+    ? spawn('script', ['-qfec', argv.map(shellQuote).join(' '), '/dev/null'], { cwd: o.cwd, env: o.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(argv[0]!, argv.slice(1), { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   let err = '';
@@ -73,4 +79,8 @@ export function runCli(args: string[], o: CliRunOptions): Promise<CliRun> {
       resolve({ code, signal, out, err, hung, lingerMs: (exitedAt || Date.now()) - lastOutputAt });
     });
   });
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -30,7 +30,8 @@ export function ttyPrompter(io: CliIO, input: NodeJS.ReadableStream & { isTTY?: 
       if (hidden) io.stderr.write('\n');
       resolve(answer);
     });
-    rl.on('SIGINT', () => { rl.close(); resolve(undefined); });
+    // Raw mode swallows Ctrl-C: decline, and end the invocation as the shell's Ctrl-C would.
+    rl.on('SIGINT', () => { rl.close(); resolve(undefined); io.scope?.interrupt('SIGINT'); });
   });
   return {
     async confirm(message, detail) {

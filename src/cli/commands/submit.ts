@@ -202,6 +202,11 @@ export async function runSubmission(input: SubmitInput, o: {
     if (!values.follow) return ExitCode.ok;
     return await runLogs([job.id, '--follow'], io);
   } catch (e) {
+    // Ctrl-C anywhere (a prompt, an upload, a connection): the shell's code, whatever error it caused.
+    if (io.scope.interruptedBy) {
+      say(`cloudtrain ${o.command}: interrupted`);
+      return signalExitCode(io.scope.interruptedBy);
+    }
     if (e instanceof SpendingLimitError) {
       say(`cloudtrain ${o.command}: ${e.message}`);
       return ExitCode.limit;
@@ -241,7 +246,7 @@ function parsePositiveInt(v: string | undefined, flag: string): number | undefin
   return n;
 }
 
-async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: CliIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
+async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: ScopedIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
   o.io.stderr.write(`${consentSummaryText(summary)}\n`);
   if (o.yes) {
     o.io.stderr.write('Upload allowed by --yes.\n');
@@ -250,23 +255,33 @@ async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; 
   if (!o.interactive) {
     throw new Error('Upload consent is needed and there is no terminal to ask: pass --yes, or set cloudTraining.uploadConsent to "allow"');
   }
-  const rl = createInterface({ input: o.stdin, output: o.io.stderr });
+  const rl = terminalQuestions(o.io, o.stdin);
   try {
-    const a = (await rl.question('Upload? [o]nce / [a]lways for this workspace / [N]o: ')).trim().toLowerCase();
+    const a = (await rl.question('Upload? [o]nce / [a]lways for this workspace / [N]o: ', { signal: o.io.scope.signal })).trim().toLowerCase();
     return a === 'o' || a === 'once' || a === 'y' || a === 'yes' ? 'once' : a === 'a' || a === 'always' ? 'always' : 'cancel';
   } finally {
     rl.close();
   }
 }
 
-async function askYesNo(io: CliIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
-  const rl = createInterface({ input: stdin, output: io.stderr });
+async function askYesNo(io: ScopedIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
+  const rl = terminalQuestions(io, stdin);
   try {
-    const a = (await rl.question(question)).trim().toLowerCase();
+    const a = (await rl.question(question, { signal: io.scope.signal })).trim().toLowerCase();
     return a ? a === 'y' || a === 'yes' : dflt;
   } finally {
     rl.close();
   }
+}
+
+/**
+ * A readline on the terminal. It reads Ctrl-C as a key (raw mode: no SIGINT reaches the process) and
+ * would only close itself; handed to the scope, it ends the whole invocation as Ctrl-C should (130).
+ */
+function terminalQuestions(io: ScopedIO, stdin: NodeJS.ReadableStream) {
+  const rl = createInterface({ input: stdin, output: io.stderr });
+  rl.on('SIGINT', () => io.scope.interrupt('SIGINT'));
+  return rl;
 }
 
 /** Human-readable estimate, shared with `cloudtrain estimate`. */

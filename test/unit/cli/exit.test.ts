@@ -5,6 +5,9 @@ import path from 'node:path';
 import { CLI_JS, killLiveClis, runCli, type CliRun } from '../../support/cli-process';
 import { startSlurmCluster, type SlurmClusterFixture } from '../../support/slurm-cluster';
 import { startSshd, type SshdFixture } from '../../support/sshd';
+import { FakeReplicate } from '../../support/replicate-server/server';
+
+const EXAMPLE = path.resolve(__dirname, '../../../examples/simpletuner-demo');
 
 /** A command must be gone this long after its last line (generous for a loaded 2-core machine). */
 const QUIET_LIMIT_MS = 15_000;
@@ -139,6 +142,17 @@ describe('cloudtrain exits by itself after SSH and Slurm commands (real processe
     assert.match(re.out, /step 600\/600/);
   });
 
+  it('SSH: Ctrl-C at the upload consent prompt on a terminal exits 130 and submits nothing', async () => {
+    const h = await home('ssh-prompt');
+    let sent = false;
+    const r = await cli(h, sshSubmit('box', 5, h).filter((a) => a !== '--yes'), 130, {
+      tty: true,
+      onOutput: (child, out) => { if (!sent && /Upload\?/.test(out)) { sent = true; child.stdin!.write('\x03'); } },
+    });
+    assert.ok(sent, r.out);
+    assert.deepEqual(JSON.parse((await cli(h, ['jobs', '--json'], 0)).out), []);
+  });
+
   it('SSH through a ProxyJump host: submit --follow, submit, jobs, cancel', async () => {
     const h = await home('ssh-jump');
     assert.match((await cli(h, [...sshSubmit('box-jump', 3, h), '--follow'], 0)).out, /step 3\/3/);
@@ -200,3 +214,45 @@ async function killRemoteJobs(dir: string): Promise<void> {
     }
   }
 }
+
+describe('cloudtrain exits by itself after local and Replicate commands (real processes)', function () {
+  this.timeout(120_000);
+  let server: FakeReplicate;
+  let tmp: string;
+  before(async () => {
+    await fs.access(CLI_JS).catch(() => { throw new Error(`${CLI_JS} is missing: run npm run build first`); });
+    server = new FakeReplicate();
+    await server.start();
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-exit-other-'));
+  });
+  afterEach(() => killLiveClis());
+  after(async () => {
+    killLiveClis();
+    await server?.close();
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  async function cli(args: string[], code: number): Promise<CliRun> {
+    const env = { PATH: process.env.PATH, HOME: tmp, CLOUD_TRAINING_HOME: path.join(tmp, 'home'), DEMO_STEP_SECONDS: '0.002', REPLICATE_BASE_URL: server.base, REPLICATE_API_TOKEN: server.token };
+    const r = await runCli(args, { env, cwd: EXAMPLE, quietLimitMs: QUIET_LIMIT_MS });
+    const what = `cloudtrain ${args.join(' ')}\n--- stdout\n${r.out}\n--- stderr\n${r.err}`;
+    assert.ok(!r.hung, `still running ${QUIET_LIMIT_MS / 1000} s after its last line (killed): ${what}`);
+    assert.equal(r.code, code, what);
+    assert.doesNotMatch(r.err, /after the command ended/, `the exit guard fired: ${what}`);
+    return r;
+  }
+
+  it('local: submit --follow, jobs', async () => {
+    assert.match((await cli(['submit', '--provider', 'local', '--config', 'config/config.json', '--yes', '--follow'], 0)).out, /Training complete/);
+    assert.match((await cli(['jobs'], 0)).out, /succeeded\s+local/);
+  });
+
+  it('Replicate: submit --follow, submit, jobs, cancel', async () => {
+    const done = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--hardware', 'h100-x2', '--yes', '--follow'], 0);
+    assert.match(done.err, /succeeded/);
+    server.script = { ...server.script, chunkMs: 2000 };
+    const id = (await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--yes'], 0)).out.trim();
+    await cli(['jobs'], 0);
+    assert.match((await cli(['cancel', id], 0)).out, /cancelled/);
+  });
+});
