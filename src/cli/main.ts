@@ -89,7 +89,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
  * is drained (no process.exit that could cut output short). If a handle still keeps the process alive
  * after disposal that is a bug; rather than hang a CI pipeline, a guard names it and exits.
  */
-export async function cli(argv: string[], io: CliIO): Promise<void> {
+export async function cli(argv: string[], io: CliIO, opts: { exitGuardMs?: number } = {}): Promise<void> {
+  const guardMs = opts.exitGuardMs ?? EXIT_GUARD_MS;
   let code: number;
   try {
     code = await main(argv, io);
@@ -100,10 +101,10 @@ export async function cli(argv: string[], io: CliIO): Promise<void> {
   process.exitCode = code;
   setTimeout(() => {
     const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
-    io.stderr.write(`cloudtrain: still running ${EXIT_GUARD_MS / 1000} s after the command ended (open: ${open.join(', ') || 'unknown'}); exiting. This is a bug, please report it.\n`);
+    io.stderr.write(`cloudtrain: still running ${guardMs / 1000} s after the command ended (open: ${open.join(', ') || 'unknown'}); exiting. This is a bug, please report it.\n`);
     // Flush what is buffered before exiting.
     io.stdout.write('', () => process.exit(code));
-  }, EXIT_GUARD_MS).unref();
+  }, guardMs).unref();
 }
 
 if (require.main === module) {
