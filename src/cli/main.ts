@@ -39,7 +39,7 @@ usage: cloudtrain <command> [options]
 ${Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`).join('\n')}
 
 Data folder: $CLOUD_TRAINING_HOME or ~/.cloud-training (shared with the VS Code extension).
-Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit.
+Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit, 130 Ctrl-C.
 `;
 
 /** After Ctrl-C, how long a command may take to stop by itself before its scope is closed under it. */

@@ -65,7 +65,7 @@ describe('CliScope: what one CLI invocation owns', () => {
     clearTimeout(killer);
     assert.equal(signal, null, `killed: the guard did not fire\n${err}`);
     assert.equal(code, 2, 'the command\'s code (no command: usage, 2)');
-    assert.match(out, /^cloudtrain — submit and track[\s\S]*Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit\.\n$/);
+    assert.match(out, /^cloudtrain — submit and track[\s\S]*Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit, 130 Ctrl-C\.\n$/);
     assert.match(err, /still running 0\.5 s after the command ended \(open: [^)]*Timeout/);
   });
 });
