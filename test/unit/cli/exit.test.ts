@@ -165,12 +165,15 @@ describe('cloudtrain exits by itself after SSH and Slurm commands (real processe
     assert.match((await cli(h, ['cancel', id], 0)).out, /cancelled/);
   });
 
-  it('SSH: a spending-limit refusal exits 3, bad arguments 2, an unknown job 1', async () => {
+  it('SSH: a spending-limit refusal exits 3, bad arguments 2, an unknown job 1, a failure after connecting 1', async () => {
     const h = await home('ssh-limit', { 'cloudTraining.pricing.ssh.perGpuHour': 1000, 'cloudTraining.limits.daily': 0.01 });
     const refused = await cli(h, [...sshSubmit('box', 5, h), '--steps', '100000'], 3);
     assert.match(refused.err, /limit/i);
     await cli(h, [...sshSubmit('box', 5, h), '--bogus'], 2);
     await cli(h, ['cancel', 'no-such-job'], 1);
+    // Connected, then the host refuses the folder: the error path closes the connection too.
+    const failed = await cli(await home('ssh-fail'), [...sshSubmit('box', 5, h).slice(0, -3), '--remote-dir', '/proc/not-a-folder', '--yes'], 1);
+    assert.match(failed.err, /Connecting to box/);
   });
 
   it('serve runs until Ctrl-C, then stops its server and exits 0 by itself', async () => {
