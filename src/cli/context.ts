@@ -3,29 +3,43 @@ import { JobMonitor } from '../core/jobs/monitor';
 import { DataLayout, dataLayout } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
 import type { ProviderRegistry } from '../providers/registry';
-import type { CliIO } from './io';
 import { loadCliSettings, userPricing } from '../core/submit/settings';
+import type { CliScope, ScopedIO } from './scope';
 
 export interface CliContext {
   layout: DataLayout;
   history: JobHistory;
   providers: ProviderRegistry;
+  /** A job monitor that is disposed with the invocation (disposing it earlier is fine). */
   monitor(intervalMs?: number): JobMonitor;
 }
 
-/** The same core objects the extension builds, for one CLI invocation. */
-export function cliContext(io: CliIO): CliContext {
+/** One context per invocation: `submit --follow` reuses the submission's registry and its connections. */
+const contexts = new WeakMap<CliScope, CliContext>();
+
+/**
+ * The same core objects the extension builds, for one CLI invocation. Owned by the invocation's
+ * scope: its provider registry (SSH connections, jump hosts, Slurm login nodes) and every monitor it
+ * hands out are closed when the command ends, so the process can exit.
+ */
+export function cliContext(io: ScopedIO): CliContext {
+  const known = contexts.get(io.scope);
+  if (known) return known;
   const layout = dataLayout(io.dataHome);
   const history = new JobHistory(layout.historyDir, (w) => io.stderr.write(`warning: ${w.message}\n`));
   const providers = createDefaultRegistry({ layout, env: io.env });
-  return {
+  // Registered first, so closed last: monitors stop before the connections they poll through.
+  io.scope.defer(() => providers.dispose());
+  const ctx: CliContext = {
     layout,
     history,
     providers,
-    monitor: (intervalMs = 1000) => new JobMonitor(history, providers, {
+    monitor: (intervalMs = 1000) => io.scope.use(new JobMonitor(history, providers, {
       dataHome: layout.home, intervalMs, log: (l) => io.stderr.write(`${l}\n`),
       // The same prices the extension uses (mirrored into <dataHome>/settings.json).
       pricing: async () => userPricing((await loadCliSettings({ dataHome: layout.home, env: io.env })).settings),
-    }),
+    })),
   };
+  contexts.set(io.scope, ctx);
+  return ctx;
 }

@@ -1,3 +1,5 @@
+import type { CliScope } from './scope';
+
 /** What a CLI command may touch: streams, environment, working folder and the shared data home. */
 export interface CliIO {
   stdout: NodeJS.WritableStream;
@@ -5,6 +7,8 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
   cwd: string;
   dataHome: string;
+  /** The invocation's disposal scope (set by main / `scoped`); everything a command opens is closed with it. */
+  scope?: CliScope;
 }
 
 /** A usage error: exit code 2 with a one-line reason. */

@@ -1,5 +1,6 @@
 import { defaultDataHome } from '../core/paths';
 import { ExitCode, UsageError, type CliIO } from './io';
+import { inScope, signalExitCode } from './scope';
 import { runCancel } from './commands/cancel';
 import { runDeliver } from './commands/deliver';
 import { runDelete } from './commands/delete';
@@ -38,8 +39,13 @@ usage: cloudtrain <command> [options]
 ${Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`).join('\n')}
 
 Data folder: $CLOUD_TRAINING_HOME or ~/.cloud-training (shared with the VS Code extension).
-Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit.
+Exit codes: 0 ok, 1 error, 2 bad usage, 3 refused by a spending limit, 130 Ctrl-C.
 `;
+
+/** After Ctrl-C, how long a command may take to stop by itself before its scope is closed under it. */
+const INTERRUPT_GRACE_MS = 3000;
+/** Last resort if something still holds the event loop after disposal: never hang a script forever. */
+const EXIT_GUARD_MS = 10_000;
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
@@ -52,24 +58,56 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`cloudtrain: unknown command "${name}" (try: ${Object.keys(COMMANDS).join(', ')})\n`);
     return ExitCode.usage;
   }
+  // One scope per invocation, closed on every path: whatever the command opened (provider registry,
+  // SSH connections and jump hosts, monitors, servers, timers) is gone when main returns.
+  return inScope(io, async (scoped) => {
+    const run = cmd.run(rest, scoped).catch((e: unknown) => {
+      if (scoped.scope.interruptedBy) return signalExitCode(scoped.scope.interruptedBy); // a connection closed under it
+      const err = e as Error & { code?: string };
+      // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad flags.
+      const usage = e instanceof UsageError || String(err.code ?? '').startsWith('ERR_PARSE_ARGS');
+      io.stderr.write(`cloudtrain ${name}: ${String(err?.message ?? e).split('\n')[0]}\n`);
+      if (io.env.CLOUDTRAIN_DEBUG) io.stderr.write(`${err?.stack}\n`);
+      return usage ? ExitCode.usage : ExitCode.error;
+    });
+    // Ctrl-C: a command waiting on the scope's signal returns by itself (and says so); one stuck in a
+    // network call gets a moment, then the scope is closed under it, which ends that call.
+    const interrupted = new Promise<number>((resolve) => {
+      const onAbort = () => {
+        const t = setTimeout(() => resolve(signalExitCode(scoped.scope.interruptedBy)), INTERRUPT_GRACE_MS);
+        void run.finally(() => clearTimeout(t));
+      };
+      if (scoped.scope.signal.aborted) onAbort();
+      else scoped.scope.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    return Promise.race([run, interrupted]);
+  });
+}
+
+/**
+ * The `cloudtrain` process: run, dispose, set the exit code and let Node exit by itself once stdout
+ * is drained (no process.exit that could cut output short). If a handle still keeps the process alive
+ * after disposal that is a bug; rather than hang a CI pipeline, a guard names it and exits.
+ */
+export async function cli(argv: string[], io: CliIO, opts: { exitGuardMs?: number } = {}): Promise<void> {
+  const guardMs = opts.exitGuardMs ?? EXIT_GUARD_MS;
+  let code: number;
   try {
-    return await cmd.run(rest, io);
+    code = await main(argv, io);
   } catch (e) {
-    const err = e as Error & { code?: string };
-    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for bad flags.
-    const usage = e instanceof UsageError || String(err.code ?? '').startsWith('ERR_PARSE_ARGS');
-    io.stderr.write(`cloudtrain ${name}: ${err.message.split('\n')[0]}\n`);
-    if (process.env.CLOUDTRAIN_DEBUG) io.stderr.write(`${err.stack}\n`);
-    return usage ? ExitCode.usage : ExitCode.error;
+    io.stderr.write(`cloudtrain: ${(e as Error).message}\n`);
+    code = ExitCode.error;
   }
+  process.exitCode = code;
+  setTimeout(() => {
+    const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+    io.stderr.write(`cloudtrain: still running ${guardMs / 1000} s after the command ended (open: ${open.join(', ') || 'unknown'}); exiting. This is a bug, please report it.\n`);
+    // Flush what is buffered before exiting.
+    io.stdout.write('', () => process.exit(code));
+  }, guardMs).unref();
 }
 
 if (require.main === module) {
   const io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), dataHome: defaultDataHome() };
-  main(process.argv.slice(2), io).then((code) => {
-    process.exitCode = code;
-  }, (e) => {
-    process.stderr.write(`cloudtrain: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  });
+  void cli(process.argv.slice(2), io);
 }

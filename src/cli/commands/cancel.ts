@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { isTerminal } from '../../core/jobs/schema';
 import { cancelJob } from '../../core/jobs/cancel';
 import { cliContext } from '../context';
-import { UsageError, type CliIO } from '../io';
+import { UsageError } from '../io';
+import { scoped } from '../scope';
 
 /** `cloudtrain cancel <id>` — ask the provider to stop the job and record it. */
-export async function runCancel(argv: string[], io: CliIO): Promise<number> {
+export const runCancel = scoped(async (argv, io) => {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError('usage: cloudtrain cancel <job-id>');
   const ctx = cliContext(io);
@@ -18,4 +19,4 @@ export async function runCancel(argv: string[], io: CliIO): Promise<number> {
   const after = await cancelJob(job, ctx.history, ctx.providers, monitor, ctx.layout.home).finally(() => monitor.dispose());
   io.stdout.write(`Job ${job.id} ${after?.status ?? 'cancelled'}\n`);
   return 0;
-}
+});

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { isActive } from '../../core/jobs/schema';
 import { cliContext } from '../context';
-import { UsageError, type CliIO } from '../io';
+import { UsageError } from '../io';
+import { scoped } from '../scope';
 
 /** `cloudtrain delete <id>...` — remove finished jobs from the history (their log mirrors stay on disk). */
-export async function runDelete(argv: string[], io: CliIO): Promise<number> {
+export const runDelete = scoped(async (argv, io) => {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
   if (!positionals.length) throw new UsageError('usage: cloudtrain delete <job-id>...');
   const ctx = cliContext(io);
@@ -14,4 +15,4 @@ export async function runDelete(argv: string[], io: CliIO): Promise<number> {
   const n = await ctx.history.remove(jobs.map((j) => j.id));
   io.stdout.write(`Deleted ${n} job(s)\n`);
   return 0;
-}
+});

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { envSecretLookup, redeliverJob } from '../../core/destinations/job-delivery';
 import { cliContext } from '../context';
-import { ExitCode, UsageError, type CliIO } from '../io';
+import { ExitCode, UsageError } from '../io';
+import { scoped } from '../scope';
 import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
 
 const USAGE = `usage: cloudtrain deliver <job-id> ${RESULTS_USAGE} [--json]`;
@@ -12,7 +13,7 @@ const USAGE = `usage: cloudtrain deliver <job-id> ${RESULTS_USAGE} [--json]`;
  * given with --results (which is then kept on the job). Secrets from the environment. Exit 0 when
  * delivered, 1 when the delivery failed (recorded on the job), 2 for bad usage.
  */
-export async function runDeliver(argv: string[], io: CliIO): Promise<number> {
+export const runDeliver = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv,
     options: { ...RESULTS_OPTIONS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
@@ -38,4 +39,4 @@ export async function runDeliver(argv: string[], io: CliIO): Promise<number> {
   }
   if (!values.json) for (const o of outcome.outputs) io.stdout.write(`${o.uri}\n`);
   return ExitCode.ok;
-}
+});

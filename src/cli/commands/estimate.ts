@@ -8,7 +8,8 @@ import { configKind } from '../../core/submit/config-kind';
 import { trainingConfigReader } from '../../core/submit/config-reader';
 import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
 import { cliContext } from '../context';
-import { UsageError, type CliIO } from '../io';
+import { UsageError } from '../io';
+import { scoped } from '../scope';
 import { estimateText } from './submit';
 
 const USAGE = 'usage: cloudtrain estimate <config> --provider P --hardware H [--steps N] [--json]';
@@ -18,7 +19,7 @@ const USAGE = 'usage: cloudtrain estimate <config> --provider P --hardware H [--
  * history on that hardware when there is any), today's and this month's spend, and whether a
  * spending limit would block it. Exit 0 even if a limit would block (submit is what refuses).
  */
-export async function runEstimate(argv: string[], io: CliIO): Promise<number> {
+export const runEstimate = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv,
     options: { provider: { type: 'string', short: 'p' }, hardware: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' } },
@@ -57,4 +58,4 @@ export async function runEstimate(argv: string[], io: CliIO): Promise<number> {
     limits.ok ? 'Within every spending limit.' : `Would be refused:\n${limits.message}`,
   ].join('\n') + '\n');
   return 0;
-}
+});

@@ -2,13 +2,14 @@ import { parseArgs } from 'node:util';
 import { isActive } from '../../core/jobs/schema';
 import { cliContext } from '../context';
 import { jobDetails, jobsTable } from '../format';
-import { UsageError, type CliIO } from '../io';
+import { UsageError } from '../io';
+import { scoped } from '../scope';
 
 /**
  * `cloudtrain jobs [--json] [--status S] [--no-refresh]` — list the job history, newest first.
  * `cloudtrain jobs <id> [--json]` — one job in full (an id prefix is enough).
  */
-export async function runJobs(argv: string[], io: CliIO): Promise<number> {
+export const runJobs = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, status: { type: 'string' }, 'no-refresh': { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length > 1) throw new UsageError('usage: cloudtrain jobs [<job-id>] [--json] [--status S] [--no-refresh]');
   const ctx = cliContext(io);
@@ -32,4 +33,4 @@ export async function runJobs(argv: string[], io: CliIO): Promise<number> {
   if (values.status) jobs = jobs.filter((j) => j.status === values.status);
   io.stdout.write(values.json ? `${JSON.stringify(jobs, null, 2)}\n` : jobs.length ? jobsTable(jobs) : 'No jobs yet. Submit one with `cloudtrain submit`.\n');
   return 0;
-}
+});

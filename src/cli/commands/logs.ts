@@ -2,13 +2,14 @@ import { parseArgs } from 'node:util';
 import { isTerminal } from '../../core/jobs/schema';
 import { LogTail } from '../../core/logs/tail';
 import { cliContext } from '../context';
-import { UsageError, type CliIO } from '../io';
+import { UsageError } from '../io';
+import { scoped, signalExitCode } from '../scope';
 
 /**
  * `cloudtrain logs <id> [--follow]` — print the job's log; with --follow keep polling the provider and
  * printing new lines until the job ends. Exit 0 if the followed job succeeded, 1 otherwise.
  */
-export async function runLogs(argv: string[], io: CliIO): Promise<number> {
+export const runLogs = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({ args: argv, options: { follow: { type: 'boolean', short: 'f' } }, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError('usage: cloudtrain logs <job-id> [--follow]');
   const ctx = cliContext(io);
@@ -16,32 +17,39 @@ export async function runLogs(argv: string[], io: CliIO): Promise<number> {
   if (!job.logPath) throw new Error(`Job ${job.id} has no log`);
   const monitor = ctx.monitor();
   await monitor.refresh(job);
-  const tail = new LogTail(job.logPath, { onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), intervalMs: 250 });
+  const tail = io.scope.use(new LogTail(job.logPath, { onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), intervalMs: 250 }));
   await tail.poll();
-  if (!values.follow) {
-    tail.dispose();
-    monitor.dispose();
-    return 0;
-  }
+  if (!values.follow) return 0;
   tail.start();
-  try {
-    const stop = new Promise<'signal'>((resolve) => process.once('SIGINT', () => resolve('signal')));
-    for (;;) {
-      const current = (await ctx.history.get(job.id)) ?? job;
-      if (isTerminal(current.status)) {
-        const final = (await monitor.refresh(current)) ?? current; // finalize (download, results delivery) + last log bytes
-        await tail.poll();
-        io.stderr.write(`Job ${current.id} ${current.status}${current.error ? `: ${current.error}` : ''}\n`);
-        if (final.metadata.finalized !== true && final.metadata.finalizing) io.stderr.write('Another Cloud Training process (a VS Code window?) is collecting its outputs; `cloudtrain jobs` shows when that is done.\n');
-        if (typeof final.metadata.deliveryError === 'string') io.stderr.write(`${final.metadata.deliveryError} (retry: cloudtrain deliver ${final.id})\n`);
-        else if (final.metadata.deliveredAt) for (const o of final.outputs.filter((x) => x.kind === 's3' || x.kind === 'huggingface')) io.stderr.write(`Results: ${o.uri}\n`);
-        return current.status === 'succeeded' ? 0 : 1;
-      }
-      await monitor.refresh(current);
-      if ((await Promise.race([stop, new Promise((r) => setTimeout(r, 1000))])) === 'signal') return 130;
+  const { signal } = io.scope;
+  for (;;) {
+    const current = (await ctx.history.get(job.id)) ?? job;
+    if (isTerminal(current.status)) {
+      const final = (await monitor.refresh(current)) ?? current; // finalize (download, results delivery) + last log bytes
+      await tail.poll();
+      io.stderr.write(`Job ${current.id} ${current.status}${current.error ? `: ${current.error}` : ''}\n`);
+      if (final.metadata.finalized !== true && final.metadata.finalizing) io.stderr.write('Another Cloud Training process (a VS Code window?) is collecting its outputs; `cloudtrain jobs` shows when that is done.\n');
+      if (typeof final.metadata.deliveryError === 'string') io.stderr.write(`${final.metadata.deliveryError} (retry: cloudtrain deliver ${final.id})\n`);
+      else if (final.metadata.deliveredAt) for (const o of final.outputs.filter((x) => x.kind === 's3' || x.kind === 'huggingface')) io.stderr.write(`Results: ${o.uri}\n`);
+      return current.status === 'succeeded' ? 0 : 1;
     }
-  } finally {
-    tail.dispose();
-    monitor.dispose();
+    await monitor.refresh(current);
+    // Ctrl-C stops following (the job goes on); the scope closes the tail, monitor and connections.
+    if (await abortableDelay(1000, signal)) return signalExitCode(io.scope.interruptedBy);
   }
+});
+
+/** Wait `ms`; true if `signal` was aborted first. The timer never outlives the wait. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (aborted: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(aborted);
+    };
+    const onAbort = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

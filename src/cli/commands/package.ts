@@ -6,13 +6,14 @@ import { lineColumn } from '../../core/config/diagnostics';
 import { buildPackage, packageSummary } from '../../core/packaging';
 import { PackagingError } from '../../core/packaging/result';
 import { dataLayout } from '../../core/paths';
-import { UsageError, type CliIO } from '../io';
+import { UsageError } from '../io';
+import { scoped, signalExitCode } from '../scope';
 
 /**
  * `cloudtrain package <dataloader-or-training-config> [--out file.zip] [--exclude GLOB]... [--json]`
  * Builds (or reuses) the content-addressed package and prints its summary; Ctrl-C cancels cleanly.
  */
-export async function runPackage(argv: string[], io: CliIO): Promise<number> {
+export const runPackage = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true, strict: true,
     options: { out: { type: 'string', short: 'o' }, json: { type: 'boolean' }, exclude: { type: 'string', multiple: true }, 'verify-full': { type: 'boolean' } },
@@ -22,15 +23,12 @@ export async function runPackage(argv: string[], io: CliIO): Promise<number> {
   const { dataloaderConfigPath, trainingConfigPath } = await resolveInputs(input, io.cwd);
   const layout = dataLayout(io.dataHome);
 
-  const abort = new AbortController();
-  const onSigint = () => abort.abort();
-  process.once('SIGINT', onSigint);
   let lastLine = '';
   try {
     const result = await buildPackage({
       dataloaderConfigPath, trainingConfigPath, workspaceRoot: io.cwd,
       outDir: path.join(layout.cacheDir, 'packages'), cacheDir: layout.cacheDir,
-      extraExcludes: values.exclude ?? [], signal: abort.signal, verify: values['verify-full'] ? 'full' : 'structure',
+      extraExcludes: values.exclude ?? [], signal: io.scope.signal, verify: values['verify-full'] ? 'full' : 'structure',
       onProgress: (p) => {
         const line = `${p.stage}: ${p.message}`;
         if (line !== lastLine) io.stderr.write(`${line}\n`);
@@ -58,12 +56,10 @@ export async function runPackage(argv: string[], io: CliIO): Promise<number> {
         io.stderr.write(`${path.relative(io.cwd, d.file)}:${line}:${column}: ${d.severity}: ${d.message} [${d.code}]\n`);
       }
     }
-    if ((e as Error).name === 'AbortError') { io.stderr.write('cancelled\n'); return 130; }
+    if ((e as Error).name === 'AbortError') { io.stderr.write('cancelled\n'); return signalExitCode(io.scope.interruptedBy); }
     throw e;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
   }
-}
+});
 
 async function resolveInputs(input: string, cwd: string): Promise<{ dataloaderConfigPath: string; trainingConfigPath?: string }> {
   const format = formatOf(input);

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { loadCliSettings, workspaceOf } from '../../core/submit/settings';
 import { resubmitInput } from '../../providers/resubmit';
 import { cliContext } from '../context';
-import { ExitCode, UsageError, type CliIO } from '../io';
+import { ExitCode, UsageError } from '../io';
+import { scoped } from '../scope';
 import { runSubmission } from './submit';
 
 const USAGE = 'usage: cloudtrain resubmit <job-id> [--yes] [--follow] [--json] [--snapshot | --no-snapshot]';
@@ -21,7 +22,7 @@ Slurm writes into the old job's output folder, with {resume} in the command fill
 `;
 
 /** `cloudtrain resubmit <id>`: the editor's *Resubmit Job*, for pipelines. */
-export async function runResubmit(argv: string[], io: CliIO): Promise<number> {
+export const runResubmit = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -44,4 +45,4 @@ export async function runResubmit(argv: string[], io: CliIO): Promise<number> {
   const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace, env: io.env });
   if (!values.json) io.stderr.write(resumes ? `Resuming ${old.name} (${old.id}) from its latest checkpoint on ${input.hardware}\n` : `Submitting ${old.name} (${old.id}) again\n`);
   return runSubmission({ ...input, workspace }, { values, io, over: {}, ctx, settings, workspace, command: 'resubmit' });
-}
+});

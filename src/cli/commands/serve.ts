@@ -5,11 +5,12 @@ import { dataLayout, expandHome } from '../../core/paths';
 import { LocalServerController } from '../../server/controller';
 import type { WebhookRoutes } from '../../server/webhooks';
 import { UsageError, type CliIO } from '../io';
+import { inScope, type ScopedIO } from '../scope';
 
 export const DEFAULT_STORAGE_DIR = '~/.simpletuner/cloud_outputs';
 
 export interface ServeDeps {
-  /** Stops the server (tests); otherwise SIGINT/SIGTERM do. */
+  /** Stops the server (tests); otherwise Ctrl-C/SIGTERM (the invocation's scope) do. */
   signal?: AbortSignal;
   /** Handles verified webhooks (the Replicate provider plugs its job update in here). */
   webhookHandler?: WebhookRoutes['handler'];
@@ -21,7 +22,11 @@ export interface ServeDeps {
  * CLOUDTRAIN_S3_SECRET_ACCESS_KEY; webhook secrets from <PROVIDER>_WEBHOOK_SECRET (e.g.
  * REPLICATE_WEBHOOK_SECRET). Job credentials minted by submissions are shared with the extension.
  */
-export async function runServe(argv: string[], io: CliIO, deps: ServeDeps = {}): Promise<number> {
+export function runServe(argv: string[], io: CliIO, deps: ServeDeps = {}): Promise<number> {
+  return inScope(io, (scoped) => serve(argv, scoped, deps));
+}
+
+async function serve(argv: string[], io: ScopedIO, deps: ServeDeps): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: false, strict: true,
     options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' }, storage: { type: 'string' } },
@@ -41,6 +46,8 @@ export async function runServe(argv: string[], io: CliIO, deps: ServeDeps = {}):
     history: new JobHistory(layout.historyDir, (w) => io.stderr.write(`warning: ${w.message}\n`)),
     log,
   });
+  // Closed with the invocation on every path (a failed start, an error after it, Ctrl-C).
+  io.scope.defer(() => controller.stop());
   const keyId = io.env.CLOUDTRAIN_S3_ACCESS_KEY_ID;
   const secret = io.env.CLOUDTRAIN_S3_SECRET_ACCESS_KEY;
   const credentials = await controller.credentials();
@@ -56,17 +63,15 @@ export async function runServe(argv: string[], io: CliIO, deps: ServeDeps = {}):
   if (!keyId || !secret) io.stdout.write('  (set CLOUDTRAIN_S3_ACCESS_KEY_ID / CLOUDTRAIN_S3_SECRET_ACCESS_KEY to use the endpoint yourself)\n');
   io.stdout.write('Press Ctrl+C to stop.\n');
 
+  // Runs until Ctrl-C/SIGTERM (the scope's signal) or the caller's signal: that is its normal end (exit 0).
+  const signals = [io.scope.signal, ...(deps.signal ? [deps.signal] : [])];
   await new Promise<void>((resolve) => {
     const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      deps.signal?.removeEventListener('abort', stop);
+      for (const s of signals) s.removeEventListener('abort', stop);
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    if (deps.signal?.aborted) stop();
-    else deps.signal?.addEventListener('abort', stop, { once: true });
+    if (signals.some((s) => s.aborted)) stop();
+    else for (const s of signals) s.addEventListener('abort', stop, { once: true });
   });
   await controller.stop();
   await credentials.flush();

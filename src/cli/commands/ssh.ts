@@ -7,6 +7,7 @@ import { hostSourcesFromEnv, listHostChoices, type HostSources } from '../../pro
 import { SshProvider } from '../../providers/ssh/provider';
 import type { Prompter } from '../../providers/types';
 import { UsageError, type CliIO } from '../io';
+import { scoped } from '../scope';
 
 const USAGE = 'usage: cloudtrain ssh hosts [--json] | cloudtrain ssh check <host> [--json]';
 
@@ -29,7 +30,8 @@ export function ttyPrompter(io: CliIO, input: NodeJS.ReadableStream & { isTTY?: 
       if (hidden) io.stderr.write('\n');
       resolve(answer);
     });
-    rl.on('SIGINT', () => { rl.close(); resolve(undefined); });
+    // Raw mode swallows Ctrl-C: decline, and end the invocation as the shell's Ctrl-C would.
+    rl.on('SIGINT', () => { rl.close(); resolve(undefined); io.scope?.interrupt('SIGINT'); });
   });
   return {
     async confirm(message, detail) {
@@ -51,7 +53,7 @@ export function cliHostSources(io: CliIO): HostSources {
 }
 
 /** `cloudtrain ssh hosts` / `cloudtrain ssh check <host>`. */
-export async function runSsh(argv: string[], io: CliIO): Promise<number> {
+export const runSsh = scoped(async (argv, io) => {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'boolean' } } });
   const [sub, host] = positionals;
   const sources = cliHostSources(io);
@@ -63,19 +65,15 @@ export async function runSsh(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   if (sub === 'check' && host && positionals.length === 2) {
-    const provider = new SshProvider({ cacheDir: dataLayout(io.dataHome).cacheDir, hostSources: () => sources });
-    try {
-      const conn = await provider.connection(host, { prompter: ttyPrompter(io), log: (l) => io.stderr.write(`${l}\n`) });
-      const report = await checkGpus(conn);
-      if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else io.stdout.write(`${describeGpus(report)}\n`);
-      if (report.warning && !values.json) io.stderr.write(`warning: ${report.warning}\n`);
-      return 0;
-    } finally {
-      await provider.dispose();
-    }
+    const provider = io.scope.use(new SshProvider({ cacheDir: dataLayout(io.dataHome).cacheDir, hostSources: () => sources }));
+    const conn = await provider.connection(host, { prompter: ttyPrompter(io), log: (l) => io.stderr.write(`${l}\n`) });
+    const report = await checkGpus(conn);
+    if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else io.stdout.write(`${describeGpus(report)}\n`);
+    if (report.warning && !values.json) io.stderr.write(`warning: ${report.warning}\n`);
+    return 0;
   }
   throw new UsageError(USAGE);
-}
+});
 
 export const SSH_CLI_HELP = `${USAGE}\n  hosts   list SSH hosts (~/.ssh/config + $CLOUD_TRAINING_SSH_HOSTS)\n  check   connect (verifying the host key) and show nvidia-smi's GPUs\nconfig: ${path.join('~', '.ssh', 'config')} (override with $CLOUD_TRAINING_SSH_CONFIG)`;

@@ -18,6 +18,7 @@ import type { ProviderRegistry } from '../../providers/registry';
 import { cliContext } from '../context';
 import { formatDuration } from '../../core/format';
 import { ExitCode, UsageError, type CliIO } from '../io';
+import { inScope, signalExitCode, type ScopedIO } from '../scope';
 import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';
 import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
@@ -72,7 +73,11 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
 }
 
 /** For tests: the same command with another provider registry (a paid test provider). */
-export async function submitCommand(argv: string[], io: CliIO, over: SubmitOver = {}): Promise<number> {
+export function submitCommand(argv: string[], io: CliIO, over: SubmitOver = {}): Promise<number> {
+  return inScope(io, (scoped) => submitIn(argv, scoped, over));
+}
+
+async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -148,15 +153,12 @@ type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: N
 
 /** The pipeline run shared by `submit` and `resubmit`: consent and cost on the terminal, snapshot, --follow. */
 export async function runSubmission(input: SubmitInput, o: {
-  values: SubmitFlags; io: CliIO; over: SubmitOver; ctx: ReturnType<typeof cliContext>;
+  values: SubmitFlags; io: ScopedIO; over: SubmitOver; ctx: ReturnType<typeof cliContext>;
   settings: Awaited<ReturnType<typeof loadCliSettings>>['settings']; workspace: string; command: string;
 }): Promise<number> {
   const { values, io, over, ctx, settings, workspace } = o;
   const stdin = over.stdin ?? process.stdin;
   const interactive = !values.yes && Boolean(stdin.isTTY);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort(new DOMException('Interrupted', 'AbortError'));
-  process.once('SIGINT', onSigint);
   const say = (line: string) => io.stderr.write(`${line}\n`);
   let lastStep = '';
   try {
@@ -188,7 +190,7 @@ export async function runSubmission(input: SubmitInput, o: {
         lastStep = line;
       },
       log: say,
-    }, controller.signal);
+    }, io.scope.signal); // Ctrl-C cancels the submission (the scope closes what it opened)
     let job = outcome.job;
     const snapshot = values.snapshot || (!values['no-snapshot'] && settings.snapshots.enabled);
     if (snapshot) job = await recordSnapshot(ctx.history, job, workspace, say, Boolean(values.json));
@@ -197,10 +199,14 @@ export async function runSubmission(input: SubmitInput, o: {
       say(`Submitted ${job.name} to ${job.provider}${job.hardware ? ` (${job.hardware})` : ''}: ${job.status}`);
       io.stdout.write(`${job.id}\n`);
     }
-    process.removeListener('SIGINT', onSigint);
     if (!values.follow) return ExitCode.ok;
     return await runLogs([job.id, '--follow'], io);
   } catch (e) {
+    // Ctrl-C anywhere (a prompt, an upload, a connection): the shell's code, whatever error it caused.
+    if (io.scope.interruptedBy) {
+      say(`cloudtrain ${o.command}: interrupted`);
+      return signalExitCode(io.scope.interruptedBy);
+    }
     if (e instanceof SpendingLimitError) {
       say(`cloudtrain ${o.command}: ${e.message}`);
       return ExitCode.limit;
@@ -210,11 +216,9 @@ export async function runSubmission(input: SubmitInput, o: {
       if (cause instanceof SpendingLimitError) { say(`cloudtrain ${o.command}: ${cause.message}`); return ExitCode.limit; }
       if (cause instanceof ConsentRefusedError) { say(`cloudtrain ${o.command}: ${cause.message}`); return ExitCode.error; }
       say(`cloudtrain ${o.command}: ${e.message}`);
-      return e.cancelled ? 130 : ExitCode.error;
+      return e.cancelled ? signalExitCode(io.scope.interruptedBy) : ExitCode.error;
     }
     throw e;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
   }
 }
 
@@ -242,7 +246,7 @@ function parsePositiveInt(v: string | undefined, flag: string): number | undefin
   return n;
 }
 
-async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: CliIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
+async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: ScopedIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
   o.io.stderr.write(`${consentSummaryText(summary)}\n`);
   if (o.yes) {
     o.io.stderr.write('Upload allowed by --yes.\n');
@@ -251,23 +255,33 @@ async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; 
   if (!o.interactive) {
     throw new Error('Upload consent is needed and there is no terminal to ask: pass --yes, or set cloudTraining.uploadConsent to "allow"');
   }
-  const rl = createInterface({ input: o.stdin, output: o.io.stderr });
+  const rl = terminalQuestions(o.io, o.stdin);
   try {
-    const a = (await rl.question('Upload? [o]nce / [a]lways for this workspace / [N]o: ')).trim().toLowerCase();
+    const a = (await rl.question('Upload? [o]nce / [a]lways for this workspace / [N]o: ', { signal: o.io.scope.signal })).trim().toLowerCase();
     return a === 'o' || a === 'once' || a === 'y' || a === 'yes' ? 'once' : a === 'a' || a === 'always' ? 'always' : 'cancel';
   } finally {
     rl.close();
   }
 }
 
-async function askYesNo(io: CliIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
-  const rl = createInterface({ input: stdin, output: io.stderr });
+async function askYesNo(io: ScopedIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
+  const rl = terminalQuestions(io, stdin);
   try {
-    const a = (await rl.question(question)).trim().toLowerCase();
+    const a = (await rl.question(question, { signal: io.scope.signal })).trim().toLowerCase();
     return a ? a === 'y' || a === 'yes' : dflt;
   } finally {
     rl.close();
   }
+}
+
+/**
+ * A readline on the terminal. It reads Ctrl-C as a key (raw mode: no SIGINT reaches the process) and
+ * would only close itself; handed to the scope, it ends the whole invocation as Ctrl-C should (130).
+ */
+function terminalQuestions(io: ScopedIO, stdin: NodeJS.ReadableStream) {
+  const rl = createInterface({ input: stdin, output: io.stderr });
+  rl.on('SIGINT', () => io.scope.interrupt('SIGINT'));
+  return rl;
 }
 
 /** Human-readable estimate, shared with `cloudtrain estimate`. */

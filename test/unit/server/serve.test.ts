@@ -28,7 +28,7 @@ describe('cloudtrain serve', function () {
     // Minted by an earlier VS Code session (persisted), used by the job after this server started.
     const minted = await (await CredentialStore.open(credentialFile(home))).mintJobCredentials({ jobId: 'job-abc', bucket: 'cloud-training', prefix: 'jobs/job-abc/', ttlSeconds: 600 });
 
-    const script = `require(${JSON.stringify(path.join(root, 'src/cli/commands/serve.ts'))}).runServe(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), dataHome: ${JSON.stringify(home)} }).then((c) => process.exit(c));`;
+    const script = `require(${JSON.stringify(path.join(root, 'src/cli/commands/serve.ts'))}).runServe(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), dataHome: ${JSON.stringify(home)} }).then((c) => { process.exitCode = c; });`;
     const child = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script, '--', '--port', '0', '--storage', storage], {
       cwd: root, env: { ...process.env, CLOUDTRAIN_S3_ACCESS_KEY_ID: 'MYKEY', CLOUDTRAIN_S3_SECRET_ACCESS_KEY: 'my-secret-key-123' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
