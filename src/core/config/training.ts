@@ -1,7 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { getNodeValue } from 'jsonc-parser';
 import * as z from 'zod';
 import type { ConfigDiagnostic } from './diagnostics';
+import { parseStrictJson } from './json-syntax';
 import { resolveConfigPath } from './paths';
 
 export type TrainingConfigFormat = 'json' | 'toml' | 'env';
@@ -51,7 +53,10 @@ export async function parseTrainingConfig(text: string, file: string, format: Tr
   let raw: Record<string, unknown> = {};
   try {
     if (format === 'json') {
-      const parsed = ObjectSchema.safeParse(JSON.parse(text));
+      // Strict, with the exact place of each syntax error (SimpleTuner reads it with json.load).
+      const { tree, diagnostics } = parseStrictJson(text);
+      if (diagnostics.length) { cfg.diagnostics.push(...diagnostics); return cfg; }
+      const parsed = ObjectSchema.safeParse(tree ? getNodeValue(tree) : undefined);
       if (!parsed.success) throw new Error('a training config.json must be a JSON object of options');
       raw = parsed.data;
     } else if (format === 'toml') {
