@@ -14,12 +14,13 @@ const HINTS: Partial<Record<string, string>> = {
 
 /**
  * Parse JSON as strictly as Python's json.load (SimpleTuner's reader): comments and trailing commas are
- * errors. One diagnostic per error, at the exact offset, saying what was expected.
+ * errors. Like json.load, only the first error is reported (what follows it is the parser's guesswork),
+ * at the exact offset, saying what was expected.
  */
 export function parseStrictJson(text: string): { tree?: Node; diagnostics: ConfigDiagnostic[] } {
   const errors: ParseError[] = [];
   const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
-  const diagnostics = errors.map((e): ConfigDiagnostic => {
+  const diagnostics = errors.slice(0, 1).map((e): ConfigDiagnostic => {
     const name = printParseErrorCode(e.error);
     const before = text.slice(0, e.offset).trimEnd();
     const trailing = before.endsWith(',') && /^\s*[}\]]/.test(text.slice(e.offset));

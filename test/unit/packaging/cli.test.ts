@@ -24,7 +24,7 @@ describe('cli: cloudtrain validate / package', () => {
     assert.equal(await runValidate([path.relative(root, training)], ok.cli), 0);
     assert.match(ok.out(), /^OK: config\/config.json, config\/multidatabackend.json/);
 
-    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing"},\n  {"id": "a", "type": "local", "dataset_type": "text_embeds", "default": true}\n]\n');
+    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing", "type": "local"},\n  {"id": "a", "type": "local", "dataset_type": "text_embeds", "default": true}\n]\n');
     const bad = io(root, path.join(root, 'home'));
     assert.equal(await runValidate(['config/multidatabackend.json'], bad.cli), 1);
     assert.match(bad.out(), /config\/multidatabackend.json:2:36: error: "instance_data_dir" points to .* does not exist.*\[missing-path\]/);
@@ -58,7 +58,7 @@ describe('cli: cloudtrain validate / package', () => {
   });
 
   it('package fails with located diagnostics for a broken config', async () => {
-    await write(path.join(root, 'config/multidatabackend.json'), '[{"id": "a", "instance_data_dir": "nope"}, {"id": "t", "dataset_type": "text_embeds", "default": true}]');
+    await write(path.join(root, 'config/multidatabackend.json'), '[{"id": "a", "instance_data_dir": "nope", "type": "local"}, {"id": "t", "dataset_type": "text_embeds", "default": true, "type": "local"}]');
     const r = io(root, path.join(root, 'home'));
     await assert.rejects(runPackage(['config/multidatabackend.json'], r.cli), /problem to fix before packaging/);
     assert.match(r.err(), /config\/multidatabackend.json:1:35: error: .*does not exist/);
