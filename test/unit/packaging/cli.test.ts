@@ -36,6 +36,20 @@ describe('cli: cloudtrain validate / package', () => {
     assert.deepEqual(parsed.diagnostics.map((d) => [d.code, d.line]), [['missing-path', 2], ['duplicate-id', 3]]);
   });
 
+  it('validate: a training config with a JSON syntax error gets one message at its line and column, and --json keeps its shape', async () => {
+    await makeWorkspace(root);
+    await fs.writeFile(path.join(root, 'config/config.json'), '{\n  "--data_backend_config": "config/multidatabackend.json",\n  "--model_type": "lora",\n}\n');
+    const r = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/config.json'], r.cli), 1);
+    assert.equal(r.out(), 'config/config.json:3:25: error: JSON syntax error: a trailing comma (JSON allows none; remove it). SimpleTuner reads this file with a strict JSON parser. [json-syntax]\n1 error, 0 warnings\n');
+    const j = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/config.json', '--json'], j.cli), 1);
+    const parsed = JSON.parse(j.out()) as { ok: boolean; files: string[]; diagnostics: Array<Record<string, unknown>> };
+    assert.deepEqual(Object.keys(parsed), ['ok', 'files', 'diagnostics']);
+    assert.deepEqual(Object.keys(parsed.diagnostics[0]!).sort(), ['code', 'column', 'file', 'length', 'line', 'message', 'offset', 'severity']);
+    assert.deepEqual([parsed.diagnostics[0]!.line, parsed.diagnostics[0]!.column], [3, 25]);
+  });
+
   it('package writes the zip to --out and prints datasets, exclusions with reasons and the sha256', async () => {
     const { training } = await makeWorkspace(root, { datasets: { faces: { 'a.jpg': Buffer.alloc(10, 1), 'a.txt': 'cap', '.env': 'TOKEN=x', 'id_ed25519': 'k' } } });
     const home = path.join(root, 'home');
