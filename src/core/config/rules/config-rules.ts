@@ -3,7 +3,7 @@ import { config, q, type DatasetView, type Finding, type RuleContext, type Sever
 
 export const duplicateIds = config({
   code: 'duplicate-id', severity: 'error', summary: 'ids are unique among enabled datasets (disabled entries may repeat an id)',
-  mirrors: 'factory.py FactoryRegistry._prevalidate_backend_ids / configure_image_embed_backends ("You can only have one backend named")',
+  mirrors: 'data_backend/factory.py FactoryRegistry._prevalidate_backend_ids / configure_image_embed_backends ("You can only have one backend named")',
 }, (ctx) => {
   const seen = new Map<string, DatasetView>();
   const out: Finding[] = [];
@@ -18,7 +18,7 @@ export const duplicateIds = config({
 
 export const textEmbedDefault = config({
   code: 'text-embeds-default', severity: 'error', summary: 'at most one enabled text_embeds dataset is "default": true (none, or none marked, is fine: SimpleTuner creates or picks one)',
-  mirrors: 'factory.py FactoryRegistry._ensure_text_embed_backends_present',
+  mirrors: 'data_backend/factory.py FactoryRegistry._ensure_text_embed_backends_present',
 }, (ctx) => {
   const defaults = ctx.enabled.filter((d) => d.datasetType === 'text_embeds' && d.raw.default === true);
   return defaults.slice(1).map((d) => ({ index: d.index, at: ['default'], message: `Only one text_embeds dataset can be "default": true; "${defaults[0]!.id}" already is.` }));
@@ -32,12 +32,12 @@ function linksOf(ds: DatasetView): Link[] {
   const links: Link[] = [];
   const data = ds.datasetType !== undefined && DATA_TYPES.has(ds.datasetType) && ds.datasetType !== 'caption';
   if (data) {
-    // factory.py _assign_text_embed_cache: backend.get("text_embeds", backend.get("text_embed_cache", default))
+    // data_backend/factory.py _assign_text_embed_cache: backend.get("text_embeds", backend.get("text_embed_cache", default))
     links.push({ field: 'text_embeds' in ds.raw ? 'text_embeds' : 'text_embed_cache', want: (t) => t.datasetType === 'text_embeds', wantLabel: 'text_embeds', severity: 'error' });
     links.push({ field: 'image_embeds', want: (t) => t.datasetType === 'image_embeds', wantLabel: 'image_embeds', severity: 'error' });
     links.push({ field: 'conditioning_image_embeds', want: (t) => t.datasetType === 'conditioning_image_embeds', wantLabel: 'conditioning_image_embeds', severity: 'error' });
   }
-  // factory.py _connect_conditioning_datasets: only image/video/audio datasets (dataset_type null counts as image).
+  // data_backend/factory.py _connect_conditioning_datasets: only image/video/audio datasets (dataset_type null counts as image).
   const rawType = ds.raw.dataset_type;
   if (rawType === undefined || rawType === null || rawType === 'image' || rawType === 'video' || rawType === 'audio') {
     if (ds.datasetType !== 'conditioning') links.push({ field: 'conditioning_data', want: isConditioning, wantLabel: 'conditioning (or with a "conditioning_type")', severity: 'error' });
@@ -86,14 +86,14 @@ function checkLinks(ctx: RuleContext, kind: 'unknown' | 'type' | 'disabled'): Fi
   return out;
 }
 
-const LINK_MIRRORS = 'factory.py FactoryRegistry._assign_text_embed_cache / _get_image_embed_backend / _get_conditioning_image_embed_backend / _connect_conditioning_datasets / _connect_s2v_datasets';
+const LINK_MIRRORS = 'data_backend/factory.py FactoryRegistry._assign_text_embed_cache / _get_image_embed_backend / _get_conditioning_image_embed_backend / _connect_conditioning_datasets / _connect_s2v_datasets';
 export const unknownLink = config({ code: 'unknown-link', severity: 'error', summary: 'text_embeds, image_embeds, conditioning_image_embeds, conditioning_data, s2v_datasets and source_dataset_id name a dataset in the file (source_dataset_id: warning unless strict conditioning)', mirrors: LINK_MIRRORS }, (ctx) => checkLinks(ctx, 'unknown'));
 export const linkType = config({ code: 'link-type', severity: 'error', summary: 'each link names a dataset of the right dataset_type (conditioning_data → conditioning, s2v_datasets → audio, …)', mirrors: LINK_MIRRORS }, (ctx) => checkLinks(ctx, 'type'));
-export const linkDisabled = config({ code: 'link-disabled', severity: 'error', summary: 'no link names a disabled dataset (SimpleTuner dropped it, so the link fails)', mirrors: `factory.py sort_dataset_configs_by_dependencies; ${LINK_MIRRORS}` }, (ctx) => checkLinks(ctx, 'disabled'));
+export const linkDisabled = config({ code: 'link-disabled', severity: 'error', summary: 'no link names a disabled dataset (SimpleTuner dropped it, so the link fails)', mirrors: `data_backend/factory.py sort_dataset_configs_by_dependencies; ${LINK_MIRRORS}` }, (ctx) => checkLinks(ctx, 'disabled'));
 
 export const sharedVaeCache = config({
   code: 'shared-cache-dir', severity: 'error', summary: 'no two enabled datasets share a "cache_dir_vae", and none is a text_embeds "cache_dir" (after filling {id} and the other template variables)',
-  mirrors: 'factory.py FactoryRegistry._configure_vae_cache',
+  mirrors: 'data_backend/factory.py FactoryRegistry._configure_vae_cache',
 }, (ctx) => {
   const out: Finding[] = [];
   const textDirs = new Map<string, DatasetView>();
@@ -118,7 +118,7 @@ export const sharedVaeCache = config({
 
 export const sharedTextCache = config({
   code: 'shared-text-cache', severity: 'warning', summary: 'two enabled text_embeds datasets writing the same "cache_dir"',
-  mirrors: 'factory.py FactoryRegistry.configure_text_embed_backends (each cache clears and fills its own folder)',
+  mirrors: 'data_backend/factory.py FactoryRegistry.configure_text_embed_backends (each cache clears and fills its own folder)',
 }, (ctx) => {
   const seen = new Map<string, DatasetView>();
   const out: Finding[] = [];
@@ -135,7 +135,7 @@ export const sharedTextCache = config({
 
 export const primaryDataset = config({
   code: 'no-training-dataset', severity: 'error', summary: 'at least one enabled image, video, audio, conditioning, eval or caption dataset',
-  mirrors: 'factory.py FactoryRegistry.configure_data_backends ("Must provide at least one data backend")',
+  mirrors: 'data_backend/factory.py FactoryRegistry.configure_data_backends ("Must provide at least one data backend")',
 }, (ctx) => {
   if (!ctx.datasets.length) return [];
   if (ctx.enabled.some((d) => d.datasetType !== undefined && DATA_TYPES.has(d.datasetType))) return [];
@@ -146,7 +146,7 @@ const whole = (v: unknown, dflt: number | undefined): number | undefined => (v =
 
 export const schedule = config({
   code: 'schedule', severity: 'error', summary: 'end_epoch/end_step not before start_epoch/start_step, and at least one training dataset active from the start',
-  mirrors: 'factory.py FactoryRegistry._validate_schedule_windows',
+  mirrors: 'data_backend/factory.py FactoryRegistry._validate_schedule_windows',
 }, (ctx) => {
   const out: Finding[] = [];
   const training = ctx.enabled.filter((d) => d.datasetType !== undefined && TRAINING_TYPES.has(d.datasetType));
@@ -164,7 +164,7 @@ export const schedule = config({
 
 export const disabledFlag = config({
   code: 'disabled-flag', severity: 'warning', summary: '"disabled"/"disable" written as a string: SimpleTuner reads any non-empty string (even "false") as disabled',
-  mirrors: 'factory.py sort_dataset_configs_by_dependencies (Python truthiness)',
+  mirrors: 'data_backend/factory.py sort_dataset_configs_by_dependencies (Python truthiness)',
 }, (ctx) => ctx.datasets.flatMap((ds) => (['disabled', 'disable'] as const)
   .filter((k) => typeof ds.raw[k] === 'string')
   .map((k) => ({ index: ds.index, at: [k], message: `"${k}": ${q(ds.raw[k])} is a string; SimpleTuner treats ${ds.raw[k] ? 'any non-empty string, even "false", as true' : 'an empty string as false'}. Write true or false.` }))));

@@ -6,7 +6,7 @@ import { referencesEnv } from '../template-vars';
 import { dataset, isBlank, q, type DatasetView, type Finding, type RuleContext } from './types';
 
 // Every rule here runs on enabled datasets only: SimpleTuner drops disabled ones before any check
-// (factory.py sort_dataset_configs_by_dependencies, bc8e6ab).
+// (data_backend/factory.py sort_dataset_configs_by_dependencies, bc8e6ab).
 
 const has = (o: Record<string, unknown>, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -29,7 +29,7 @@ function option(ds: DatasetView, ctx: RuleContext, key: string): { value: unknow
 function captionStrategy(ds: DatasetView, ctx: RuleContext): { value?: string; known: boolean; fromDataset: boolean } {
   const own = ds.raw.caption_strategy;
   if (typeof own === 'string') return { value: own, known: true, fromDataset: true };
-  // type: huggingface / webshart default their own strategy (factory.py init_backend_config).
+  // type: huggingface / webshart default their own strategy (data_backend/factory.py init_backend_config).
   if (ds.backendType === 'huggingface' || ds.backendType === 'webshart') return { value: ds.backendType, known: true, fromDataset: false };
   if (ctx.training) {
     const g = ctx.training.caption_strategy;
@@ -40,15 +40,15 @@ function captionStrategy(ds: DatasetView, ctx: RuleContext): { value?: string; k
 
 export const missingId = dataset({
   code: 'missing-id', severity: 'error', summary: 'every enabled dataset has a non-empty string "id"',
-  mirrors: 'data_backend/config/validators.py validate_backend_id; factory.py FactoryRegistry._prevalidate_backend_ids',
+  mirrors: 'data_backend/config/validators.py validate_backend_id; data_backend/factory.py FactoryRegistry._prevalidate_backend_ids',
 }, (ds) => (typeof ds.raw.id === 'string' && ds.raw.id.trim() ? [] : [{ index: ds.index, at: ['id'], message: 'Every dataset needs a non-empty string "id" (SimpleTuner refuses the config without one).' }]));
 
 export const backendType = dataset({
   code: 'backend-type', severity: 'error', summary: '"type" is present and one of the storage kinds SimpleTuner has a builder for',
-  mirrors: 'data_backend/builders/__init__.py create_backend_builder; factory.py FactoryRegistry._configure_backend_by_type (reads backend["type"])',
+  mirrors: 'data_backend/builders/__init__.py create_backend_builder; data_backend/factory.py FactoryRegistry._configure_backend_by_type (reads backend["type"])',
 }, (ds) => {
   const t = ds.raw.type;
-  // Caption datasets are built from their config object, whose type defaults to local (config/image.py from_dict).
+  // Caption datasets are built from their config object, whose type defaults to local (data_backend/config/image.py from_dict).
   if (t === undefined) {
     return ds.datasetType === 'caption' ? [] : [{ index: ds.index, at: ['id'], message: `Dataset${ds.id ? ` "${ds.id}"` : ''} has no "type": SimpleTuner reads backend["type"] without a default and stops. Add "type": "local" (or aws, csv, huggingface, memory, webshart).` }];
   }
@@ -67,7 +67,7 @@ export const datasetTypeKnown = dataset({
 
 export const embedStorage = dataset({
   code: 'embed-backend-type', severity: 'error', summary: 'embed caches and caption datasets use storage SimpleTuner can write them to (text/image embeds: local, memory, aws; conditioning image embeds: local, aws; captions: not csv)',
-  mirrors: 'factory.py FactoryRegistry.configure_text_embed_backends / configure_image_embed_backends / configure_conditioning_image_embed_backends; config/image.py ImageBackendConfig.validate',
+  mirrors: 'data_backend/factory.py FactoryRegistry.configure_text_embed_backends / configure_image_embed_backends / configure_conditioning_image_embed_backends; data_backend/config/image.py ImageBackendConfig.validate',
 }, (ds) => {
   const allowed = ds.datasetType ? EMBED_BACKENDS[ds.datasetType] : undefined;
   if (typeof ds.raw.type !== 'string' || !(BACKEND_TYPES as readonly string[]).includes(ds.raw.type)) return [];
@@ -89,7 +89,7 @@ export const captionStrategyKnown = dataset({
 
 export const captionStrategyBackend = dataset({
   code: 'caption-strategy-backend', severity: 'error', summary: 'the caption strategy fits the storage: huggingface/webshart only on their own type, those types only with their own strategy or instanceprompt, csv needs "csv", parquet needs metadata_backend "parquet"',
-  mirrors: 'factory.py init_backend_config; data_backend/config/validators.py validate_caption_strategy_compatibility; builders/csv.py CsvBackendBuilder._validate_csv_config',
+  mirrors: 'data_backend/factory.py init_backend_config; data_backend/config/validators.py validate_caption_strategy_compatibility; data_backend/builders/csv.py CsvBackendBuilder._validate_csv_config',
 }, (ds, ctx) => {
   if (!isMedia(ds)) return [];
   const cs = captionStrategy(ds, ctx);
@@ -117,7 +117,7 @@ export const captionStrategyBackend = dataset({
 
 export const metadataBackend = dataset({
   code: 'metadata-backend', severity: 'error', summary: '"metadata_backend" is known, matches huggingface/webshart storage, and "parquet" comes with a "parquet" block ("filesystem" is deprecated: warning)',
-  mirrors: 'factory.py FactoryRegistry._configure_metadata_backend; factory.py init_backend_config',
+  mirrors: 'data_backend/factory.py FactoryRegistry._configure_metadata_backend; data_backend/factory.py init_backend_config',
 }, (ds) => {
   if (!isMedia(ds)) return [];
   const mb = ds.raw.metadata_backend;
@@ -135,7 +135,7 @@ export const metadataBackend = dataset({
 
 export const instancePrompt = dataset({
   code: 'instance-prompt', severity: 'error', summary: 'caption_strategy "instanceprompt", "prepend_instance_prompt" and "only_instance_prompt" come with an instance_prompt (the dataset\'s or the training config\'s; a warning when the training config is not known)',
-  mirrors: 'factory.py FactoryRegistry._create_dataset_and_sampler; prompts.py PromptHandler.magic_prompt',
+  mirrors: 'data_backend/factory.py FactoryRegistry._create_dataset_and_sampler; prompts.py PromptHandler.magic_prompt',
 }, (ds, ctx) => {
   if (!isData(ds) || ds.datasetType === 'caption') return [];
   const cs = captionStrategy(ds, ctx);
@@ -154,7 +154,7 @@ export const instancePrompt = dataset({
 
 export const instanceDataDir = dataset({
   code: 'missing-instance-data-dir', severity: 'error', summary: 'a local image/video/audio/conditioning/eval dataset names its folder ("instance_data_dir", or its alias "instance_data_root")',
-  mirrors: 'factory.py FactoryRegistry._configure_backend_by_type',
+  mirrors: 'data_backend/factory.py FactoryRegistry._configure_backend_by_type',
 }, (ds) => {
   if (ds.backendType !== 'local' || !isData(ds) || ds.datasetType === 'caption') return [];
   const v = has(ds.raw, 'instance_data_dir') ? ds.raw.instance_data_dir : ds.raw.instance_data_root;
@@ -172,7 +172,7 @@ function required(ds: DatasetView, keys: string[], blocks: string[] = []): strin
 
 export const remoteRequired = dataset({
   code: 'remote-required', severity: 'error', summary: 'each remote storage kind has the settings its builder requires: aws (aws_bucket_name, aws_endpoint_url, aws_access_key_id, aws_secret_access_key), csv (csv_file, csv_cache_dir, csv_caption_column), huggingface (dataset_name), webshart (source); `{env:VAR}` values count',
-  mirrors: 'builders/aws.py AwsBackendBuilder._validate_aws_config; builders/csv.py _validate_csv_config; builders/huggingface.py _validate_huggingface_config; factory.py init_backend_config (webshart source)',
+  mirrors: 'data_backend/builders/aws.py AwsBackendBuilder._validate_aws_config; data_backend/builders/csv.py _validate_csv_config; data_backend/builders/huggingface.py _validate_huggingface_config; data_backend/factory.py init_backend_config (webshart source)',
 }, (ds) => {
   let missing: string[] = [];
   if (ds.backendType === 'aws') missing = required(ds, ['aws_bucket_name', 'aws_endpoint_url', 'aws_access_key_id', 'aws_secret_access_key'], ds.datasetType === 'text_embeds' ? ['aws'] : []);
@@ -183,12 +183,12 @@ export const remoteRequired = dataset({
   return [{ index: ds.index, at: ['type'], message: `A ${ds.backendType} dataset needs ${missing.map((m) => `"${m}"`).join(', ')}; SimpleTuner refuses it without ${missing.length > 1 ? 'them' : 'it'}.${ds.backendType === 'aws' ? ' Keep secrets out of the file with "{env:AWS_SECRET_ACCESS_KEY}".' : ''}` }];
 });
 
-/** `pixel_area` sizes above 10 are pixel edges, converted to megapixels (config/image.py _convert_pixel_area_resolution). */
+/** `pixel_area` sizes above 10 are pixel edges, converted to megapixels (data_backend/config/image.py _convert_pixel_area_resolution). */
 const toArea = (v: number): number => (v > 10 ? (v * v) / 1_000_000 : v);
 
 export const imageSizes = dataset({
   code: 'image-size', severity: 'error', summary: 'maximum_image_size comes with target_downsample_size; with resolution_type "area" both are under 20 (megapixels), with "pixel" at least 512; pixel_area needs a whole-number resolution',
-  mirrors: 'factory.py init_backend_config; factory.py FactoryRegistry._handle_resolution_conversion',
+  mirrors: 'data_backend/factory.py init_backend_config; data_backend/factory.py FactoryRegistry._handle_resolution_conversion',
 }, (ds, ctx) => {
   if (!isMedia(ds) || ds.datasetType === 'audio') return [];
   const out: Finding[] = [];
@@ -215,7 +215,7 @@ export const imageSizes = dataset({
 
 export const crop = dataset({
   code: 'crop', severity: 'error', summary: 'crop_aspect and crop_style are known values; crop_aspect "random"/"closest" needs a crop_aspect_buckets list of numbers or {aspect_bucket, weight} objects',
-  mirrors: 'factory.py init_backend_config; data_backend/config/validators.py validate_crop_aspect_buckets',
+  mirrors: 'data_backend/factory.py init_backend_config; data_backend/config/validators.py validate_crop_aspect_buckets',
 }, (ds) => {
   if (!isMedia(ds) || ds.datasetType === 'audio') return [];
   const out: Finding[] = [];
@@ -234,7 +234,7 @@ export const crop = dataset({
 
 export const videoFrames = dataset({
   code: 'video-frames', severity: 'error', summary: 'video.num_frames and video.min_frames are whole numbers ≥ 1 and min_frames ≥ num_frames (num_frames defaults to 5 s at the training framerate)',
-  mirrors: 'factory.py init_backend_config (video block); data_backend/config/validators.py validate_video_frame_settings',
+  mirrors: 'data_backend/factory.py init_backend_config (video block); data_backend/config/validators.py validate_video_frame_settings',
 }, (ds, ctx) => {
   const video = ds.raw.video;
   const hasVideo = ds.datasetType === 'video' || (ds.datasetType === 'conditioning' && video && typeof video === 'object' && !Array.isArray(video));
@@ -265,7 +265,7 @@ export const videoFrames = dataset({
 
 export const removedKeys = dataset({
   code: 'removed-key', severity: 'error', summary: 'options SimpleTuner removed and refuses ("disable_vae_cache" → "vae_cache_disable"; "caption_filter_list" outside text_embeds)',
-  mirrors: 'factory.py init_backend_config; data_backend/config/image.py ImageBackendConfig.from_dict',
+  mirrors: 'data_backend/factory.py init_backend_config; data_backend/config/image.py ImageBackendConfig.from_dict',
 }, (ds) => {
   const out: Finding[] = [];
   if (has(ds.raw, 'disable_vae_cache')) out.push({ index: ds.index, at: ['disable_vae_cache'], key: true, message: '"disable_vae_cache" has been removed from SimpleTuner, which refuses it: use "vae_cache_disable".' });
@@ -277,12 +277,12 @@ export const removedKeys = dataset({
 
 export const deprecatedKeys = dataset({
   code: 'deprecated-key', severity: 'warning', summary: 'options SimpleTuner ignores ("ignore_epochs")',
-  mirrors: 'factory.py init_backend_config',
+  mirrors: 'data_backend/factory.py init_backend_config',
 }, (ds) => (has(ds.raw, 'ignore_epochs') && isMedia(ds) ? [{ index: ds.index, at: ['ignore_epochs'], key: true, message: '"ignore_epochs" is deprecated and does nothing; remove it.' }] : []));
 
 export const captionShuffle = dataset({
   code: 'caption-shuffle', severity: 'error', summary: 'caption_shuffle is an object with split_on comma/space/period, count ≥ 1, position_start ≥ 0',
-  mirrors: 'factory.py init_backend_config (caption_shuffle)',
+  mirrors: 'data_backend/factory.py init_backend_config (caption_shuffle)',
 }, (ds) => {
   const cs = ds.raw.caption_shuffle;
   if (!isMedia(ds) || !truthy(cs)) return [];
@@ -297,7 +297,7 @@ export const captionShuffle = dataset({
 
 export const numbers = dataset({
   code: 'number', severity: 'error', summary: 'train_batch_size is a positive whole number; repeats and probability are numbers',
-  mirrors: 'data_backend/dataset_types.py parse_positive_train_batch_size; factory.py init_backend_config (int(repeats), float(probability))',
+  mirrors: 'data_backend/dataset_types.py parse_positive_train_batch_size; data_backend/factory.py init_backend_config (int(repeats), float(probability))',
 }, (ds) => {
   if (!isMedia(ds) && ds.datasetType !== 'eval') return [];
   const out: Finding[] = [];
@@ -314,7 +314,7 @@ export const numbers = dataset({
 
 export const controlnetConditioning = dataset({
   code: 'controlnet-conditioning', severity: 'error', summary: 'with --controlnet, every image dataset has "conditioning_data" or a "conditioning" block (checked when the training config is known)',
-  mirrors: 'factory.py init_backend_config (controlnet)',
+  mirrors: 'data_backend/factory.py init_backend_config (controlnet)',
 }, (ds, ctx) => {
   if (ctx.training?.controlnet !== true && ctx.training?.controlnet !== 'true') return [];
   if (ds.datasetType !== 'image' || !isBlank(ds.raw.conditioning_data) || !isBlank(ds.raw.conditioning)) return [];
