@@ -10,14 +10,15 @@ export interface FileDiagnostics { file: string; text: string; diagnostics: Conf
 
 /**
  * Validate a dataloader config, or a training config and the dataloader config it names.
- * Used by `cloudtrain validate` and the "Validate Configs" command.
+ * Used by `cloudtrain validate` and the "Validate Configs" command. `opts.training`: the options of a
+ * training config naming this dataloader, when the caller knows one (its global defaults apply).
  */
-export async function validateConfigFile(file: string, workspaceRoot?: string): Promise<FileDiagnostics[]> {
+export async function validateConfigFile(file: string, workspaceRoot?: string, opts: { training?: Record<string, unknown> } = {}): Promise<FileDiagnostics[]> {
   const abs = path.resolve(file);
   const text = await fs.readFile(abs, 'utf8');
   const format = formatOf(abs);
   if (!format) throw new Error(`${abs}: expected a .json dataloader config or a config.json/.toml/.env training config`);
-  if (format === 'json' && !isTrainingJson(text)) return [await validateDataloaderText(text, abs, workspaceRoot)];
+  if (format === 'json' && !isTrainingJson(text)) return [await validateDataloaderText(text, abs, workspaceRoot, opts.training)];
   const cfg = await loadTrainingConfig(abs, workspaceRoot);
   const out: FileDiagnostics[] = [{ file: abs, text, diagnostics: [...cfg.diagnostics] }];
   // A training config SimpleTuner cannot read gets its own message(s) and nothing else.
