@@ -1,8 +1,22 @@
 import { DATA_TYPES, TRAINING_TYPES, truthy } from '../simpletuner';
 import { config, q, type DatasetView, type Finding, type RuleContext, type Severity } from './types';
 
+/**
+ * The order SimpleTuner configures datasets in (factory.py FactoryRegistry.configure): text embeds, image embeds,
+ * conditioning image embeds, distillation caches, then the data sets. Which repeated ids it refuses depends on it.
+ */
+const CONFIGURE_RANK: Record<string, number> = { text_embeds: 0, image_embeds: 1, conditioning_image_embeds: 2, distillation_cache: 3 };
+const rank = (d: DatasetView): number => CONFIGURE_RANK[d.datasetType ?? ''] ?? 4;
+
+/** Refused: a later embed/distillation set meets any earlier config ("You can only have one backend named"), or two data/distillation sets meet (_prevalidate_backend_ids). */
+function duplicateRefused(a: DatasetView, b: DatasetView): boolean {
+  const [r1, r2] = [rank(a), rank(b)].sort((x, y) => x - y) as [number, number];
+  if (r2 >= 1 && r2 <= 3) return true;
+  return r2 === 4 && r1 >= 3;
+}
+
 export const duplicateIds = config({
-  code: 'duplicate-id', severity: 'error', summary: 'ids are unique among enabled datasets (disabled entries may repeat an id)',
+  code: 'duplicate-id', severity: 'error', summary: 'ids are unique among enabled datasets (disabled entries may repeat an id); a warning where SimpleTuner silently lets one replace the other (e.g. two text_embeds)',
   mirrors: 'data_backend/factory.py FactoryRegistry._prevalidate_backend_ids / configure_image_embed_backends ("You can only have one backend named")',
 }, (ctx) => {
   const seen = new Map<string, DatasetView>();
@@ -10,8 +24,10 @@ export const duplicateIds = config({
   for (const ds of ctx.enabled) {
     if (!ds.id) continue;
     const first = seen.get(ds.id);
-    if (first) out.push({ index: ds.index, at: ['id'], message: `Duplicate dataset id "${ds.id}" (also dataset #${first.index + 1}): every enabled dataset needs a unique id; rename one.` });
-    else seen.set(ds.id, ds);
+    if (!first) { seen.set(ds.id, ds); continue; }
+    const refused = duplicateRefused(first, ds);
+    out.push({ index: ds.index, at: ['id'], severity: refused ? 'error' : 'warning',
+      message: `Duplicate dataset id "${ds.id}" (also dataset #${first.index + 1}): every enabled dataset needs a unique id${refused ? '' : ' (SimpleTuner would let one silently replace the other)'}; rename one.` });
   }
   return out;
 });
@@ -55,27 +71,43 @@ function targets(ds: DatasetView, field: string): Array<{ id: unknown; at: Array
   return [{ id: v, at: [field] }];
 }
 
-/** Ids SimpleTuner generates from a "conditioning" block (metadata/utils/duplicator.py) cannot be checked here. */
-const generatesConditioning = (ctx: RuleContext) => ctx.enabled.some((d) => truthy(d.raw.conditioning));
+/** A dataset's "conditioning" block as a list (metadata/utils/duplicator.py generate_conditioning_datasets). */
+export function conditioningEntries(raw: Record<string, unknown>): unknown[] {
+  const c = raw.conditioning;
+  if (c === undefined || c === null) return [];
+  return Array.isArray(c) ? c : [c];
+}
+
+/** Ids of the conditioning datasets SimpleTuner generates from "conditioning" blocks: `<id>_conditioning_<type>` (duplicator.py _create_single_conditioning_config). */
+function generatedConditioningIds(ctx: RuleContext): Set<string> {
+  const ids = new Set<string>();
+  for (const d of ctx.enabled) for (const c of conditioningEntries(d.raw)) {
+    if (c && typeof c === 'object' && typeof (c as { type?: unknown }).type === 'string') ids.add(`${d.id}_conditioning_${(c as { type: string }).type}`);
+  }
+  return ids;
+}
 
 function checkLinks(ctx: RuleContext, kind: 'unknown' | 'type' | 'disabled'): Finding[] {
   const out: Finding[] = [];
   const all = new Map<string, DatasetView>();
   for (const d of ctx.datasets) if (d.id && !all.has(d.id)) all.set(d.id, d);
   const enabled = new Map(ctx.enabled.filter((d) => d.id).map((d) => [d.id!, d]));
+  const generated = generatedConditioningIds(ctx);
   for (const ds of ctx.enabled) {
     for (const link of linksOf(ds)) {
+      // A "conditioning" block replaces the dataset's conditioning_data with the generated datasets.
+      if (link.field === 'conditioning_data' && conditioningEntries(ds.raw).length) continue;
       for (const t of targets(ds, link.field)) {
         if (typeof t.id !== 'string') continue;
+        if (link.field === 'conditioning_data' && generated.has(t.id)) continue;
         const target = enabled.get(t.id);
         if (!target) {
           const disabled = all.get(t.id);
           if (disabled && kind === 'disabled') {
             out.push({ index: ds.index, at: t.at, severity: link.severity, message: `"${link.field}" refers to "${t.id}", which is disabled: SimpleTuner drops disabled datasets first, so this link finds nothing. Enable "${t.id}" or remove the link.` });
           } else if (!disabled && kind === 'unknown') {
-            const soft = link.field === 'conditioning_data' && generatesConditioning(ctx);
-            out.push({ index: ds.index, at: t.at, severity: soft ? 'warning' : link.severity,
-              message: `"${link.field}" refers to dataset id "${t.id}", which is not defined in this file${soft ? ' (unless it is generated from a "conditioning" block)' : ''}. Known ids: ${[...enabled.keys()].join(', ') || 'none'}.` });
+            out.push({ index: ds.index, at: t.at, severity: link.severity,
+              message: `"${link.field}" refers to dataset id "${t.id}", which is not defined in this file. Known ids: ${[...enabled.keys()].join(', ') || 'none'}.` });
           }
         } else if (kind === 'type' && link.want && !link.want(target)) {
           out.push({ index: ds.index, at: t.at, severity: link.severity, message: `"${link.field}" must name a ${link.wantLabel} dataset, but "${t.id}" is ${target.datasetType ?? q(target.raw.dataset_type)}.` });
@@ -97,7 +129,8 @@ export const sharedVaeCache = config({
 }, (ctx) => {
   const out: Finding[] = [];
   const textDirs = new Map<string, DatasetView>();
-  for (const d of ctx.datasets) if (d.datasetType === 'text_embeds') { const c = d.text('cache_dir'); if (c && !textDirs.has(c)) textDirs.set(c, d); }
+  // The list SimpleTuner compares against holds the enabled text_embeds datasets (disabled ones were dropped on load).
+  for (const d of ctx.enabled) if (d.datasetType === 'text_embeds') { const c = d.text('cache_dir'); if (c && !textDirs.has(c)) textDirs.set(c, d); }
   const seen = new Map<string, DatasetView>();
   for (const ds of ctx.enabled) {
     // VAE caches exist for these types; mask/controlnet conditioning sets are not VAE-encoded.

@@ -295,6 +295,23 @@ export const captionShuffle = dataset({
   return out;
 });
 
+export const conditioningBlock = dataset({
+  code: 'conditioning-block', severity: 'error', summary: 'a "conditioning" block is an object or a list of objects, each with a "type" (canny, depth_midas, …)',
+  mirrors: 'metadata/utils/duplicator.py DatasetDuplicator.generate_conditioning_datasets / _create_single_conditioning_config',
+}, (ds) => {
+  const c = ds.raw.conditioning;
+  if (c === undefined || c === null || (Array.isArray(c) && !c.length) || (typeof c === 'object' && !Array.isArray(c) && !Object.keys(c).length)) return [];
+  if (typeof c !== 'object') return [{ index: ds.index, at: ['conditioning'], message: '"conditioning" must be an object or a list of objects such as {"type": "canny"}.' }];
+  const list = Array.isArray(c) ? c : [c];
+  const out: Finding[] = [];
+  list.forEach((e, i) => {
+    const at = Array.isArray(c) ? ['conditioning', i] : ['conditioning'];
+    if (!e || typeof e !== 'object' || Array.isArray(e)) out.push({ index: ds.index, at, message: 'Each "conditioning" entry must be an object such as {"type": "canny"}.' });
+    else if (typeof (e as Record<string, unknown>).type !== 'string') out.push({ index: ds.index, at, message: 'A "conditioning" entry needs a "type" (canny, depth_midas, …): SimpleTuner refuses it without one.' });
+  });
+  return out;
+});
+
 export const numbers = dataset({
   code: 'number', severity: 'error', summary: 'train_batch_size is a positive whole number; repeats and probability are numbers',
   mirrors: 'data_backend/dataset_types.py parse_positive_train_batch_size; data_backend/factory.py init_backend_config (int(repeats), float(probability))',
@@ -344,5 +361,5 @@ export const credentials = dataset({
 export const DATASET_RULES = [
   missingId, backendType, datasetTypeKnown, embedStorage, captionStrategyKnown, captionStrategyBackend, metadataBackend,
   instancePrompt, instanceDataDir, remoteRequired, imageSizes, crop, videoFrames, removedKeys, deprecatedKeys, captionShuffle,
-  numbers, controlnetConditioning, credentials,
+  conditioningBlock, numbers, controlnetConditioning, credentials,
 ];
