@@ -116,8 +116,8 @@ export const captionStrategyBackend = dataset({
 });
 
 export const metadataBackend = dataset({
-  code: 'metadata-backend', severity: 'error', summary: '"metadata_backend" is known, matches huggingface/webshart storage, and "parquet" comes with a "parquet" block ("filesystem" is deprecated: warning)',
-  mirrors: 'data_backend/factory.py FactoryRegistry._configure_metadata_backend; data_backend/factory.py init_backend_config',
+  code: 'metadata-backend', severity: 'error', summary: '"metadata_backend" is known, matches huggingface/webshart storage, and parquet metadata or captions come with a "parquet" block holding a "path" ("filesystem" is deprecated: warning)',
+  mirrors: 'data_backend/factory.py FactoryRegistry._configure_metadata_backend / configure_parquet_database; data_backend/factory.py init_backend_config',
 }, (ds) => {
   if (!isMedia(ds)) return [];
   const mb = ds.raw.metadata_backend;
@@ -130,6 +130,10 @@ export const metadataBackend = dataset({
     if (ds.backendType === t && !isBlank(mb) && mb !== t) out.push({ index: ds.index, at: ['metadata_backend'], message: `A ${t} dataset must use "metadata_backend": "${t}" (or leave it out).` });
   }
   if (mb === 'parquet' && !truthy(ds.raw.parquet)) out.push({ index: ds.index, at: ['metadata_backend'], message: 'metadata_backend "parquet" needs a "parquet" block (path, filename_column, caption_column, …).' });
+  else if ((mb === 'parquet' || ds.raw.caption_strategy === 'parquet') && ds.raw.parquet && typeof ds.raw.parquet === 'object' && isBlank((ds.raw.parquet as Record<string, unknown>).path)) {
+    // factory.py configure_parquet_database: "Parquet backend must have a 'path' field … under the 'parquet' key".
+    out.push({ index: ds.index, at: ['parquet'], message: 'The "parquet" block needs a "path" to the parquet (or JSON Lines) file.' });
+  }
   return out;
 });
 
