@@ -44,6 +44,9 @@ describe('config: training configs and discovery', () => {
     const bad = await loadTrainingConfig(path.join(root, 'config/bad/config.json'));
     assert.deepEqual(bad.diagnostics.map((d) => [d.code, d.offset]), [['json-syntax', '{"--a": 1,'.length]], 'one message, where the value is missing');
     assert.match(bad.diagnostics[0]!.message, /expected a property name/);
+    await write(path.join(root, 'config/badtoml/config.toml'), 'a = 1\nb = \n');
+    const badToml = await loadTrainingConfig(path.join(root, 'config/badtoml/config.toml'));
+    assert.deepEqual(badToml.diagnostics.map((d) => [d.code, d.offset]), [['parse', 'a = 1\nb = '.length]]);
   });
 
   it('discovers training configs (config/, config/<env>/, SimpleTuner-looking ones elsewhere) and dataloader configs', async () => {
