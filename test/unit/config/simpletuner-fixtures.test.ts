@@ -62,7 +62,10 @@ describe('config: SimpleTuner shapes (test/fixtures/simpletuner)', () => {
     for (const t of ['image', 'video', 'audio', 'conditioning', 'eval', 'caption', 'text_embeds', 'image_embeds', 'conditioning_image_embeds', 'distillation_cache', null]) assert.ok(values('dataset_type').has(t), `dataset_type ${t}`);
     for (const c of ['filename', 'textfile', 'parquet', 'instanceprompt', 'csv', 'huggingface', 'webshart', null]) assert.ok(values('caption_strategy').has(c), `caption_strategy ${c}`);
     for (const t of ['local', 'aws', 'csv', 'huggingface', 'memory', 'webshart']) assert.ok(values('type').has(t), `type ${t}`);
-    for (const f of fixtures) assert.ok(f.fx.rule.length > 10, `${f.name} names the SimpleTuner rule it exercises`);
+    const text = JSON.stringify(fixtures.filter((f) => f.name.startsWith('accept-')).map((f) => f.fx.dataloader));
+    for (const v of ['{id}', '{model_family}', '{output_dir}', '{env:']) assert.ok(text.includes(v), `template variable ${v}`);
+    for (const k of ['"disabled":true', '"disable":true']) assert.ok(text.includes(k), `disabled entries (${k})`);
+    for (const f of fixtures) assert.match(f.fx.rule, /\.py |Cloud Training/, `${f.name} names the SimpleTuner rule it exercises`);
   });
 
   for (const { name, fx } of fixtures) {
