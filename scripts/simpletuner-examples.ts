@@ -74,7 +74,16 @@ export function collectExamples(mirror = DEFAULT_MIRROR, rev = 'HEAD'): Example[
   return out;
 }
 
-export interface ExampleResult { source: string; expectRejected: boolean; errors: Array<{ code: string; message: string }> }
+export interface ExampleResult {
+  source: string;
+  expectRejected: boolean;
+  errors: Array<{ code: string; message: string }>;
+  /** Set when the config validated cleanly but packaging it failed. */
+  packageError?: string;
+}
+
+/** Package the workspace's dataloader config (given: our buildPackage), to check that a clean config also packages. */
+export type Packer = (dataloaderPath: string, workspaceRoot: string) => Promise<unknown>;
 
 /** The validator module to run (ours by default; another checkout's src/core/config for a before/after count). */
 type ConfigModule = {
@@ -82,7 +91,7 @@ type ConfigModule = {
   checkDatasetPaths(parsed: unknown, root?: string): Promise<Array<{ severity: string; code: string; message: string }>>;
 };
 
-export async function validateExample(ex: Example, mod: ConfigModule): Promise<ExampleResult> {
+export async function validateExample(ex: Example, mod: ConfigModule, pack?: Packer): Promise<ExampleResult> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-st-example-'));
   try {
     const file = path.join(root, 'config', 'multidatabackend.json');
@@ -102,8 +111,37 @@ export async function validateExample(ex: Example, mod: ConfigModule): Promise<E
     }
     const disk = (await mod.checkDatasetPaths(parsed, root)).filter((d) => !(d.code === 'missing-path' && /points to \//.test(d.message) && !d.message.includes(root)));
     const errors = [...parsed.diagnostics, ...disk].filter((d) => d.severity === 'error').map(({ code, message }) => ({ code, message }));
-    return { source: ex.source, expectRejected: ex.expectRejected, errors };
+    let packageError: string | undefined;
+    if (pack && !errors.length) {
+      try { await pack(await withLocalAbsolutePaths(ex.text, root), root); } catch (e) { packageError = (e as Error).message; }
+    }
+    return { source: ex.source, expectRejected: ex.expectRejected, errors, ...(packageError ? { packageError } : {}) };
   } finally {
     await fs.rm(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * For packaging: the same config with each absolute local path (/data/512, /tmp/images, …, which only exist on
+ * their author's machine) moved under the temp workspace, where it is created with a file in it.
+ */
+async function withLocalAbsolutePaths(text: string, root: string): Promise<string> {
+  const list = JSON.parse(text) as Array<Record<string, unknown>>;
+  const move = async (p: unknown, kind: 'dir' | 'file'): Promise<unknown> => {
+    if (typeof p !== 'string' || !path.isAbsolute(p) || p.includes('{')) return p;
+    const moved = path.join(root, 'abs', p);
+    if (kind === 'dir') { await fs.mkdir(moved, { recursive: true }); await fs.writeFile(path.join(moved, 'sample.png'), 'x'); }
+    else { await fs.mkdir(path.dirname(moved), { recursive: true }); await fs.writeFile(moved, 'x'); }
+    return moved;
+  };
+  for (const ds of list) {
+    if (ds.type !== 'local' && ds.type !== 'csv') continue;
+    for (const k of ['instance_data_dir', 'instance_data_root']) if (k in ds) ds[k] = await move(ds[k], 'dir');
+    if ('csv_file' in ds) ds.csv_file = await move(ds.csv_file, 'file');
+    const pq = ds.parquet as Record<string, unknown> | undefined;
+    if (pq && typeof pq === 'object' && 'path' in pq) pq.path = await move(pq.path, 'file');
+  }
+  const file = path.join(root, 'config', 'multidatabackend-local.json');
+  await fs.writeFile(file, JSON.stringify(list, null, 2));
+  return file;
 }
