@@ -1,3 +1,5 @@
+// Rules over the whole list. Each rule's `mirrors` is its one-line statement of the SimpleTuner check it
+// follows (file and function, paths under simpletuner/helpers/, as of commit bc8e6ab: SIMPLETUNER_CHECKED).
 import { DATA_TYPES, TRAINING_TYPES, truthy } from '../simpletuner';
 import { config, q, type DatasetView, type Finding, type RuleContext, type Severity } from './types';
 

@@ -5,8 +5,10 @@ import {
 import { referencesEnv } from '../template-vars';
 import { dataset, isBlank, q, type DatasetView, type Finding, type RuleContext } from './types';
 
+// Each rule's `mirrors` is its one-line statement of the SimpleTuner check it follows (file and function,
+// paths under simpletuner/helpers/, as of commit bc8e6ab: SIMPLETUNER_CHECKED); the README table is built from it.
 // Every rule here runs on enabled datasets only: SimpleTuner drops disabled ones before any check
-// (data_backend/factory.py sort_dataset_configs_by_dependencies, bc8e6ab).
+// (data_backend/factory.py sort_dataset_configs_by_dependencies).
 
 const has = (o: Record<string, unknown>, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -328,7 +330,8 @@ export const numbers = dataset({
   }
   for (const k of ['repeats', 'probability'] as const) {
     const v = ds.raw[k];
-    if (truthy(v) && (typeof v === 'boolean' || numeric(v) === undefined)) out.push({ index: ds.index, at: [k], message: `"${k}" must be a number, not ${q(v)}.` });
+    // int()/float() take numbers, numeric strings and booleans; anything else stops SimpleTuner.
+    if (truthy(v) && typeof v !== 'boolean' && numeric(v) === undefined) out.push({ index: ds.index, at: [k], message: `"${k}" must be a number, not ${q(v)}.` });
   }
   return out;
 });
