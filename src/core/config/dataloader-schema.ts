@@ -3,16 +3,6 @@ import * as z from 'zod';
 export { BACKEND_TYPES, CAPTION_STRATEGIES, DATASET_TYPES } from './simpletuner';
 export { CREDENTIAL_KEY } from './rules/dataset-rules';
 
-/** Fields that link one dataset to another by `id`, and the dataset_type the target must have. */
-export const LINK_FIELDS = {
-  text_embeds: 'text_embeds',
-  image_embeds: 'image_embeds',
-  conditioning_image_embeds: 'conditioning_image_embeds',
-  conditioning_data: 'conditioning',
-  s2v_datasets: 'audio',
-  source_dataset_id: undefined,
-} as const;
-
 /**
  * Fields holding a local path. `content` paths are packaged (their files travel); `cache` paths are
  * where the trainer writes, so in a package they are only rewritten to a folder inside it.
@@ -42,9 +32,6 @@ export const DatasetEntrySchema = z.looseObject({
   parquet: z.looseObject({ path: z.string().optional() }).nullable().optional(),
 });
 export type DatasetEntry = z.infer<typeof DatasetEntrySchema>;
-
-/** The file itself: a list of datasets, or an object holding that list under "datasets". */
-export const DataloaderFileSchema = z.union([z.array(z.unknown()), z.looseObject({ datasets: z.array(z.unknown()) })]);
 
 /** The dataset's effective kind: a missing `type` is read as local here (it is reported separately), a missing `dataset_type` as image. */
 export const backendType = (d: { type?: unknown }): string => (typeof d.type === 'string' ? d.type : 'local');

@@ -101,7 +101,7 @@ export function parseDataloaderConfig(text: string, filePath: string, opts: Data
     diagnostics.push({ severity: 'error', code: 'no-datasets', offset: list.offset, length: list.length, message: 'No datasets defined: SimpleTuner needs at least one dataset to train on.' });
     return out;
   }
-  const ctx: RuleContext = { datasets: views, enabled: views.filter((v) => !v.disabled), training, templateValues };
+  const ctx: RuleContext = { datasets: views, enabled: views.filter((v) => !v.disabled), training };
   for (const f of runRules(ctx)) diagnostics.push(locate(f, list, out.datasets));
   return out;
 }
@@ -142,7 +142,6 @@ function viewOf(ds: ParsedDataset, templateValues: (id: string) => TemplateValue
     index: ds.index, id: ds.id, raw: ds.raw, disabled: ds.disabled, backendType: ds.type,
     datasetType: conditioning ? 'conditioning' : declared,
     text: (f) => expand(f)?.value,
-    resolvedText: (f) => { const e = expand(f); return e?.resolved ? e.value : undefined; },
   };
 }
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { findNodeAtLocation, parseTree } from 'jsonc-parser';
 import { validateConfigFile } from '../../../src/core/config';
+import { TEMPLATE_VARIABLES } from '../../../src/core/config/simpletuner';
 
 /**
  * Our own fixtures of every shape SimpleTuner's dataloader configs take (test/fixtures/simpletuner/*.json),
@@ -63,7 +64,7 @@ describe('config: SimpleTuner shapes (test/fixtures/simpletuner)', () => {
     for (const c of ['filename', 'textfile', 'parquet', 'instanceprompt', 'csv', 'huggingface', 'webshart', null]) assert.ok(values('caption_strategy').has(c), `caption_strategy ${c}`);
     for (const t of ['local', 'aws', 'csv', 'huggingface', 'memory', 'webshart']) assert.ok(values('type').has(t), `type ${t}`);
     const text = JSON.stringify(fixtures.filter((f) => f.name.startsWith('accept-')).map((f) => f.fx.dataloader));
-    for (const v of ['{id}', '{model_family}', '{output_dir}', '{env:']) assert.ok(text.includes(v), `template variable ${v}`);
+    for (const v of TEMPLATE_VARIABLES) assert.ok(text.includes(v.replace('VAR}', '')), `template variable ${v}`);
     for (const k of ['"disabled":true', '"disable":true']) assert.ok(text.includes(k), `disabled entries (${k})`);
     for (const f of fixtures) assert.match(f.fx.rule, /\.py |Cloud Training/, `${f.name} names the SimpleTuner rule it exercises`);
   });

@@ -1,5 +1,3 @@
-import type { TemplateValues } from '../template-vars';
-
 export type Severity = 'error' | 'warning';
 
 /** What a rule is, for diagnostics and for the README ("what `validate` checks" is generated from this). */
@@ -34,10 +32,8 @@ export interface DatasetView {
   backendType: string;
   /** Normalised dataset_type (`conditioning_type` makes it conditioning); undefined when unknown. */
   datasetType?: string;
-  /** A string field with the template variables SimpleTuner fills already filled; undefined if not a non-empty string. */
+  /** A string field with the template variables SimpleTuner fills already filled ({env:…} kept); undefined if not a non-empty string. */
   text(field: string): string | undefined;
-  /** Like text(), but undefined too when the value depends on the training machine (`{env:…}`). */
-  resolvedText(field: string): string | undefined;
 }
 
 export interface RuleContext {
@@ -46,7 +42,6 @@ export interface RuleContext {
   enabled: DatasetView[];
   /** The training config's options (keys without "--"), when the dataloader is validated through it. */
   training?: Record<string, unknown>;
-  templateValues(id: string): TemplateValues;
 }
 
 export interface DatasetRule extends RuleMeta { kind: 'dataset'; check(ds: DatasetView, ctx: RuleContext): Finding[] }
