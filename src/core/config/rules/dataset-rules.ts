@@ -68,8 +68,8 @@ export const datasetTypeKnown = dataset({
   : []));
 
 export const embedStorage = dataset({
-  code: 'embed-backend-type', severity: 'error', summary: 'embed caches and caption datasets use storage SimpleTuner can write them to (text/image embeds: local, memory, aws; conditioning image embeds: local, aws; captions: not csv)',
-  mirrors: 'data_backend/factory.py FactoryRegistry.configure_text_embed_backends / configure_image_embed_backends / configure_conditioning_image_embed_backends; data_backend/config/image.py ImageBackendConfig.validate',
+  code: 'embed-backend-type', severity: 'error', summary: 'each dataset kind uses storage SimpleTuner can build it on (text/image embeds: local, memory, aws; conditioning image embeds: local, aws; captions: not csv; image/video/audio/conditioning/eval: not memory)',
+  mirrors: 'data_backend/factory.py FactoryRegistry.configure_text_embed_backends / configure_image_embed_backends / configure_conditioning_image_embed_backends / _configure_backend_by_type; data_backend/config/image.py ImageBackendConfig.validate',
 }, (ds) => {
   const allowed = ds.datasetType ? EMBED_BACKENDS[ds.datasetType] : undefined;
   if (typeof ds.raw.type !== 'string' || !(BACKEND_TYPES as readonly string[]).includes(ds.raw.type)) return [];
@@ -77,6 +77,8 @@ export const embedStorage = dataset({
     return [{ index: ds.index, at: ['type'], message: `A ${ds.datasetType} dataset cannot use type "${ds.backendType}": SimpleTuner stores it only on ${allowed.join(', ')}.` }];
   }
   if (ds.datasetType === 'caption' && ds.backendType === 'csv') return [{ index: ds.index, at: ['type'], message: 'Caption datasets cannot use the csv backend (it carries no caption text): use local, aws, parquet or huggingface storage.' }];
+  // _configure_backend_by_type builds data sets from local, aws, csv, huggingface and webshart storage only.
+  if (ds.backendType === 'memory' && isData(ds) && ds.datasetType !== 'caption') return [{ index: ds.index, at: ['type'], message: `A ${ds.datasetType} dataset cannot use type "memory": SimpleTuner keeps only embed caches in memory. Use local, aws, csv, huggingface or webshart.` }];
   return [];
 });
 
