@@ -24,7 +24,7 @@ describe('cli: cloudtrain validate / package', () => {
     assert.equal(await runValidate([path.relative(root, training)], ok.cli), 0);
     assert.match(ok.out(), /^OK: config\/config.json, config\/multidatabackend.json/);
 
-    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing", "type": "local"},\n  {"id": "a", "type": "local", "dataset_type": "text_embeds", "default": true}\n]\n');
+    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing", "type": "local"},\n  {"id": "a", "type": "huggingface", "dataset_name": "someone/photos"}\n]\n');
     const bad = io(root, path.join(root, 'home'));
     assert.equal(await runValidate(['config/multidatabackend.json'], bad.cli), 1);
     assert.match(bad.out(), /config\/multidatabackend.json:2:36: error: "instance_data_dir" points to .* does not exist.*\[missing-path\]/);
@@ -48,6 +48,20 @@ describe('cli: cloudtrain validate / package', () => {
     assert.deepEqual(Object.keys(parsed), ['ok', 'files', 'diagnostics']);
     assert.deepEqual(Object.keys(parsed.diagnostics[0]!).sort(), ['code', 'column', 'file', 'length', 'line', 'message', 'offset', 'severity']);
     assert.deepEqual([parsed.diagnostics[0]!.line, parsed.diagnostics[0]!.column], [3, 25]);
+  });
+
+  it('validate: a dataloader config on its own is judged with the options of the training config naming it', async () => {
+    const { dataloader, training } = await makeWorkspace(root);
+    const cfg = JSON.parse(await fs.readFile(dataloader, 'utf8')) as Array<Record<string, unknown>>;
+    cfg[0]!.caption_strategy = 'instanceprompt';
+    await fs.writeFile(dataloader, JSON.stringify(cfg, null, 2));
+    const without = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/multidatabackend.json'], without.cli), 1, 'the training config sets no --instance_prompt: SimpleTuner refuses');
+    assert.match(without.out(), /error: caption_strategy "instanceprompt" needs an "instance_prompt".*\[instance-prompt\]/);
+    const t = JSON.parse(await fs.readFile(training, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(training, JSON.stringify({ ...t, '--instance_prompt': 'a photo of sks' }));
+    const withPrompt = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/multidatabackend.json'], withPrompt.cli), 0);
   });
 
   it('package writes the zip to --out and prints datasets, exclusions with reasons and the sha256', async () => {
