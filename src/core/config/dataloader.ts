@@ -151,22 +151,14 @@ function locate(f: RuleFinding, list: Node, datasets: ParsedDataset[]): ConfigDi
   const ds = f.index === undefined ? undefined : datasets.find((d) => d.index === f.index);
   const root = f.index === undefined ? list : list.children?.[f.index];
   let node: Node | undefined;
-  for (let n = f.at?.length ?? 0; root && n > 0 && !node; n--) node = findNodeAtLocation(root, f.at!.slice(0, n));
-  if (node && f.key && f.at && node.parent?.type === 'property' && f.at.length === (pathOf(node, root!)?.length ?? -1)) node = node.parent.children?.[0] ?? node;
+  let matched = 0;
+  for (let n = f.at?.length ?? 0; root && n > 0 && !node; n--) { node = findNodeAtLocation(root, f.at!.slice(0, n)); matched = n; }
+  // A key that must go is marked by its name, when the path reached it exactly.
+  if (node && f.key && matched === f.at!.length && node.parent?.type === 'property') node = node.parent.children?.[0] ?? node;
   node ??= root ? findNodeAtLocation(root, ['id']) : undefined;
   if (node) return { ...base, offset: node.offset, length: node.length, ...(ds?.id ? { datasetId: ds.id } : {}) };
   const at = root ?? list;
   return { ...base, offset: at.offset, length: 1, ...(ds?.id ? { datasetId: ds.id } : {}) };
-}
-
-/** Depth of a node below `root` (property names and array indexes), to tell an exact match from a parent. */
-function pathOf(node: Node, root: Node): Array<string | number> | undefined {
-  const out: Array<string | number> = [];
-  for (let n: Node | undefined = node; n && n !== root; n = n.parent) {
-    if (n.parent?.type === 'property') { out.unshift(n.parent.children![0]!.value as string); n = n.parent; }
-    else if (n.parent?.type === 'array') out.unshift(n.parent.children!.indexOf(n));
-  }
-  return out;
 }
 
 function nodeValue(node: Node): unknown {
