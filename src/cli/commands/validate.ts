@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { lineColumn } from '../../core/config/diagnostics';
+import { trainingOptionsFor } from '../../core/config/discover';
 import { validateConfigFile } from '../../core/config/validate';
 import { UsageError, type CliIO } from '../io';
 
@@ -11,7 +12,9 @@ import { UsageError, type CliIO } from '../io';
 export async function runValidate(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError('usage: cloudtrain validate <config.json|config.toml|config.env|multidatabackend.json> [--json]');
-  const results = await validateConfigFile(path.resolve(io.cwd, positionals[0]!), io.cwd);
+  const file = path.resolve(io.cwd, positionals[0]!);
+  // A dataloader config named by a training config in the workspace is judged with that config's global options.
+  const results = await validateConfigFile(file, io.cwd, { training: await trainingOptionsFor(file, io.cwd) });
   const all = results.flatMap((r) => r.diagnostics.map((d) => ({ file: r.file, ...lineColumn(r.text, d.offset), ...d })));
   const errors = all.filter((d) => d.severity === 'error').length;
   if (values.json) {

@@ -97,3 +97,15 @@ export function isDataloaderConfigPath(file: string): boolean {
   const parts = file.split(/[\\/]/);
   return base.endsWith('.json') && parts.at(-3) === 'dataloaders' && parts.at(-4) === 'config';
 }
+
+/**
+ * The options of a training config in the workspace that names this dataloader config (its global defaults,
+ * e.g. --caption_strategy, --instance_prompt), so a dataloader validated on its own is judged as it will run.
+ */
+export async function trainingOptionsFor(dataloaderPath: string, workspaceRoot: string): Promise<Record<string, unknown> | undefined> {
+  const abs = path.resolve(dataloaderPath);
+  const found = await discoverConfigs(workspaceRoot, { maxDirs: 2000 });
+  const training = found.dataloaderConfigs.find((d) => d.path === abs)?.referencedBy[0];
+  if (!training) return undefined;
+  try { return (await loadTrainingConfig(training, workspaceRoot)).values; } catch { return undefined; }
+}

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { exclusionRules } from '../packaging/rules';
 import { throwIfAborted } from '../packaging/abort';
-import type { ParsedDataloader } from './dataloader';
+import type { ParsedDataloader, ParsedDataset, PathRef } from './dataloader';
 import { resolveConfigPath } from './paths';
 
 export interface FolderStats { files: number; bytes: number; excluded: number; computedAt: number }
@@ -88,9 +88,9 @@ export async function datasetLocalStats(parsed: ParsedDataloader, opts: { cache?
   const out: DatasetStats[] = [];
   for (const ds of parsed.datasets) {
     const base = { id: ds.id ?? `#${ds.index + 1}`, index: ds.index, files: 0, bytes: 0, excluded: 0 };
-    const dir = ds.paths.find((p) => p.field === 'instance_data_dir');
-    if (ds.type !== 'local' || !dir || ds.disabled) { out.push({ ...base, local: ds.type === 'local' && !ds.disabled && !!dir }); continue; }
-    const root = await resolveConfigPath(dir.value, parsed.filePath, opts.workspaceRoot);
+    const dir = dataFolderOf(ds);
+    if (ds.type !== 'local' || !dir || ds.disabled || !dir.resolvable) { out.push({ ...base, local: ds.type === 'local' && !ds.disabled && !!dir }); continue; }
+    const root = await resolveConfigPath(dir.expanded, parsed.filePath, opts.workspaceRoot);
     try {
       const st = await fs.stat(root);
       if (!st.isDirectory()) throw new Error('not a folder');
@@ -103,3 +103,7 @@ export async function datasetLocalStats(parsed: ParsedDataloader, opts: { cache?
   }
   return out;
 }
+
+/** The folder a dataset's files are in: instance_data_dir, else its older name instance_data_root (as SimpleTuner reads them). */
+export const dataFolderOf = (ds: ParsedDataset): PathRef | undefined =>
+  ds.paths.find((p) => p.field === 'instance_data_dir') ?? ds.paths.find((p) => p.field === 'instance_data_root');

@@ -1,7 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { getNodeValue } from 'jsonc-parser';
 import * as z from 'zod';
 import type { ConfigDiagnostic } from './diagnostics';
+import { parseStrictJson } from './json-syntax';
 import { resolveConfigPath } from './paths';
 
 export type TrainingConfigFormat = 'json' | 'toml' | 'env';
@@ -51,7 +53,10 @@ export async function parseTrainingConfig(text: string, file: string, format: Tr
   let raw: Record<string, unknown> = {};
   try {
     if (format === 'json') {
-      const parsed = ObjectSchema.safeParse(JSON.parse(text));
+      // Strict, with the exact place of each syntax error (SimpleTuner reads it with json.load).
+      const { tree, diagnostics } = parseStrictJson(text);
+      if (diagnostics.length) { cfg.diagnostics.push(...diagnostics); return cfg; }
+      const parsed = ObjectSchema.safeParse(tree ? getNodeValue(tree) : undefined);
       if (!parsed.success) throw new Error('a training config.json must be a JSON object of options');
       raw = parsed.data;
     } else if (format === 'toml') {
@@ -61,7 +66,10 @@ export async function parseTrainingConfig(text: string, file: string, format: Tr
     }
     else raw = parseEnvConfig(text);
   } catch (e) {
-    cfg.diagnostics.push({ severity: 'error', code: 'parse', offset: 0, length: 1, message: `Cannot read ${path.basename(file)}: ${(e as Error).message}` });
+    // smol-toml's errors carry the 1-based line and column: point there, with the first line of its message.
+    const { line, column } = e as { line?: number; column?: number };
+    const offset = typeof line === 'number' && typeof column === 'number' ? offsetOf(text, line, column) : 0;
+    cfg.diagnostics.push({ severity: 'error', code: 'parse', offset, length: 1, message: `Cannot read ${path.basename(file)}: ${(e as Error).message.split('\n')[0]}` });
     return cfg;
   }
   for (const [k, v] of Object.entries(raw)) {
@@ -119,3 +127,10 @@ function parseArgs(s: string): Record<string, unknown> {
 }
 
 const unquote = (v: string): string => (/^(["']).*\1$/.test(v) ? v.slice(1, -1) : v.replace(/\s+#.*$/, ''));
+
+/** Offset of a 1-based line and column in the text. */
+function offsetOf(text: string, line: number, column: number): number {
+  let at = 0;
+  for (let l = 1; l < line; l++) { const nl = text.indexOf('\n', at); if (nl < 0) break; at = nl + 1; }
+  return Math.min(text.length, at + Math.max(0, column - 1));
+}

@@ -6,6 +6,8 @@ import { parseDataloaderConfig } from '../config/dataloader';
 import { CREDENTIAL_KEY } from '../config/dataloader-schema';
 import { loadTrainingConfig, type TrainingConfig } from '../config/training';
 import { resolveConfigPath } from '../config/paths';
+import { dataFolderOf } from '../config/stats';
+import type { PathRef } from '../config/dataloader';
 import { writeFileAtomic } from '../fs/atomic';
 import { throwIfAborted } from './abort';
 import { HashCache } from './hash-cache';
@@ -75,7 +77,7 @@ async function build(opts: BuildPackageOptions, started: number, worker: PackWor
     throw new PackagingError(`${training.path}: ${training.diagnostics[0]!.message}`, training.diagnostics.map((d) => ({ file: training.path, ...d })));
   }
   const text = await fs.readFile(dataloaderPath, 'utf8');
-  const parsed = parseDataloaderConfig(text, dataloaderPath);
+  const parsed = parseDataloaderConfig(text, dataloaderPath, { training: training?.values });
   const problems = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, opts.workspaceRoot))].filter((d) => d.severity === 'error');
   if (problems.length) {
     throw new PackagingError(`${path.basename(dataloaderPath)} has ${problems.length} problem${problems.length > 1 ? 's' : ''} to fix before packaging; first: ${problems[0]!.message}`,
@@ -100,11 +102,12 @@ async function build(opts: BuildPackageOptions, started: number, worker: PackWor
     if (ds.disabled || (ds.type !== 'local' && ds.type !== 'csv')) continue;
     const id = ds.id ?? `dataset-${ds.index + 1}`;
     const place: DatasetPlacement = { index: ds.index, id, files: {} };
-    const dirRef = ds.type === 'local' ? ds.paths.find((p) => p.field === 'instance_data_dir') : undefined;
+    const dirRef = ds.type === 'local' ? dataFolderOf(ds) : undefined;
     let root: string | undefined;
     let summary: PackagedDataset | undefined;
     if (dirRef) {
-      root = await resolveConfigPath(dirRef.value, dataloaderPath, opts.workspaceRoot);
+      if (!dirRef.resolvable) throw unresolvable(dataloaderPath, id, dirRef);
+      root = await resolveConfigPath(dirRef.expanded, dataloaderPath, opts.workspaceRoot);
       const shared = prefixByRoot.get(root);
       if (shared) place.archivePrefix = shared; // Two datasets over one folder share its files.
       else {
@@ -125,7 +128,8 @@ async function build(opts: BuildPackageOptions, started: number, worker: PackWor
     for (const field of ['csv_file', 'parquet.path'] as const) {
       const ref = ds.paths.find((p) => p.field === field);
       if (!ref) continue;
-      const abs = await resolveConfigPath(ref.value, dataloaderPath, opts.workspaceRoot);
+      if (!ref.resolvable) throw unresolvable(dataloaderPath, id, ref);
+      const abs = await resolveConfigPath(ref.expanded, dataloaderPath, opts.workspaceRoot);
       const rel = root ? path.relative(root, abs) : '..';
       if (place.archivePrefix && !rel.startsWith('..') && !path.isAbsolute(rel)) { place.files![field] = `${place.archivePrefix}/${rel.split(path.sep).join('/')}`; continue; }
       const st = await fs.stat(abs);
@@ -235,6 +239,12 @@ function packagedTrainingConfig(cfg: TrainingConfig, packageRoot: string, exclud
   }
   if (!('data_backend_config' in cfg.values)) out['--data_backend_config'] = packageRoot ? path.posix.join(packageRoot, PACKAGE_DATALOADER) : PACKAGE_DATALOADER;
   return out;
+}
+
+/** A local path that only the training machine can fill ({env:…}) cannot be packaged from here. */
+function unresolvable(file: string, id: string, ref: PathRef): PackagingError {
+  return new PackagingError(`Dataset "${id}": "${ref.field}" is ${ref.value}, which depends on the training machine's environment; a local dataset to package needs a path that can be read here.`,
+    [{ file, severity: 'error', code: 'unresolvable-path', offset: ref.offset, length: ref.length, message: `"${ref.field}" depends on the environment ({env:…}); it cannot be packaged from here.` }]);
 }
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

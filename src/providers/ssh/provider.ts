@@ -19,6 +19,7 @@ import { confirmGone } from '../run-observation';
 import { absoluteRemote, posix, remoteJoin, shellQuote } from './remote-shell';
 import { syncDirectory } from './sync';
 import { buildCommand, simpleTunerConfig } from './templates';
+import { isDisabled } from '../../core/config/simpletuner';
 
 export interface SshProviderOptions {
   /** Settings hosts, ssh config location, known_hosts override (tests). Read on every connect. */
@@ -324,7 +325,7 @@ export function localDatasetsOf(dataloader: unknown, configDir: string, workspac
   const seen = new Set<string>();
   const out: Array<{ id: string; path: string }> = [];
   for (const [i, b] of backendsOf(dataloader).entries()) {
-    if (!isLocalImages(b) || b.disabled === true) continue;
+    if (!isLocalImages(b) || isDisabled(b)) continue;
     const abs = resolveLocal(b.instance_data_dir as string, configDir, workspace);
     if (seen.has(abs)) continue;
     seen.add(abs);
@@ -342,8 +343,10 @@ export function rewriteDataloader(dataloader: unknown, configDir: string, worksp
       const remote = remoteDatasets.get(resolveLocal(b.instance_data_dir as string, configDir, workspace));
       if (remote) copy.instance_data_dir = remote;
     }
+    // Only local storage has cache folders on the host; an aws dataset's cache_dir* is an S3 prefix, a disabled one is never read.
+    const local = (b.type === undefined || b.type === 'local' || b.type === 'csv') && !isDisabled(b);
     for (const k of Object.keys(copy)) {
-      if (k.startsWith('cache_dir') && typeof copy[k] === 'string') copy[k] = remoteJoin(remoteCache, String(b.id ?? i).replace(/[^\w.-]/g, '_'), k);
+      if (local && k.startsWith('cache_dir') && typeof copy[k] === 'string') copy[k] = remoteJoin(remoteCache, String(b.id ?? i).replace(/[^\w.-]/g, '_'), k);
     }
     return copy;
   });

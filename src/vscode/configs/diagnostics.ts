@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { discoverConfigs, isDataloaderConfigPath } from '../../core/config/discover';
+import { loadTrainingConfig } from '../../core/config/training';
 import { validateConfigFile, validateDataloaderText } from '../../core/config/validate';
 import { Disposable } from '../disposable';
 import { toDiagnostic } from './ranges';
@@ -14,6 +15,8 @@ export class ConfigDiagnostics extends Disposable {
   /** Dataloader configs named by a training config's data_backend_config, whatever their file name. */
   private readonly referenced = new Set<string>();
   private readonly trainingConfigs = new Set<string>();
+  /** A training config naming each dataloader config: its options are the dataloader's global defaults. */
+  private readonly trainingFor = new Map<string, string>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly log: vscode.LogOutputChannel) {
@@ -32,7 +35,10 @@ export class ConfigDiagnostics extends Disposable {
     let files = 0, errors = 0, warnings = 0;
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
       const found = await discoverConfigs(folder.uri.fsPath, { signal });
-      for (const d of found.dataloaderConfigs) this.referenced.add(d.path);
+      for (const d of found.dataloaderConfigs) {
+        this.referenced.add(d.path);
+        if (d.referencedBy[0]) this.trainingFor.set(d.path, d.referencedBy[0]);
+      }
       for (const t of found.trainingConfigs) this.trainingConfigs.add(t.path);
       const paths = [...found.trainingConfigs.map((t) => t.path), ...found.dataloaderConfigs.map((d) => d.path)];
       for (const p of new Set(paths)) {
@@ -48,9 +54,10 @@ export class ConfigDiagnostics extends Disposable {
   async validateFile(uri: vscode.Uri, workspaceRoot = vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath): Promise<{ errors: number; warnings: number }> {
     const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
     try {
+      const training = await this.trainingValues(uri.fsPath, workspaceRoot);
       const results = open && this.isDataloaderDoc(open)
-        ? [await validateDataloaderText(open.getText(), uri.fsPath, workspaceRoot)]
-        : await validateConfigFile(uri.fsPath, workspaceRoot);
+        ? [await validateDataloaderText(open.getText(), uri.fsPath, workspaceRoot, training)]
+        : await validateConfigFile(uri.fsPath, workspaceRoot, { training });
       let errors = 0, warnings = 0;
       for (const r of results) {
         const current = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === r.file);
@@ -71,6 +78,13 @@ export class ConfigDiagnostics extends Disposable {
   /** Re-check configs whose datasets may have changed on disk (the file watcher calls this). */
   revalidateOpen(): void {
     for (const [key] of this.collection) if (this.isConfig(key.fsPath)) void this.validateFile(key);
+  }
+
+  /** The options of the training config naming this dataloader config, so both views of it agree. */
+  private async trainingValues(file: string, workspaceRoot?: string): Promise<Record<string, unknown> | undefined> {
+    const training = this.trainingFor.get(file);
+    if (!training) return undefined;
+    try { return (await loadTrainingConfig(training, workspaceRoot)).values; } catch { return undefined; }
   }
 
   private isDataloaderDoc(d: vscode.TextDocument): boolean {

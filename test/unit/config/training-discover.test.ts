@@ -42,7 +42,11 @@ describe('config: training configs and discovery', () => {
 
     await write(path.join(root, 'config/bad/config.json'), '{"--a": 1,');
     const bad = await loadTrainingConfig(path.join(root, 'config/bad/config.json'));
-    assert.equal(bad.diagnostics[0]!.code, 'parse');
+    assert.deepEqual(bad.diagnostics.map((d) => [d.code, d.offset]), [['json-syntax', '{"--a": 1,'.length]], 'one message, where the value is missing');
+    assert.match(bad.diagnostics[0]!.message, /expected a property name/);
+    await write(path.join(root, 'config/badtoml/config.toml'), 'a = 1\nb = \n');
+    const badToml = await loadTrainingConfig(path.join(root, 'config/badtoml/config.toml'));
+    assert.deepEqual(badToml.diagnostics.map((d) => [d.code, d.offset]), [['parse', 'a = 1\nb = '.length]]);
   });
 
   it('discovers training configs (config/, config/<env>/, SimpleTuner-looking ones elsewhere) and dataloader configs', async () => {
@@ -68,10 +72,11 @@ describe('config: training configs and discovery', () => {
 
   it('validates a training config together with the dataloader config it names', async () => {
     await write(path.join(root, 'config/config.json'), JSON.stringify({ '--data_backend_config': 'config/multidatabackend.json' }));
-    await write(path.join(root, 'config/multidatabackend.json'), JSON.stringify([{ id: 'x', instance_data_dir: 'nowhere' }]));
+    await write(path.join(root, 'config/multidatabackend.json'), JSON.stringify([{ id: 'x', type: 'local', instance_data_dir: 'nowhere' }]));
     const r = await validateConfigFile(path.join(root, 'config/config.json'));
     assert.equal(r.length, 2);
-    assert.deepEqual(r[1]!.diagnostics.map((d) => d.code).sort(), ['missing-path', 'no-text-embeds']);
+    // No text_embeds dataset is fine: SimpleTuner creates a default one (factory.py _ensure_text_embed_backends_present).
+    assert.deepEqual(r[1]!.diagnostics.map((d) => d.code).sort(), ['missing-path']);
     await fs.rm(path.join(root, 'config/multidatabackend.json'));
     const r2 = await validateConfigFile(path.join(root, 'config/config.json'));
     assert.equal(r2[0]!.diagnostics[0]!.code, 'missing-dataloader');

@@ -103,22 +103,22 @@ describe('packaging: buildPackage', () => {
   it('rewrites the dataloader config so every dataset path points at files inside the zip', async () => {
     const { dataloader, training } = await makeWorkspace(root, {
       datasets: { a: { '1.jpg': Buffer.alloc(50, 1), '1.txt': 'x' }, b: { '2.png': Buffer.alloc(60, 2), 'meta/captions.parquet': Buffer.alloc(30, 3) } },
-      extraEntries: [{ id: 'remote', type: 'aws', aws_bucket_name: 'bucket', cache_dir_vae: '/home/me/vae' }],
+      extraEntries: [{ id: 'remote', type: 'aws', aws_bucket_name: 'bucket', aws_endpoint_url: 'https://s3.example.com', aws_access_key_id: '{env:AWS_ACCESS_KEY_ID}', aws_secret_access_key: '{env:AWS_SECRET_ACCESS_KEY}', aws_data_prefix: 'imgs/', cache_dir_vae: 'vae/{id}/' }],
     });
     // b uses parquet captions inside its folder; a second parquet lives outside every dataset.
     const cfg = JSON.parse(await fs.readFile(dataloader, 'utf8')) as Array<Record<string, unknown>>;
     cfg[1]!.parquet = { path: 'datasets/b/meta/captions.parquet', filename_column: 'file' };
     cfg[0]!.caption_strategy = 'parquet';
+    cfg[0]!.metadata_backend = 'parquet';
     cfg[0]!.parquet = { path: 'meta/a-captions.parquet' };
     await write(path.join(root, 'meta', 'a-captions.parquet'), Buffer.alloc(40, 4));
-    await fs.writeFile(dataloader, JSON.stringify({ datasets: cfg, note: 'kept' }, null, 2));
+    await fs.writeFile(dataloader, JSON.stringify(cfg, null, 2));
 
     const r = await build(dataloader, { trainingConfigPath: training });
     const zip = await readZip(r.zipPath);
-    const inZip = JSON.parse(zip.get('multidatabackend.json')!.data.toString()) as { datasets: Array<Record<string, any>>; note: string };
+    const inZip = JSON.parse(zip.get('multidatabackend.json')!.data.toString()) as Array<Record<string, any>>;
     assert.deepEqual(inZip, r.rewrittenDataloader);
-    assert.equal(inZip.note, 'kept');
-    const [a, b, , remote] = inZip.datasets;
+    const [a, b, , remote] = inZip;
     for (const ds of [a!, b!]) {
       const dir = ds.instance_data_dir as string;
       assert.ok([...zip.keys()].some((k) => k.startsWith(`${dir}/`)), `${dir} has no files in the zip`);
@@ -129,8 +129,9 @@ describe('packaging: buildPackage', () => {
     assert.ok(zip.has(a!.parquet.path), `outside parquet packaged at ${a!.parquet.path}`);
     assert.ok(zip.has(b!.parquet.path), `inside parquet at ${b!.parquet.path}`);
     assert.equal(b!.parquet.filename_column, 'file');
-    assert.equal(remote!.aws_bucket_name, 'bucket');
-    assert.equal(remote!.cache_dir_vae, 'cache/remote/vae');
+    // A remote dataset's cache_dir* is an S3 prefix, not a folder here: kept exactly as written.
+    assert.deepEqual(remote, cfg[3]);
+    assert.equal(remote!.cache_dir_vae, 'vae/{id}/');
 
     const trainingInZip = JSON.parse(zip.get('config/config.json')!.data.toString()) as Record<string, unknown>;
     assert.equal(trainingInZip['--data_backend_config'], 'multidatabackend.json');

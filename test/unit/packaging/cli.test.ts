@@ -24,7 +24,7 @@ describe('cli: cloudtrain validate / package', () => {
     assert.equal(await runValidate([path.relative(root, training)], ok.cli), 0);
     assert.match(ok.out(), /^OK: config\/config.json, config\/multidatabackend.json/);
 
-    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing"},\n  {"id": "a", "type": "local", "dataset_type": "text_embeds", "default": true}\n]\n');
+    await fs.writeFile(dataloader, '[\n  {"id": "a", "instance_data_dir": "datasets/missing", "type": "local"},\n  {"id": "a", "type": "huggingface", "dataset_name": "someone/photos"}\n]\n');
     const bad = io(root, path.join(root, 'home'));
     assert.equal(await runValidate(['config/multidatabackend.json'], bad.cli), 1);
     assert.match(bad.out(), /config\/multidatabackend.json:2:36: error: "instance_data_dir" points to .* does not exist.*\[missing-path\]/);
@@ -34,6 +34,34 @@ describe('cli: cloudtrain validate / package', () => {
     const parsed = JSON.parse(json.out()) as { ok: boolean; diagnostics: Array<{ code: string; line: number }> };
     assert.equal(parsed.ok, false);
     assert.deepEqual(parsed.diagnostics.map((d) => [d.code, d.line]), [['missing-path', 2], ['duplicate-id', 3]]);
+  });
+
+  it('validate: a training config with a JSON syntax error gets one message at its line and column, and --json keeps its shape', async () => {
+    await makeWorkspace(root);
+    await fs.writeFile(path.join(root, 'config/config.json'), '{\n  "--data_backend_config": "config/multidatabackend.json",\n  "--model_type": "lora",\n}\n');
+    const r = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/config.json'], r.cli), 1);
+    assert.equal(r.out(), 'config/config.json:3:25: error: JSON syntax error: a trailing comma (JSON allows none; remove it). SimpleTuner reads this file with a strict JSON parser. [json-syntax]\n1 error, 0 warnings\n');
+    const j = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/config.json', '--json'], j.cli), 1);
+    const parsed = JSON.parse(j.out()) as { ok: boolean; files: string[]; diagnostics: Array<Record<string, unknown>> };
+    assert.deepEqual(Object.keys(parsed), ['ok', 'files', 'diagnostics']);
+    assert.deepEqual(Object.keys(parsed.diagnostics[0]!).sort(), ['code', 'column', 'file', 'length', 'line', 'message', 'offset', 'severity']);
+    assert.deepEqual([parsed.diagnostics[0]!.line, parsed.diagnostics[0]!.column], [3, 25]);
+  });
+
+  it('validate: a dataloader config on its own is judged with the options of the training config naming it', async () => {
+    const { dataloader, training } = await makeWorkspace(root);
+    const cfg = JSON.parse(await fs.readFile(dataloader, 'utf8')) as Array<Record<string, unknown>>;
+    cfg[0]!.caption_strategy = 'instanceprompt';
+    await fs.writeFile(dataloader, JSON.stringify(cfg, null, 2));
+    const without = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/multidatabackend.json'], without.cli), 1, 'the training config sets no --instance_prompt: SimpleTuner refuses');
+    assert.match(without.out(), /error: caption_strategy "instanceprompt" needs an "instance_prompt".*\[instance-prompt\]/);
+    const t = JSON.parse(await fs.readFile(training, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(training, JSON.stringify({ ...t, '--instance_prompt': 'a photo of sks' }));
+    const withPrompt = io(root, path.join(root, 'home'));
+    assert.equal(await runValidate(['config/multidatabackend.json'], withPrompt.cli), 0);
   });
 
   it('package writes the zip to --out and prints datasets, exclusions with reasons and the sha256', async () => {
@@ -58,7 +86,7 @@ describe('cli: cloudtrain validate / package', () => {
   });
 
   it('package fails with located diagnostics for a broken config', async () => {
-    await write(path.join(root, 'config/multidatabackend.json'), '[{"id": "a", "instance_data_dir": "nope"}, {"id": "t", "dataset_type": "text_embeds", "default": true}]');
+    await write(path.join(root, 'config/multidatabackend.json'), '[{"id": "a", "instance_data_dir": "nope", "type": "local"}, {"id": "t", "dataset_type": "text_embeds", "default": true, "type": "local"}]');
     const r = io(root, path.join(root, 'home'));
     await assert.rejects(runPackage(['config/multidatabackend.json'], r.cli), /problem to fix before packaging/);
     assert.match(r.err(), /config\/multidatabackend.json:1:35: error: .*does not exist/);
