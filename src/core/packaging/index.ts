@@ -78,7 +78,11 @@ async function build(opts: BuildPackageOptions, started: number, worker: PackWor
   }
   const text = await fs.readFile(dataloaderPath, 'utf8');
   const parsed = parseDataloaderConfig(text, dataloaderPath, { training: training?.values });
-  const problems = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, opts.workspaceRoot))].filter((d) => d.severity === 'error');
+  // Errors are SimpleTuner's refusals. A literal credential is only a warning to SimpleTuner, but the
+  // packaged dataloader travels with the upload, and no secret ever leaves in a package: refuse it here.
+  const problems = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, opts.workspaceRoot))]
+    .filter((d) => d.severity === 'error' || d.code === 'credential-in-file')
+    .map((d) => (d.severity === 'error' ? d : { ...d, severity: 'error' as const, message: `${d.message} Packaging refuses to upload it.` }));
   if (problems.length) {
     throw new PackagingError(`${path.basename(dataloaderPath)} has ${problems.length} problem${problems.length > 1 ? 's' : ''} to fix before packaging; first: ${problems[0]!.message}`,
       problems.map((d) => ({ file: dataloaderPath, ...d })));

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { buildPackage, PackageResultSchema, PackagingError, type PackageProgress } from '../../../src/core/packaging';
+import { PACKAGE_DATALOADER } from '../../../src/core/packaging/result';
 import { verifyZip } from '../../../src/core/packaging/verify';
 import { makeWorkspace, tempDir, write } from './fixtures';
 import { readZip } from './zip-read';
@@ -98,6 +99,26 @@ describe('packaging: buildPackage', () => {
       assert.equal(text.slice(e.diagnostics[0]!.offset, e.diagnostics[0]!.offset + e.diagnostics[0]!.length), '"datasets/empty"');
       return true;
     });
+  });
+
+  it('refuses a literal credential in the dataloader (it would travel in the package) and packages an {env:…} reference', async () => {
+    const remote = (secret: string) => ({ id: 'bucket', type: 'aws', aws_bucket_name: 'b', aws_region_name: 'us-east-1', aws_endpoint_url: 'https://s3.example.test',
+      aws_access_key_id: '{env:AWS_ACCESS_KEY_ID}', aws_secret_access_key: secret, cache_dir_vae: 'vae/bucket', caption_strategy: 'filename' });
+    const { dataloader } = await makeWorkspace(root, { extraEntries: [remote('literal-secret-value')] });
+    await assert.rejects(build(dataloader), (e: PackagingError) => {
+      assert.ok(e instanceof PackagingError);
+      const d = e.diagnostics.find((x) => x.code === 'credential-in-file');
+      assert.ok(d, JSON.stringify(e.diagnostics));
+      assert.equal(d.severity, 'error');
+      assert.match(d.message, /aws_secret_access_key.*Packaging refuses/);
+      return true;
+    });
+    await write(dataloader, JSON.stringify([...JSON.parse(await fs.readFile(dataloader, 'utf8')).slice(0, -1), remote('{env:AWS_SECRET_ACCESS_KEY}')], null, 2));
+    const r = await build(dataloader);
+    const packed = (await readZip(r.zipPath)).get(PACKAGE_DATALOADER);
+    assert.ok(packed, 'the dataloader is in the package');
+    assert.ok(!packed.data.toString('utf8').includes('literal-secret-value'));
+    assert.match(packed.data.toString('utf8'), /\{env:AWS_SECRET_ACCESS_KEY\}/);
   });
 
   it('rewrites the dataloader config so every dataset path points at files inside the zip', async () => {
