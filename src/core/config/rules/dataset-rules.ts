@@ -351,7 +351,7 @@ export const controlnetConditioning = dataset({
 export const CREDENTIAL_KEY = /(^|_)(secret|password|passwd|token|api_key|access_key_id|session_token)($|_)/i;
 
 export const credentials = dataset({
-  code: 'credential-in-file', severity: 'warning', summary: 'a credential written into the file (it would travel with the uploaded config); `{env:VAR}` references are the way to keep it out',
+  code: 'credential-in-file', severity: 'warning', summary: 'a credential written into the file: a warning here, and packaging refuses to upload it; `{env:VAR}` references are the way to keep it out',
   mirrors: 'Cloud Training (SimpleTuner accepts it; configuration/template_vars.py resolves {env:VAR})',
 }, (ds) => {
   const out: Finding[] = [];
