@@ -11,6 +11,10 @@ import { capturedIo } from '../../support/captured-io';
 
 const EXAMPLE = path.resolve(__dirname, '../../../examples/simpletuner-demo');
 
+async function waitForRun(run: { ready: boolean }): Promise<void> {
+  for (let i = 0; i < 500 && !run.ready; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('cloudtrain with --provider replicate (REPLICATE_BASE_URL → fake Replicate)', function () {
   this.timeout(60_000);
   let server: FakeReplicate;
@@ -26,20 +30,27 @@ describe('cloudtrain with --provider replicate (REPLICATE_BASE_URL → fake Repl
     return { code, out: io.out(), err: io.err() };
   }
 
-  it('submit packages, uploads and starts the trainer with the packaged (rewritten) configs; logs --follow streams to the end', async () => {
+  it('examples/simpletuner-demo: archive route; the trainer finds every image and caption; logs --follow streams to the end', async () => {
     const sub = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--hardware', 'h100-x2', '--yes']);
     assert.equal(sub.code, 0, sub.err);
     const id = sub.out.trim();
     assert.equal(server.runs.size, 1);
     const run = [...server.runs.values()][0]!;
     assert.equal(run.model, 'simpletuner/advanced-trainer-h100-x2');
-    const dataloader = JSON.parse(run.input.dataloader_json as string) as { instance_data_dir?: string }[];
-    const original = JSON.parse(await fs.readFile(path.join(EXAMPLE, 'config/multidatabackend.json'), 'utf8')) as { instance_data_dir?: string }[];
-    const dirs = dataloader.map((d) => d.instance_data_dir).filter(Boolean);
-    assert.ok(dirs.length > 0 && dirs.every((d) => !path.isAbsolute(d!)), `dataloader points into the package: ${dirs.join(', ')}`);
-    assert.notDeepEqual(dataloader, original, 'the rewritten dataloader is sent, not the local one');
-    assert.match(String(run.input.config_json), /multidatabackend\.json/);
+    // Consent on the terminal names the route and what changes.
+    assert.match(sub.err, /Data route: Archive: Replicate's trainer unpacks 12 images of "pixel-art"/);
+    assert.match(sub.err, /repeats: 2 will not apply/);
+    assert.match(sub.err, /minimum_image_size: 16 will not apply/);
+    assert.equal(run.input.dataloader_json, '', 'no dataloader: the runner unpacks the archive (cog.py L319-332)');
+    assert.equal(run.input.max_train_steps, 120, 'max_train_steps from the training config');
     assert.ok(!sub.err.includes(server.token));
+    await waitForRun(run);
+    assert.equal(run.trainer?.route, 'archive', run.trainerError);
+    const dir = path.join(EXAMPLE, 'datasets/pixel-art');
+    const meant = (await fs.readdir(dir)).filter((f) => f.endsWith('.txt')).map((f) => require('node:fs').readFileSync(path.join(dir, f), 'utf8').trim()).sort();
+    const found = run.trainer!.datasets.flatMap((d) => d.images.map((i) => i.caption)).sort();
+    assert.equal(found.length, 12);
+    assert.deepEqual(found, meant, 'every image, captioned as the user meant');
 
     const logs = await cli(['logs', id.slice(0, 10), '--follow']);
     assert.equal(logs.code, 0, logs.err);
