@@ -33,6 +33,8 @@ export const DataRequestSchema = z.discriminatedUnion('kind', [
     region: z.string().optional(),
     /** Access key id of a configured key (secret in SecretStorage); absent = mint per-job keys on the built-in endpoint. */
     accessKeyId: z.string().optional(),
+    /** With your own service: a read-only key (secret in SecretStorage) the trainer reads with; the write key stays here. */
+    readAccessKeyId: z.string().optional(),
   }),
   z.object({ kind: z.literal('hf'), repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected "owner/dataset"') }),
 ]);

@@ -92,6 +92,8 @@ export const ReplicateMetadataSchema = z.object({
   packageId: z.string().optional(),
   /** archive | remote-s3 | remote-hf (core/submit/data-route.ts). */
   dataRoute: z.string().optional(),
+  /** remote-s3: the trainer's read-only dataset keys were revoked when the job ended. */
+  dataKeysRevoked: z.boolean().optional(),
   packageInput: z.string().optional(),
   uploadDeleted: z.boolean().optional(),
   /** Where the results destination said the results will be (shown once the job succeeds). */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
 import { formatBytes } from '../../core/format';
-import type { PlanDataContext } from '../types';
+import type { PlanDataContext, ProviderContext } from '../types';
 import { buildRouteArchive, readPackageIndex } from './archive';
 import { planArchive, REPLICATE_UPLOAD_LIMIT_BYTES, type DataRequest } from './data-route';
 import { ReplicateError } from './errors';
@@ -18,8 +18,12 @@ export const PlanDetailsSchema = z.discriminatedUnion('route', [
 export type PlanDetails = z.infer<typeof PlanDetailsSchema>;
 
 export interface RemoteRoutePlanner {
-  /** Upload the datasets where the trainer's aws backend reads them; the rewritten dataloader and consent facts. */
+  /** Decide (nothing uploaded yet): where each dataset goes, the dataloader rewritten to `type: aws`, the consent facts. */
   planS3(req: Extract<DataRequest, { kind: 's3' }>, pkg: { path: string; id: string }, dataloader: unknown, ctx: PlanDataContext): Promise<DataPlan>;
+  /** After consent: upload what is missing, get the trainer's read keys; the dataloader to send and the secrets to scrub. */
+  prepare(remote: unknown, dataloaderJson: string, packagePath: string, jobId: string, ctx: ProviderContext): Promise<{ dataloaderJson: string; secrets: string[] }>;
+  /** The job ended: revoke its read keys. */
+  revoke(jobId: string): Promise<void>;
 }
 
 /** The two ways out every refusal names (README "Replicate: how the trainer gets your data"). */
@@ -66,7 +70,8 @@ export async function planTrainerData(o: TrainerOptions, packagePath: string, pa
 
   if (req.kind === 's3') {
     if (!remote) throw new DataRouteRefusedError(['The S3 data route is not available here.'], WAYS_OUT.slice(1));
-    return remote.planS3(req, { path: packagePath, id }, dataloader, ctx);
+    const plan = await remote.planS3(req, { path: packagePath, id }, dataloader, ctx);
+    return { ...plan, details: { ...(plan.details as object), configJson } };
   }
   if (req.kind === 'hf') {
     throw new DataRouteRefusedError([`The HuggingFace dataset route (hf:${req.repo}) is not built yet.`], WAYS_OUT);

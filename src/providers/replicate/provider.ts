@@ -14,6 +14,7 @@ import { Transport, TransportOptions } from './transport';
 import { uploadPackage, type UploadResult } from './upload';
 import { parseJsonObject, planTrainerData, PlanDetailsSchema, type RemoteRoutePlanner } from './plan';
 import { lycorisConfig, schemaFacts, trainerInput } from './trainer-input';
+import { S3DataRoute } from './remote-s3';
 import type { DataPlan } from '../../core/submit/data-route';
 import path from 'node:path';
 import { planDestination, type PlanContext } from '../../core/destinations';
@@ -71,6 +72,8 @@ export class ReplicateProvider implements TrainingProvider {
 
   constructor(private readonly deps: ReplicateProviderDeps) {
     this.transport = new Transport({ ...deps.transport, fetch: deps.fetch ?? deps.transport?.fetch });
+    // The S3 data route uploads with the same secrets and the same local endpoint as results delivery.
+    this.deps = { ...deps, remoteData: deps.remoteData ?? new S3DataRoute({ localServer: deps.localServer, secrets: deps.secrets }) };
   }
 
   get baseUrl(): string {
@@ -157,6 +160,14 @@ export class ReplicateProvider implements TrainingProvider {
       lycoris: await lycorisConfig(training, request.trainingConfigPath, request.cwd), publish: publish.input,
     });
     this.check(model, version, 'Input', input, publish.secrets);
+    const secrets = [...publish.secrets];
+    if (details.route === 'remote-s3') {
+      // After consent: the datasets go to the bucket (unless already there) and the trainer's read-only keys are made.
+      if (!this.deps.remoteData) throw new ReplicateError('The S3 data route is not available here.');
+      const prepared = await this.deps.remoteData.prepare(details.remote, details.dataloaderJson, request.packagePath!, job.id, ctx);
+      input.dataloader_json = prepared.dataloaderJson;
+      secrets.push(...prepared.secrets);
+    }
 
     const hardware = hardwareLabel(parseHardware(profile));
     let upload: UploadResult | undefined;
@@ -172,7 +183,15 @@ export class ReplicateProvider implements TrainingProvider {
         version: version.id, input, signal,
         ...(webhook ? { webhook, webhook_events_filter: ['start', 'logs', 'completed'] as const } : {}),
       } as Parameters<Replicate['predictions']['create']>[0])));
-    const run = upload ? await this.dropUploadIfNotCreated(client, upload, ctx, create) : await create();
+    let run: ReplicateRun;
+    try {
+      run = upload ? await this.dropUploadIfNotCreated(client, upload, ctx, create) : await create();
+    } catch (e) {
+      const err = this.err(e, 'Creating the job');
+      // Certainly not created: the read keys minted for it go now (unknown outcome: the job may exist and need them).
+      if (details.route === 'remote-s3' && !err.unknownOutcome) await this.deps.remoteData?.revoke(job.id).catch(() => undefined);
+      throw new ReplicateError(scrub(err.message, secrets), err.status, err.transient, err.unknownOutcome);
+    }
     const metadata: ReplicateMetadata = {
       replicateKind: 'prediction', replicateModel: model, replicateVersion: version.id, replicateHardware: hardware,
       dataRoute: plan.summary.route,
@@ -508,14 +527,21 @@ export class ReplicateProvider implements TrainingProvider {
   async finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs' | 'metadata' | 'cost'>>> {
     const m = this.meta(job);
     if (job.providerJobId) this.cache.delete(job.providerJobId);
-    if (!m.uploadFileId || m.uploadDeleted) return {};
+    let revoked: Record<string, unknown> = {};
+    if (m.dataRoute === 'remote-s3' && !m.dataKeysRevoked && this.deps.remoteData) {
+      // The trainer's read-only dataset keys end with the job, not at their expiry.
+      await this.deps.remoteData.revoke(job.id);
+      ctx.log?.('Revoked the trainer\'s read-only dataset keys');
+      revoked = { dataKeysRevoked: true };
+    }
+    if (!m.uploadFileId || m.uploadDeleted) return Object.keys(revoked).length ? { metadata: revoked } : {};
     const client = await this.client();
     // Another active job submitted with the same package (reused upload) still needs the file.
     const users = await this.lookup('prediction', (r) => r.id !== job.providerJobId && isActiveRun(r.status) && Object.values(r.input ?? {}).includes(m.uploadUrl), ctx.signal)
       .then((p) => (p && p !== 'unknown' ? p : this.lookup('training', (r) => r.id !== job.providerJobId && isActiveRun(r.status) && Object.values(r.input ?? {}).includes(m.uploadUrl), ctx.signal)));
     if (users && users !== 'unknown') {
       ctx.log?.(`Keeping the uploaded package: ${users.id} still uses it`);
-      return { metadata: { uploadKeptFor: users.id } };
+      return { metadata: { ...revoked, uploadKeptFor: users.id } };
     }
     try {
       await client.files.delete(m.uploadFileId, { signal: ctx.signal });
@@ -524,7 +550,7 @@ export class ReplicateProvider implements TrainingProvider {
       if (err.status !== 404) throw err;
     }
     ctx.log?.(`Deleted the uploaded package ${m.uploadFileId} from Replicate`);
-    return { metadata: { uploadDeleted: true } };
+    return { metadata: { ...revoked, uploadDeleted: true } };
   }
 
   async listRemote(limit: number, ctx: ProviderContext): Promise<RemoteJobSummary[]> {
