@@ -79,6 +79,59 @@ describe('cloudtrain with --provider replicate (REPLICATE_BASE_URL → fake Repl
     assert.match(c2.out, /cancelled/);
   });
 
+  it('submit --help documents the Replicate flags; bad values are usage errors (exit 2) naming the flag', async () => {
+    const help = await cli(['submit', '--help']);
+    assert.equal(help.code, 0);
+    for (const flag of ['--max-train-steps N', '--hub-model-id O/N', '--trainer-model O/N', '--trainer-version V', '--data ROUTE', '--model O/N', '--destination O/N', '--input key=value']) assert.ok(help.out.includes(flag), flag);
+    const bad: [string[], RegExp][] = [
+      [['--max-train-steps', '0'], /--max-train-steps expects a whole number above 0/],
+      [['--max-train-steps', '12.5'], /--max-train-steps expects a whole number/],
+      [['--data', 'ftp://somewhere'], /--data expects archive, auto, s3:\/\/bucket\/prefix or hf:owner\/dataset/],
+      [['--hardware', 'a100'], /--hardware for Replicate's SimpleTuner trainer is one of l40s/],
+      [['--hub-model-id', 'not a repo'], /--hub-model-id expects owner\/name/],
+      [['--trainer-version', 'latest!'], /--trainer-version expects a version id/],
+      [['--model', 'ostris/flux-dev-lora-trainer'], /--model and --destination go together/],
+      [['--model', 'a/b', '--destination', 'me/c', '--max-train-steps', '5'], /--max-train-steps is for the SimpleTuner trainer/],
+      [['--input', 'steps=5'], /--input is for a trainable model/],
+      [['--data-key', 'AKIA1'], /--data-key is for --data s3:\/\/bucket\/prefix/],
+      [['--data', 's3://bucket/p', '--data-key', 'AKIA1'], /--data-key needs --data-read-key/],
+    ];
+    for (const [args, re] of bad) {
+      const io = capturedIo({ env: { PATH: process.env.PATH, HOME: home }, cwd: EXAMPLE, dataHome: home });
+      assert.equal(await main(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--yes', ...args], io), 2, args.join(' '));
+      assert.match(io.err(), re, args.join(' '));
+    }
+    const local = capturedIo({ env: { PATH: process.env.PATH, HOME: home }, cwd: EXAMPLE, dataHome: home });
+    assert.equal(await main(['submit', '--provider', 'local', '--max-train-steps', '5'], local), 2);
+    assert.match(local.err(), /--max-train-steps is for --provider replicate/);
+    assert.equal(server.runs.size, 0);
+  });
+
+  it('--max-train-steps, --hub-model-id and --data archive reach the trainer', async () => {
+    const sub = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--max-train-steps', '30', '--hub-model-id', 'me/pixel-lora', '--data', 'archive', '--yes'], { HF_TOKEN: 'hf_clitoken123456' });
+    assert.equal(sub.code, 0, sub.err);
+    const run = [...server.runs.values()][0]!;
+    assert.equal(run.input.max_train_steps, 30);
+    assert.equal(run.input.hub_model_id, 'me/pixel-lora');
+    assert.equal(run.input.hf_token, '**********');
+    assert.ok(!sub.err.includes('hf_clitoken123456'));
+    await waitForRun(run as { ready: boolean });
+    assert.equal(run.trainer?.maxTrainSteps, 30);
+    assert.equal(run.trainer?.datasets[0]?.images.length, 12);
+  });
+
+  it('--model/--destination start trainings.create on a trainable model with the package', async () => {
+    const sub = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--model', 'ostris/flux-dev-lora-trainer', '--destination', 'tester/pixel-flux', '--create-destination', '--input', 'steps=200', '--input', 'trigger_word=PXL', '--yes']);
+    assert.equal(sub.code, 0, sub.err);
+    const run = [...server.runs.values()][0]!;
+    assert.equal(run.kind, 'training');
+    assert.equal(run.destination, 'tester/pixel-flux');
+    assert.equal(run.input.steps, 200);
+    assert.equal(run.input.trigger_word, 'PXL');
+    assert.match(String(run.input.input_images), /\/files\//);
+    assert.ok(server.models.has('tester/pixel-flux'), 'destination created');
+  });
+
   it('a bad token fails submit with a clear one-line reason', async () => {
     const sub = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', '--yes'], { REPLICATE_API_TOKEN: 'r8_wrongwrongwrongwrong' });
     assert.equal(sub.code, 1);
