@@ -36,7 +36,7 @@ startPage('consent', (data, client) => {
     section('Destination', facts([
       ['Provider', s.providerName],
       ['Where the data goes', s.destination],
-      ['Upload size', s.uploadBytes !== undefined ? `${formatBytes(s.uploadBytes)} (${s.dataRoute ? 'to Replicate' : 'compressed package'})` : undefined],
+      ['Upload size', s.uploadBytes !== undefined ? `${formatBytes(s.uploadBytes)} (${s.dataRoute ? (s.dataRoute.route === 'archive' ? 'archive to Replicate' : 'datasets to the bucket') : 'compressed package'})` : undefined],
       ['Afterwards', s.afterwards],
     ])),
     ...(s.dataRoute ? [section('How the trainer gets the data', el('div', { className: 'data-route' },

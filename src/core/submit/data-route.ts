@@ -24,6 +24,8 @@ export interface DataPlan {
   summary: DataRouteSummary;
   /** The file that will be uploaded, when it is not the package itself. */
   upload?: { path: string; sha256: string; bytes: number };
+  /** Everything that leaves this machine on this route (the upload, or the datasets put in a bucket). */
+  bytes?: number;
   /** Provider-private details (validated by the provider when it reads them back). */
   details: unknown;
 }

@@ -248,7 +248,7 @@ export function consentSummary(input: SubmitInput, provider: TrainingProvider, p
     excluded: pkg?.excluded ?? [],
     totalFiles: pkg?.totalFiles ?? 0,
     totalBytes: pkg?.totalBytes ?? 0,
-    uploadBytes: plan ? plan.upload?.bytes ?? 0 : pkg && 'zipBytes' in pkg ? pkg.zipBytes : undefined,
+    uploadBytes: plan ? plan.bytes ?? plan.upload?.bytes ?? 0 : pkg && 'zipBytes' in pkg ? pkg.zipBytes : undefined,
     reused: pkg && 'reused' in pkg ? pkg.reused : false,
     workspace: input.workspace,
     ...(plan ? { dataRoute: plan.summary } : {}),

@@ -15,7 +15,10 @@ import { uploadPackage, type UploadResult } from './upload';
 import { parseJsonObject, planTrainerData, PlanDetailsSchema, type RemoteRoutePlanner } from './plan';
 import { lycorisConfig, schemaFacts, trainerInput } from './trainer-input';
 import { S3DataRoute } from './remote-s3';
-import type { DataPlan } from '../../core/submit/data-route';
+import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
+import { REPLICATE_UPLOAD_LIMIT_BYTES } from './data-route';
+import { formatBytes } from '../../core/format';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { planDestination, type PlanContext } from '../../core/destinations';
 import { HF_TOKEN_SECRET, type SecretLookup } from '../../core/destinations/schema';
@@ -131,7 +134,12 @@ export class ReplicateProvider implements TrainingProvider {
   /** Trainer mode: how the data reaches SimpleTuner's Replicate trainer (plan.ts); trainable models take the package as it is. */
   async planData(request: SubmitRequest, ctx: PlanDataContext): Promise<DataPlan | undefined> {
     const parsed = ReplicateOptionsSchema.safeParse(request.options ?? {});
-    if (!parsed.success || parsed.data.mode !== 'trainer' || !request.packagePath) return undefined;
+    if (!parsed.success || !request.packagePath) return undefined;
+    if (parsed.data.mode === 'trainable') {
+      // The package goes up as it is: only its size can stop it, and it must stop here, before consent and upload.
+      await checkUploadSize(request.packagePath, parsed.data.model);
+      return undefined;
+    }
     return planTrainerData(parsed.data, request.packagePath, request.packageId, ctx, this.deps.remoteData);
   }
 
@@ -220,6 +228,7 @@ export class ReplicateProvider implements TrainingProvider {
     const input: Record<string, unknown> = { ...o.input, [o.packageInput]: PLACEHOLDER_URL };
     const schema = hasComponent(version.openapi_schema, 'TrainingInput') ? 'TrainingInput' : 'Input';
     this.check(o.model, version, schema, input, []);
+    await checkUploadSize(request.packagePath!, o.model);
     // The file's checksum metadata is the zip's own sha256 (request.packageId is the manifest's).
     const upload = await uploadPackage(client, { path: request.packagePath!, jobId: job.id, signal, report: ctx.report });
     input[o.packageInput] = upload.file.urls.get;
@@ -577,6 +586,16 @@ export class ReplicateProvider implements TrainingProvider {
 
   dispose(): void {
     this.cache.clear();
+  }
+}
+
+/** Replicate's Files API takes up to 100 MiB (as SimpleTuner documents it): refuse before uploading, never a bare 413. */
+async function checkUploadSize(file: string, model: string): Promise<void> {
+  const { size } = await fs.stat(file);
+  if (size > REPLICATE_UPLOAD_LIMIT_BYTES) {
+    throw new DataRouteRefusedError([`The package for ${model} is ${formatBytes(size)}; Replicate's Files API accepts up to 100 MiB.`], [
+      'make the dataset smaller (fewer or smaller images), or train with the SimpleTuner trainer, whose S3 route has no such limit.',
+    ]);
   }
 }
 

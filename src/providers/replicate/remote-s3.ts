@@ -120,6 +120,7 @@ export class S3DataRoute implements RemoteRoutePlanner {
           ? `Per-job read-only keys minted by the built-in endpoint, one per dataset, each limited to its dataset's prefix, expiring after ${Math.round(plan.ttlSeconds / 3600)} h and revoked when the job ends. They are in the job's dataloader_json, visible in your Replicate account.`
           : `Your read-only key ${plan.readKeyId} (its secret from SecretStorage) is in the job's dataloader_json, visible in your Replicate account; your write key ${plan.writeKeyId} is used here only.`,
       },
+      bytes: total,
       details: { route: 'remote-s3', dataloaderJson: JSON.stringify(template), remote: plan },
     };
   }

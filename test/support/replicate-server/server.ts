@@ -100,6 +100,7 @@ export class FakeReplicate {
    * prediction's `input` still shows an undeclared key is not something to rely on. Tests run both.
    */
   echoUnknownInputs = false;
+  maxFileBytes = 100 * 1024 * 1024;
   /** List endpoints that omit `input` (only GET /predictions/{id} has it): the look-up must read runs in full. */
   listOmitsInput = false;
   /** How the SimpleTuner trainer reads non-local datasets (aws entries); unset = it cannot. */
@@ -366,6 +367,8 @@ export class FakeReplicate {
     const parts = await readMultipart(req, 64 * 1024 * 1024);
     const content = parts.find((p) => p.name === 'content');
     if (!content) throw Object.assign(new Error('Missing content part'), { status: 422 });
+    // Replicate's Files API limit (100 MiB, as SimpleTuner documents it: documentation/experimental/cloud/REPLICATE.md).
+    if (content.size > this.maxFileBytes) throw Object.assign(new Error('Request Entity Too Large'), { status: 413 });
     const metaPart = parts.find((p) => p.name === 'metadata');
     let metadata: unknown = {};
     try { metadata = metaPart?.text ? JSON.parse(metaPart.text) : {}; } catch { throw Object.assign(new Error('metadata is not JSON'), { status: 422 }); }

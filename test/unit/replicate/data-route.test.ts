@@ -142,6 +142,17 @@ describe('replicate declared inputs', function () {
     assert.equal(h.server.count('POST', /^\/files$/), 0);
   });
 
+  it('a trainable model\'s package above 100 MiB is refused before consent and before any upload (never a bare 413)', async () => {
+    const big = path.join(h.dir, 'big.zip');
+    await fs.writeFile(big, '');
+    await fs.truncate(big, 100 * 1024 * 1024 + 1); // sparse: nothing is written
+    const options = { mode: 'trainable', model: 'ostris/flux-dev-lora-trainer', destination: 'tester/x', createDestination: true };
+    await assert.rejects(h.provider.planData({ packagePath: big, options }, { cacheDir: h.dir }), /is 100\.0 MiB|accepts up to 100 MiB/);
+    const job = newJob(h.layout, { provider: 'replicate' });
+    await assert.rejects(h.provider.submit(job, { packagePath: big, options }, h.ctx), /accepts up to 100 MiB/);
+    assert.equal(h.server.count('POST', /^\/files$/), 0);
+  });
+
   it('max_train_steps is required by the trainer: without it in the config or options, nothing is uploaded', async () => {
     await assert.rejects(submitJob(h, trainerOptions({ configJson: { '--num_train_epochs': 3 } })), /requires max_train_steps/);
     assert.equal(h.server.count('POST', /^\/files$/), 0);
