@@ -240,7 +240,9 @@ async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo 
 export function consentSummary(input: SubmitInput, provider: TrainingProvider, pkg: PackageInfo | FolderSummary | undefined, plan?: DataPlan): ConsentSummary {
   const where = destinationFor(input.provider, input.hardware, input.options);
   return {
-    provider: input.provider,
+    // The key "always allow" is remembered under: a route that sends the data elsewhere (a bucket, with
+    // keys in the job's input) is a different destination and is asked about on its own.
+    provider: plan && plan.summary.route !== 'archive' ? `${input.provider}:${plan.summary.route}` : input.provider,
     providerName: provider.displayName,
     destination: where.destination,
     afterwards: where.afterwards,

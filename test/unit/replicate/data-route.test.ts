@@ -4,6 +4,7 @@ import path from 'node:path';
 import { newJob } from '../../../src/core/jobs/factory';
 import { JobSchema } from '../../../src/core/jobs/schema';
 import { dataLayout } from '../../../src/core/paths';
+import { consentSummary } from '../../../src/core/submit/pipeline';
 import { parseDataFlag, planArchive, REPLICATE_UPLOAD_LIMIT_BYTES, type PackageIndex } from '../../../src/providers/replicate/data-route';
 import { COG_REQUIRED_TRAINER_INPUTS } from '../../support/replicate-server/schemas';
 import { EMPTY_ZIP } from '../../../src/providers/replicate/archive';
@@ -54,6 +55,13 @@ describe('replicate data route: what the archive route can carry', () => {
     assert.deepEqual(parseDataFlag('hf:me/pixel-art'), { kind: 'hf', repo: 'me/pixel-art' });
     assert.throws(() => parseDataFlag('ftp://x'), /--data expects/);
     assert.throws(() => parseDataFlag('s3://'), /--data expects/);
+  });
+
+  it('"always allow" for Replicate does not cover the S3 route: it is remembered under its own key', () => {
+    const provider = { displayName: 'Replicate' } as never;
+    const plan = (route: 'archive' | 'remote-s3') => ({ summary: { route, title: 't', detail: [], changes: [] }, details: {} });
+    assert.equal(consentSummary({ provider: 'replicate' }, provider, undefined, plan('archive')).provider, 'replicate');
+    assert.equal(consentSummary({ provider: 'replicate' }, provider, undefined, plan('remote-s3')).provider, 'replicate:remote-s3');
   });
 
   it('old history: packageSha256 (which held the manifest identity) reads back as packageId', () => {
