@@ -172,7 +172,10 @@ export class ReplicateProvider implements TrainingProvider {
     if (details.route === 'remote-s3') {
       // After consent: the datasets go to the bucket (unless already there) and the trainer's read-only keys are made.
       if (!this.deps.remoteData) throw new ReplicateError('The S3 data route is not available here.');
-      const prepared = await this.deps.remoteData.prepare(details.remote, details.dataloaderJson, request.packagePath!, job.id, ctx);
+      const remote = this.deps.remoteData;
+      // Keys minted before a failure (or a cancel) part-way must not outlive the submission that never happened.
+      const prepared = await remote.prepare(details.remote, details.dataloaderJson, request.packagePath!, job.id, ctx)
+        .catch(async (e: unknown) => { await remote.revoke(job.id).catch(() => undefined); throw e; });
       input.dataloader_json = prepared.dataloaderJson;
       secrets.push(...prepared.secrets);
     }
@@ -235,7 +238,7 @@ export class ReplicateProvider implements TrainingProvider {
     const webhook = o.webhookUrl ? withJob(o.webhookUrl, job.id) : undefined;
 
     ctx.report?.(`Starting training of ${o.model} into ${o.destination}`);
-    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('training', fingerprint(version.id, input), ctx,
+    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('training', fingerprint(version.id, input, [o.packageInput]), ctx,
       async () => RunSchema.parse(await client.trainings.create(owner, name, version.id, {
         destination: o.destination as `${string}/${string}`, input, signal,
         ...(webhook ? { webhook, webhook_events_filter: ['start', 'logs', 'completed'] as const } : {}),

@@ -205,6 +205,24 @@ describe('replicate never two predictions, without any marker input', function (
     }
   }
 
+  for (const echo of [true, false]) {
+    it(`trainings.create answered by a 500 after it happened: one training (undeclared input echoed: ${echo})`, async () => {
+      const h = await startHarness();
+      try {
+        h.server.echoUnknownInputs = echo;
+        h.server.addModel('tester', 'flux-dest', []);
+        h.server.fail({ method: 'POST', path: /\/trainings$/, status: 502, afterHandling: true });
+        const job = await submitJob(h, { mode: 'trainable', model: 'ostris/flux-dev-lora-trainer', destination: 'tester/flux-dest', input: { steps: 100, not_declared: 'x' } });
+        assert.equal(h.server.runs.size, 1);
+        const run = [...h.server.runs.values()][0]!;
+        assert.equal(job.providerJobId, run.id);
+        assert.equal('not_declared' in run.input, echo);
+      } finally {
+        await h.close();
+      }
+    });
+  }
+
   it('a dropped create whose prediction never happened is created once more, and only once', async () => {
     const h = await startHarness();
     try {
