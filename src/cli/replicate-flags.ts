@@ -36,7 +36,9 @@ export const REPLICATE_HELP = `Replicate (--provider replicate only):
                            s3://bucket/prefix  the datasets go to a bucket and the trainer reads them with
                                     SimpleTuner's aws backend; on the built-in endpoint with read-only
                                     per-job keys (expire, revoked when the job ends)
-                           hf:owner/dataset    (not built yet: refused)
+                           hf:owner/dataset    the datasets go to a private HuggingFace dataset repo (one
+                                    split each) and the trainer reads them with the job's hf_token
+                                    (HF_TOKEN; use a fine-grained token limited to the repos)
   --data-endpoint URL    s3 route: the endpoint the trainer reads (a tunnel to the built-in one, R2, MinIO…)
   --data-region R        s3 route: region (default us-east-1)
   --data-key ID          s3 route on your own service: the access key that uploads (secret: AWS_SECRET_ACCESS_KEY)

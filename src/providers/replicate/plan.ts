@@ -7,6 +7,7 @@ import { buildRouteArchive, readPackageIndex } from './archive';
 import { planArchive, REPLICATE_UPLOAD_LIMIT_BYTES, type DataRequest } from './data-route';
 import { ReplicateError } from './errors';
 import type { TrainerOptions } from './options';
+import type { HfDataRoute } from './remote-hf';
 import { PACKAGE_DATALOADER_ENTRY, PACKAGE_TRAINING_CONFIG_ENTRY, readPackageEntries } from './package-contents';
 import { sha256File } from './upload';
 
@@ -14,6 +15,7 @@ import { sha256File } from './upload';
 export const PlanDetailsSchema = z.discriminatedUnion('route', [
   z.object({ route: z.literal('archive'), configJson: z.string().optional(), datasetId: z.string(), images: z.number().int() }),
   z.object({ route: z.literal('remote-s3'), configJson: z.string().optional(), dataloaderJson: z.string(), remote: z.unknown() }),
+  z.object({ route: z.literal('remote-hf'), configJson: z.string().optional(), dataloaderJson: z.string(), remote: z.unknown() }),
 ]);
 export type PlanDetails = z.infer<typeof PlanDetailsSchema>;
 
@@ -60,7 +62,7 @@ export function parseJsonObject(text: string | undefined, what: string): Record<
  * runner's behaviour this follows). Nothing is uploaded here; the archive route's archive is built
  * locally (content-addressed) so consent can show its exact size.
  */
-export async function planTrainerData(o: TrainerOptions, packagePath: string, packageId: string | undefined, ctx: PlanDataContext, remote?: RemoteRoutePlanner): Promise<DataPlan> {
+export async function planTrainerData(o: TrainerOptions, packagePath: string, packageId: string | undefined, ctx: PlanDataContext, remote?: RemoteRoutePlanner, hf?: HfDataRoute): Promise<DataPlan> {
   const { configJson, dataloaderJson } = await trainerConfigs(o, packagePath);
   let dataloader: unknown;
   try { dataloader = JSON.parse(dataloaderJson); } catch { throw new ReplicateError('The dataloader config is not valid JSON.'); }
@@ -74,7 +76,9 @@ export async function planTrainerData(o: TrainerOptions, packagePath: string, pa
     return { ...plan, details: { ...(plan.details as object), configJson } };
   }
   if (req.kind === 'hf') {
-    throw new DataRouteRefusedError([`The HuggingFace dataset route (hf:${req.repo}) is not built yet.`], WAYS_OUT);
+    if (!hf) throw new DataRouteRefusedError(['The HuggingFace dataset route is not available here.'], WAYS_OUT);
+    const plan = await hf.planHf(req, { path: packagePath }, dataloader, ctx);
+    return { ...plan, details: { ...(plan.details as object), configJson } };
   }
 
   ctx.report?.('Checking what SimpleTuner\'s Replicate trainer can read');

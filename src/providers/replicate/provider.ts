@@ -15,6 +15,7 @@ import { uploadPackage, type UploadResult } from './upload';
 import { parseJsonObject, planTrainerData, PlanDetailsSchema, type RemoteRoutePlanner } from './plan';
 import { lycorisConfig, schemaFacts, trainerInput } from './trainer-input';
 import { S3DataRoute } from './remote-s3';
+import { HfDataRoute } from './remote-hf';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
 import { REPLICATE_UPLOAD_LIMIT_BYTES } from './data-route';
 import { formatBytes } from '../../core/format';
@@ -49,6 +50,8 @@ export interface ReplicateProviderDeps {
   lookupDelayMs?: number;
   /** The remote-data route (S3): uploads datasets, mints read-only per-job credentials. */
   remoteData?: RemoteRoutePlanner;
+  /** The Hub's base URL for the HuggingFace data route (default https://huggingface.co; tests use a stand-in). */
+  hfEndpoint?(): string | undefined;
 }
 
 type Kind = 'prediction' | 'training';
@@ -77,7 +80,10 @@ export class ReplicateProvider implements TrainingProvider {
     this.transport = new Transport({ ...deps.transport, fetch: deps.fetch ?? deps.transport?.fetch });
     // The S3 data route uploads with the same secrets and the same local endpoint as results delivery.
     this.deps = { ...deps, remoteData: deps.remoteData ?? new S3DataRoute({ localServer: deps.localServer, secrets: deps.secrets }) };
+    this.hfRoute = new HfDataRoute({ getHfToken: async () => (await deps.getHfToken?.())?.trim() || (await deps.secrets?.(HF_TOKEN_SECRET)) || undefined, endpoint: deps.hfEndpoint });
   }
+
+  private readonly hfRoute: HfDataRoute;
 
   get baseUrl(): string {
     const b = typeof this.deps.baseUrl === 'function' ? this.deps.baseUrl() : this.deps.baseUrl;
@@ -140,7 +146,7 @@ export class ReplicateProvider implements TrainingProvider {
       await checkUploadSize(request.packagePath, parsed.data.model);
       return undefined;
     }
-    return planTrainerData(parsed.data, request.packagePath, request.packageId, ctx, this.deps.remoteData);
+    return planTrainerData(parsed.data, request.packagePath, request.packageId, ctx, this.deps.remoteData, this.hfRoute);
   }
 
   private async submitTrainer(job: Job, request: SubmitRequest, o: TrainerOptions, ctx: ProviderContext): Promise<SubmitResult> {
@@ -178,6 +184,13 @@ export class ReplicateProvider implements TrainingProvider {
         .catch(async (e: unknown) => { await remote.revoke(job.id).catch(() => undefined); throw e; });
       input.dataloader_json = prepared.dataloaderJson;
       secrets.push(...prepared.secrets);
+    }
+    if (details.route === 'remote-hf') {
+      // After consent: one commit to the private dataset repo; the trainer reads it with the job's hf_token (a Cog Secret).
+      const prepared = await this.hfRoute.prepare(details.remote, details.dataloaderJson, request.packagePath!, ctx);
+      input.dataloader_json = prepared.dataloaderJson;
+      input.hf_token = prepared.token;
+      secrets.push(prepared.token);
     }
 
     const hardware = hardwareLabel(parseHardware(profile));

@@ -28,8 +28,16 @@ export async function pickReplicateOptions(): Promise<Record<string, unknown> | 
     { label: 'Automatic', description: 'archive when the dataloader fits it', detail: 'One image dataset with file-name or one-line captions, under 100 MiB; otherwise you are told why before anything is uploaded', id: 'auto' },
     { label: 'Archive', description: 'the trainer unpacks the images itself', detail: 'Refused (with the reason) when the dataloader does not fit', id: 'archive' },
     { label: 'S3 bucket', description: 'the trainer reads the datasets from a bucket', detail: 'Every dataset and setting kept; read-only per-job keys on the built-in endpoint, revoked when the job ends', id: 's3' },
+    { label: 'HuggingFace dataset repo', description: 'the trainer reads a private dataset repo', detail: 'Every image dataset as one split, captions kept; read with your HuggingFace token (use a fine-grained one)', id: 'hf' },
   ], { placeHolder: 'How should the trainer get your datasets?' });
   if (!route) return undefined;
+  if (route.id === 'hf') {
+    const repo = await vscode.window.showInputBox({
+      prompt: 'HuggingFace dataset repo for the datasets (owner/name; created private if missing)', ignoreFocusOut: true,
+      validateInput: (v) => (MODEL_REF.test(v.trim()) ? undefined : 'owner/name, e.g. me/my-training-data'),
+    });
+    return repo ? { data: { kind: 'hf', repo: repo.trim() } } : undefined;
+  }
   if (route.id !== 's3') return route.id === 'auto' ? {} : { data: { kind: route.id } };
   const where = await vscode.window.showInputBox({
     prompt: 'Bucket and prefix for the datasets (on the built-in endpoint)', value: 's3://datasets/cloud-training', ignoreFocusOut: true,

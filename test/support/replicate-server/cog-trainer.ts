@@ -26,7 +26,7 @@ export interface TrainerView {
 }
 
 /** How the stand-in reads a non-local dataset (an `aws` entry, say); tests plug in a real S3 read. */
-export type RemoteDatasetReader = (entry: Record<string, unknown>) => Promise<TrainerImage[]>;
+export type RemoteDatasetReader = (entry: Record<string, unknown>, input: Record<string, unknown>) => Promise<TrainerImage[]>;
 
 export class TrainerFailure extends Error {}
 
@@ -61,7 +61,7 @@ export async function runCogTrainer(input: Record<string, unknown>, job: string,
         throw new TrainerFailure(`FileNotFoundError: dataset "${String(d.id)}": instance_data_dir ${JSON.stringify(d.instance_data_dir)} does not exist on the trainer`);
       }
       if (!o.readRemote) throw new TrainerFailure(`dataset "${String(d.id)}": the stand-in cannot read type ${type}`);
-      const images = await o.readRemote(d);
+      const images = await o.readRemote(d, input).catch((e: Error) => { throw new TrainerFailure(`dataset "${String(d.id)}" (${type}): ${e.message}`); });
       if (!images.length) throw new TrainerFailure(`dataset "${String(d.id)}": no images found`);
       datasets.push({ id: String(d.id), type, images });
     }
