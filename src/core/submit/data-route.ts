@@ -26,6 +26,8 @@ export interface DataPlan {
   upload?: { path: string; sha256: string; bytes: number };
   /** Everything that leaves this machine on this route (the upload, or the datasets put in a bucket). */
   bytes?: number;
+  /** What leaves, per dataset, when it is not the whole package (the archive route sends only images). */
+  sent?: Array<{ id: string; files: number; bytes: number }>;
   /** Provider-private details (validated by the provider when it reads them back). */
   details: unknown;
 }

@@ -246,13 +246,19 @@ export function consentSummary(input: SubmitInput, provider: TrainingProvider, p
     providerName: provider.displayName,
     destination: where.destination,
     afterwards: where.afterwards,
-    datasets: pkg?.datasets.map((d) => ({ id: d.id, root: d.root, files: d.files, bytes: d.bytes })) ?? [],
+    ...sentSummary(pkg, plan),
     excluded: pkg?.excluded ?? [],
-    totalFiles: pkg?.totalFiles ?? 0,
-    totalBytes: pkg?.totalBytes ?? 0,
     uploadBytes: plan ? plan.bytes ?? plan.upload?.bytes ?? 0 : pkg && 'zipBytes' in pkg ? pkg.zipBytes : undefined,
     reused: pkg && 'reused' in pkg ? pkg.reused : false,
     workspace: input.workspace,
     ...(plan ? { dataRoute: plan.summary } : {}),
   };
+}
+
+/** The datasets and totals consent shows: what the route really sends (the archive route: only images), else the package. */
+function sentSummary(pkg: PackageInfo | FolderSummary | undefined, plan: DataPlan | undefined): Pick<ConsentSummary, 'datasets' | 'totalFiles' | 'totalBytes'> {
+  const datasets = pkg?.datasets.map((d) => ({ id: d.id, root: d.root, files: d.files, bytes: d.bytes })) ?? [];
+  if (!plan?.sent) return { datasets, totalFiles: pkg?.totalFiles ?? 0, totalBytes: pkg?.totalBytes ?? 0 };
+  const sent = plan.sent.map((s) => ({ id: s.id, root: datasets.find((d) => d.id === s.id)?.root ?? '', files: s.files, bytes: s.bytes }));
+  return { datasets: sent, totalFiles: sent.reduce((n, d) => n + d.files, 0), totalBytes: sent.reduce((n, d) => n + d.bytes, 0) };
 }

@@ -102,6 +102,7 @@ export async function planTrainerData(o: TrainerOptions, packagePath: string, pa
       changes: a.changes,
     },
     upload: { path: archive.path, sha256: archive.sha256, bytes: archive.bytes },
+    sent: [{ id: a.datasetId, files: a.files.length, bytes: a.files.reduce((n, f) => n + f.size, 0) }],
     details: { route: 'archive', configJson, datasetId: a.datasetId, images: a.files.length } satisfies PlanDetails,
   };
 }

@@ -91,6 +91,7 @@ export class HfDataRoute {
         credentials: 'Your HuggingFace token goes in the job\'s hf_token input (a Secret: Replicate never shows it back). The Hub cannot mint per-job tokens: use a fine-grained token limited to this dataset repo (and the model repo, if results go to the Hub).',
       },
       bytes: total,
+      sent: splits.map((x) => ({ id: x.id, files: x.files, bytes: x.bytes })),
       details: { route: 'remote-hf', dataloaderJson: JSON.stringify(rewriteForHf(dataloader, plan, undefined)), remote: plan },
     };
   }

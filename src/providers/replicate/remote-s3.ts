@@ -121,6 +121,7 @@ export class S3DataRoute implements RemoteRoutePlanner {
           : `Your read-only key ${plan.readKeyId} (its secret from SecretStorage) is in the job's dataloader_json, visible in your Replicate account; your write key ${plan.writeKeyId} is used here only.`,
       },
       bytes: total,
+      sent: datasets.map((d) => ({ id: d.id, files: d.files, bytes: d.bytes })),
       details: { route: 'remote-s3', dataloaderJson: JSON.stringify(template), remote: plan },
     };
   }

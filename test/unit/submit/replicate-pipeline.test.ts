@@ -59,6 +59,8 @@ describe('submit pipeline → Replicate (fake API on 127.0.0.1)', function () {
     assert.match(consented.dataRoute!.title, /unpacks 3 images of "cats" \(renamed to their \.txt captions\)/);
     assert.deepEqual(consented.dataRoute!.changes.slice(0, 2), ['captions: each image is renamed to its caption (the .txt files are not sent)', 'crop: off → centre crop (the trainer always centre-crops)']);
     assert.equal(consented.uploadBytes, server.files.values().next().value!.size, 'consent shows the exact upload size');
+    assert.deepEqual(consented.datasets.map((d) => [d.id, d.files]), [['cats', 3]], 'consent counts what leaves: the 3 images, not their caption files');
+    assert.equal(consented.totalFiles, 3);
     for (let i = 0; i < 200 && !run.ready; i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(run.trainer?.datasets[0]?.images.map((x) => x.caption).sort(), ['a cat 0', 'a cat 1', 'a cat 2'], run.trainerError);
   });
