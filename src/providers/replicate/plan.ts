@@ -30,7 +30,7 @@ export interface RemoteRoutePlanner {
 
 /** The two ways out every refusal names (README "Replicate: how the trainer gets your data"). */
 export const WAYS_OUT = [
-  'let the trainer read the datasets from a bucket: `--data s3://bucket/prefix` (or the Submit picker\'s "S3 bucket"), credentials read-only and per job;',
+  'let the trainer read the datasets from a bucket, `--data s3://bucket/prefix` (Submit… → "S3 bucket"; read-only per-job keys), or from a private HuggingFace dataset repo, `--data hf:owner/dataset`;',
   'or make the dataloader fit the archive route: one local image dataset whose captions are file names (caption_strategy filename) or single-line .txt captions without "_" or "/", under 100 MiB.',
 ];
 
