@@ -6,7 +6,7 @@ import { JobSchema } from '../../../src/core/jobs/schema';
 import { dataLayout } from '../../../src/core/paths';
 import { consentSummary } from '../../../src/core/submit/pipeline';
 import { parseDataFlag, planArchive, REPLICATE_UPLOAD_LIMIT_BYTES, type PackageIndex } from '../../../src/providers/replicate/data-route';
-import { COG_REQUIRED_TRAINER_INPUTS } from '../../support/replicate-server/schemas';
+import { COG_REQUIRED_TRAINER_INPUTS, trainerSchema } from '../../support/replicate-server/schemas';
 import { EMPTY_ZIP } from '../../../src/providers/replicate/archive';
 import { Harness, startHarness, submitJob, trackToEnd, trainerOptions, waitFor, writeZip } from './harness';
 
@@ -113,6 +113,17 @@ describe('replicate stand-in trainer follows SimpleTuner cog.py', function () {
     const run = h.server.runs.get(r.body.id)!;
     await waitFor(() => (run.status === 'failed' ? true : undefined));
     assert.match(String(run.error), /no images found/);
+  });
+
+  it('an older Cog schema (nothing required): the archive route sends no dataloader_json at all, and still trains on every image', async () => {
+    const m = h.server.addModel('simpletuner', 'advanced-trainer-l40s-x2', [trainerSchema({ required: [] })]);
+    m.cogTrainer = true;
+    const job = await submitJob(h, trainerOptions());
+    const run = h.server.runs.get(job.providerJobId!)!;
+    assert.deepEqual(Object.keys(run.input).sort(), ['config_json', 'images', 'max_train_steps']);
+    const done = await trackToEnd(h, job.id);
+    assert.equal(done.status, 'succeeded', run.trainerError);
+    assert.equal(run.trainer?.datasets[0]?.images.length, 2);
   });
 
   it('a submitted job goes green on the archive route: every image found with its caption', async () => {
