@@ -1,4 +1,5 @@
 import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../core/jobs/schema';
+import type { DataPlan } from '../core/submit/data-route';
 
 /**
  * The one interface every provider implements (the seed's CloudTrainerService).
@@ -31,6 +32,13 @@ export interface TrainingProvider {
    * request would send, so consent can list them without building a zip nobody uploads.
    */
   foldersToSync?(request: SubmitRequest, workspace: string | undefined): Promise<SyncedFolder[]>;
+
+  /**
+   * Providers whose trainer may not read the package as built (Replicate's SimpleTuner trainer): decide
+   * how the data will reach it before consent and before any upload. Throws DataRouteRefusedError when
+   * no route works. The plan is shown in consent and handed back in `SubmitRequest.dataPlan`.
+   */
+  planData?(request: SubmitRequest, ctx: PlanDataContext): Promise<DataPlan | undefined>;
 
   /** Current state from the provider. */
   status(job: Job, ctx: ProviderContext): Promise<StatusUpdate>;
@@ -84,7 +92,10 @@ export interface SubmitRequest {
   dataloaderConfigPath?: string;
   /** A built package (zip) to upload, if the provider needs one. */
   packagePath?: string;
-  packageSha256?: string;
+  /** The package's identity: the sha256 of its manifest (not of the zip's bytes). */
+  packageId?: string;
+  /** How the data reaches the trainer, as decided by `planData` and agreed to in consent. */
+  dataPlan?: DataPlan;
   /** Anything provider-specific (model, destination, host, resources...). */
   options?: Record<string, unknown>;
 }
@@ -116,6 +127,13 @@ export interface RemoteJobSummary { providerJobId: string; status: JobStatus; cr
 export interface Prompter {
   confirm(message: string, detail?: string): Promise<boolean>;
   secret(prompt: string): Promise<string | undefined>;
+}
+
+export interface PlanDataContext {
+  /** Where derived, content-addressed files (a route's archive) may be cached. */
+  cacheDir: string;
+  signal?: AbortSignal;
+  report?(message: string, fraction?: number): void;
 }
 
 export interface ProviderContext {

@@ -3,7 +3,7 @@
 // reported as skipped with the reason printed (never silently).
 import assert from 'node:assert/strict';
 import type { Context } from 'mocha';
-import { exampleDatasets } from './support/example';
+import { countImages, exampleDatasets } from './support/example';
 import { workbench } from './support/hooks';
 import { readManifest } from './support/manifest';
 import { runAndAnswer, submitFromPalette } from './support/submit';
@@ -50,7 +50,11 @@ describe('cost and consent webviews', () => {
     }, 30_000);
     assert.match(text, /replicate/i, 'the destination is named');
     const ex = exampleDatasets(wb.env.workspaceDir);
-    assert.match(text, new RegExp(`\\b${ex.localFiles} files?\\b`), `the consent shows the ${ex.localFiles} files that would leave: ${text.slice(0, 300)}`);
+    // Replicate's archive route sends only the images (captions become their names): that is what consent counts.
+    const images = ex.local.reduce((n, d) => n + countImages(d.dir), 0);
+    assert.match(text, new RegExp(`\\b${images} files?\\b`), `the consent shows the ${images} images that would leave: ${text.slice(0, 300)}`);
+    assert.match(text, /How the trainer gets the data/, 'the consent names the data route');
+    assert.match(text, /Archive: Replicate's trainer unpacks/, 'the example goes by the archive route');
     await wb.screenshot('06-consent-webview');
     const decline = frame.locator('#cancel');
     await decline.click();

@@ -36,9 +36,16 @@ startPage('consent', (data, client) => {
     section('Destination', facts([
       ['Provider', s.providerName],
       ['Where the data goes', s.destination],
-      ['Upload size', s.uploadBytes !== undefined ? `${formatBytes(s.uploadBytes)} (compressed package)` : undefined],
+      ['Upload size', s.uploadBytes !== undefined ? `${formatBytes(s.uploadBytes)} (${s.dataRoute ? (s.dataRoute.route === 'archive' ? 'archive to Replicate' : 'datasets to the bucket') : 'compressed package'})` : undefined],
       ['Afterwards', s.afterwards],
     ])),
+    ...(s.dataRoute ? [section('How the trainer gets the data', el('div', { className: 'data-route' },
+      el('p', { className: 'lead', text: s.dataRoute.title }),
+      ...s.dataRoute.detail.map((d) => el('p', { text: d })),
+      s.dataRoute.changes.length ? el('p', { text: 'What the trainer does differently from your dataloader config:' }) : undefined,
+      s.dataRoute.changes.length ? el('ul', {}, ...s.dataRoute.changes.map((c) => el('li', { className: 'change', text: c }))) : undefined,
+      s.dataRoute.credentials ? facts([['Credentials in the job', s.dataRoute.credentials]]) : undefined,
+    ))] : []),
     section('Datasets',
       s.datasets.length
         ? table(['Dataset', 'Folder', 'Files', 'Size'], s.datasets.map((d) => [d.id, d.root, String(d.files), formatBytes(d.bytes)]), { columns: '1fr 3fr 80px 90px', label: 'Datasets to upload' })

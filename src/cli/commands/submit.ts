@@ -23,11 +23,12 @@ import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';
 import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
 import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseLauncherFlag, parseSlurmFlags } from '../slurm-flags';
+import { REPLICATE_HELP, REPLICATE_OPTIONS, REPLICATE_USAGE, parseReplicateFlags } from '../replicate-flags';
 import { recordJobSnapshot } from '../../core/snapshots/record';
 import type { Job } from '../../core/jobs/schema';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
-const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--remote-dir DIR] ${SLURM_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
+const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--remote-dir DIR] ${SLURM_USAGE} ${REPLICATE_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
 
 const HELP = `${USAGE}
 
@@ -52,6 +53,8 @@ spending limits, starts the job and prints its id.
       --json             print the job and the estimate as JSON
 
 ${SLURM_HELP}
+
+${REPLICATE_HELP}
 
 ${RESULTS_HELP}
   Local/SSH/Slurm: once the job has succeeded and its outputs are on this machine, they are pushed there;
@@ -96,6 +99,7 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
       'no-snapshot': { type: 'boolean' },
       'remote-dir': { type: 'string' },
       ...SLURM_OPTIONS,
+      ...REPLICATE_OPTIONS,
       ...RESULTS_OPTIONS,
     },
     allowPositionals: true,
@@ -113,6 +117,8 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
   const results = parseResultsFlags(values);
   const resources = parseSlurmFlags(values, provider.data);
   const launcher = parseLauncherFlag(values.launcher, provider.data);
+  const replicate = parseReplicateFlags(values, provider.data, values.hardware);
+  if (replicate?.hubModelId && results) throw new UsageError('--hub-model-id and --results both say where results go: give one (e.g. --results hf:me/my-lora)');
   if (values.snapshot && values['no-snapshot']) throw new UsageError('--snapshot and --no-snapshot contradict each other (give one, e.g. --snapshot)');
   const remoteDir = values['remote-dir']?.trim();
   if (values['remote-dir'] !== undefined && (!remoteDir || provider.data !== 'ssh')) {
@@ -140,8 +146,8 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
     steps,
     workspace,
     // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
-    options: results || resources || remoteDir || launcher
-      ? { ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}), ...(launcher ? { launcher } : {}) }
+    options: results || resources || remoteDir || launcher || replicate
+      ? { ...(replicate ?? {}), ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}), ...(launcher ? { launcher } : {}) }
       : undefined,
   };
 

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { formatBytes } from '../format';
+import { DataRouteSummarySchema } from '../submit/data-route';
 
 /**
  * Everything a person needs to decide whether data may leave the machine (F4). Built from the
@@ -21,6 +22,8 @@ export const ConsentSummarySchema = z.object({
   /** True when an identical package was uploaded before (content-addressed) and will not be sent again. */
   reused: z.boolean().default(false),
   workspace: z.string().optional(),
+  /** How the trainer will get the data (providers with `planData`): route, what changes, credentials. */
+  dataRoute: DataRouteSummarySchema.optional(),
 });
 export type ConsentSummary = z.infer<typeof ConsentSummarySchema>;
 
@@ -36,6 +39,15 @@ export function consentSummaryText(s: ConsentSummary): string {
     for (const e of s.excluded.slice(0, 20)) lines.push(`  – ${e.dataset}/${e.relPath}: ${e.reason}`);
     if (s.excluded.length > 20) lines.push(`  … and ${s.excluded.length - 20} more`);
   }
+  if (s.dataRoute) lines.push(...dataRouteLines(s.dataRoute));
   lines.push(`Destination: ${s.destination}`, `Afterwards: ${s.afterwards}`);
   return lines.join('\n');
+}
+
+/** The data route as text lines (terminal consent; the webview shows the same facts). */
+export function dataRouteLines(r: z.infer<typeof DataRouteSummarySchema>): string[] {
+  const lines = [`Data route: ${r.title}`, ...r.detail.map((d) => `  ${d}`)];
+  if (r.changes.length) lines.push('What the trainer does differently from your dataloader config:', ...r.changes.map((c) => `  ! ${c}`));
+  if (r.credentials) lines.push(`Credentials: ${r.credentials}`);
+  return lines;
 }

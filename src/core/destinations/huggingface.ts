@@ -40,7 +40,11 @@ async function sha256File(file: string): Promise<string> {
 export async function uploadFolderToHub(opts: {
   folder: string; dest: HuggingFaceDestination; token: string; commitMessage?: string; signal?: AbortSignal; onProgress?: DeliveryProgress;
   fetchImpl?: typeof fetch;
+  /** `dataset` for a dataset repo (the Hub's /api/datasets/… and /datasets/….git routes); default `model`. */
+  repoType?: 'model' | 'dataset';
 }): Promise<JobOutput[]> {
+  const repoType = opts.repoType ?? 'model';
+  const gitBase = repoType === 'dataset' ? 'datasets/' : '';
   const { dest, signal } = opts;
   const doFetch = opts.fetchImpl ?? fetch;
   const api = dest.endpoint.replace(/\/+$/, '');
@@ -57,7 +61,7 @@ export async function uploadFolderToHub(opts: {
   const [owner, name] = dest.repoId.split('/') as [string, string];
   await call(`${api}/api/repos/create`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ type: 'model', name, organization: owner, private: dest.private }),
+    body: JSON.stringify({ type: repoType, name, organization: owner, private: dest.private }),
   }, [409]);
 
   const files = await listOutputFiles(opts.folder);
@@ -73,7 +77,7 @@ export async function uploadFolderToHub(opts: {
     }
   }));
   const rev = encodeURIComponent(dest.revision);
-  const pre = PreuploadSchema.parse(await (await call(`${api}/api/models/${dest.repoId}/preupload/${rev}`, {
+  const pre = PreuploadSchema.parse(await (await call(`${api}/api/${repoType}s/${dest.repoId}/preupload/${rev}`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ files: samples }),
   })).json());
   const mode = new Map(pre.files.map((f) => [f.path, f]));
@@ -89,7 +93,7 @@ export async function uploadFolderToHub(opts: {
   }
 
   if (lfs.length) {
-    const batch = LfsBatchSchema.parse(await (await call(`${api}/${dest.repoId}.git/info/lfs/objects/batch`, {
+    const batch = LfsBatchSchema.parse(await (await call(`${api}/${gitBase}${dest.repoId}.git/info/lfs/objects/batch`, {
       method: 'POST',
       headers: { Accept: 'application/vnd.git-lfs+json', 'Content-Type': 'application/vnd.git-lfs+json' },
       body: JSON.stringify({ operation: 'upload', transfers: ['basic'], objects: lfs.map((f) => ({ oid: f.oid, size: f.size })), hash_algo: 'sha256', ref: { name: dest.revision } }),
@@ -123,9 +127,9 @@ export async function uploadFolderToHub(opts: {
     sent += f.size;
   }
   for (const f of lfs) lines.push(JSON.stringify({ key: 'lfsFile', value: { path: f.rel, algo: 'sha256', oid: f.oid, size: f.size } }));
-  const commit = CommitSchema.parse(await (await call(`${api}/api/models/${dest.repoId}/commit/${rev}`, {
+  const commit = CommitSchema.parse(await (await call(`${api}/api/${repoType}s/${dest.repoId}/commit/${rev}`, {
     method: 'POST', headers: { 'Content-Type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n`,
   })).json());
   opts.onProgress?.({ bytes: totalBytes, totalBytes });
-  return [{ kind: 'huggingface', uri: commit.commitUrl ?? `${api}/${dest.repoId}`, label: `${dest.repoId}@${dest.revision}`, bytes: totalBytes }];
+  return [{ kind: 'huggingface', uri: commit.commitUrl ?? `${api}/${gitBase}${dest.repoId}`, label: `${dest.repoId}@${dest.revision}`, bytes: totalBytes }];
 }

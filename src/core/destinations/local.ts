@@ -2,10 +2,13 @@ import type { LocalEndpointDestination } from './schema';
 
 /** What the local server's credential store offers (structurally; core does not import the server). */
 export interface CredentialMinter {
-  mintJobCredentials(req: { jobId: string; bucket: string; prefix: string; ttlSeconds: number }): Promise<{
+  mintJobCredentials(req: { jobId: string; bucket: string; prefix: string; ttlSeconds: number; readOnly?: boolean }): Promise<{
     accessKeyId: string; secretAccessKey: string; expiresAt: string; bucket: string; prefix: string;
   }>;
 }
+
+/** The store's revocation, for credentials that must end with the job (structurally, like CredentialMinter). */
+export interface CredentialRevoker { revokeJob(jobId: string): Promise<void> }
 
 export interface LocalEndpointGrant {
   endpointUrl: string;

@@ -18,9 +18,9 @@ export async function resolveS3Credentials(dest: S3Destination, secrets: SecretL
   throw new Error('No S3 credentials: set accessKeyId on the destination (secret in SecretStorage) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.');
 }
 
-type AwsSdk = typeof import('../../vendor/aws-s3');
+export type AwsSdk = typeof import('../../vendor/aws-s3');
 /** The SDK (its own file, see src/vendor/load.ts): loaded on first delivery, not at activation. */
-const awsSdk = () => loadVendor<AwsSdk>('aws-s3');
+export const awsSdk = () => loadVendor<AwsSdk>('aws-s3');
 
 export async function s3Client(dest: S3Destination, creds: S3Credentials): Promise<S3Client> {
   const { S3Client } = awsSdk();

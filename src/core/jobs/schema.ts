@@ -62,6 +62,16 @@ export const OutputSchema = z.object({
 });
 export type JobOutput = z.infer<typeof OutputSchema>;
 
+/**
+ * History written before the rename kept the package's identity (the sha256 of its manifest, not of
+ * the zip) under `packageSha256`; it reads back as `packageId`, the name used since.
+ */
+function renameLegacyMetadata(m: Record<string, unknown>): Record<string, unknown> {
+  if (!('packageSha256' in m)) return m;
+  const { packageSha256, ...rest } = m;
+  return 'packageId' in rest ? rest : { ...rest, packageId: packageSha256 };
+}
+
 export const JobSchema = z.object({
   id: z.string().min(1),
   name: z.string(),
@@ -91,7 +101,7 @@ export const JobSchema = z.object({
   /** Git ref of the config snapshot, when snapshots are on. */
   snapshotRef: z.string().optional(),
   /** Provider-specific, non-secret data: pid, remote dir, upload id, package sha256... */
-  metadata: z.record(z.string(), z.unknown()).default({}),
+  metadata: z.record(z.string(), z.unknown()).default({}).transform(renameLegacyMetadata),
   /** Set when the user asked to cancel; a provider that loses the process then reports cancelled, not failed. */
   cancelRequestedAt: z.string().optional(),
   /** What the job was submitted with, so "resubmit" can repeat it. */

@@ -13,6 +13,7 @@ import type { UserPricing } from '../cost/prices';
 import type { ProviderRegistry } from '../../providers/registry';
 import type { Prompter, SubmitRequest, TrainingProvider } from '../../providers/types';
 import { destinationFor } from './destination';
+import type { DataPlan } from './data-route';
 import { SubmitError, type ConfigReader, type FolderSummary, type PackageInfo, type Packager, type SubmitStep, type TrainingConfigInfo } from './steps';
 
 export interface SubmitInput {
@@ -112,11 +113,21 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
       signal?.throwIfAborted();
     }
 
+    // How the data reaches the trainer is decided now, before consent and before any upload: a
+    // submission whose datasets the trainer could not read is refused here (DataRouteRefusedError).
+    let plan: DataPlan | undefined;
+    if (uploads && pkg && provider.planData) {
+      plan = await provider.planData({ ...requestBase(input, dataloader), packagePath: pkg.zipPath, packageId: pkg.sha256 }, {
+        cacheDir: deps.layout.cacheDir, signal, report: (m, f) => deps.onStep?.('package', m, f),
+      });
+      signal?.throwIfAborted();
+    }
+
     enter('consent');
     const consent = await decideConsent({
       policy: deps.consent.policy,
       uploadsData: uploads,
-      summary: consentSummary(input, provider, pkg ?? synced),
+      summary: consentSummary(input, provider, pkg ?? synced, plan),
       workspace: input.workspace,
       memory: deps.consent.memory,
       ask: deps.consent.ask,
@@ -154,7 +165,8 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
       currency: 'USD', hardware: estimate.hardware, pricePerHour: estimate.pricePerHour,
       estimate: { low: estimate.cost.low, expected: estimate.cost.expected, high: estimate.cost.high, basis: estimate.basisText },
     };
-    if (pkg) job.metadata = { packageSha256: pkg.sha256, packageBytes: pkg.zipBytes };
+    // packageId: the manifest's sha256 (the package's identity), not the zip's bytes.
+    if (pkg) job.metadata = { packageId: pkg.sha256, packageBytes: pkg.zipBytes, ...(plan ? { dataRoute: plan.summary.route } : {}) };
     const valid = JobSchema.parse(job);
     // Limits again, atomically with the insert: another window or terminal may have started a job
     // while the cost view was open, and two submissions must not both slip under a limit.
@@ -167,7 +179,7 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     signal?.throwIfAborted();
 
     enter('submit');
-    const request: SubmitRequest = { ...requestBase(input, dataloader), hardware, packagePath: pkg?.zipPath, packageSha256: pkg?.sha256 };
+    const request: SubmitRequest = { ...requestBase(input, dataloader), hardware, packagePath: pkg?.zipPath, packageId: pkg?.sha256, dataPlan: plan };
     const result = await provider.submit(created, request, {
       signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
       report: (m, f) => deps.onStep?.('submit', m, f),
@@ -225,19 +237,28 @@ async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo 
 }
 
 /** `pkg`: the package to upload, or the summary of the folders a provider syncs (no zip). */
-export function consentSummary(input: SubmitInput, provider: TrainingProvider, pkg: PackageInfo | FolderSummary | undefined): ConsentSummary {
+export function consentSummary(input: SubmitInput, provider: TrainingProvider, pkg: PackageInfo | FolderSummary | undefined, plan?: DataPlan): ConsentSummary {
   const where = destinationFor(input.provider, input.hardware, input.options);
   return {
-    provider: input.provider,
+    // The key "always allow" is remembered under: a route that sends the data elsewhere (a bucket, with
+    // keys in the job's input) is a different destination and is asked about on its own.
+    provider: plan && plan.summary.route !== 'archive' ? `${input.provider}:${plan.summary.route}` : input.provider,
     providerName: provider.displayName,
     destination: where.destination,
     afterwards: where.afterwards,
-    datasets: pkg?.datasets.map((d) => ({ id: d.id, root: d.root, files: d.files, bytes: d.bytes })) ?? [],
+    ...sentSummary(pkg, plan),
     excluded: pkg?.excluded ?? [],
-    totalFiles: pkg?.totalFiles ?? 0,
-    totalBytes: pkg?.totalBytes ?? 0,
-    uploadBytes: pkg && 'zipBytes' in pkg ? pkg.zipBytes : undefined,
+    uploadBytes: plan ? plan.bytes ?? plan.upload?.bytes ?? 0 : pkg && 'zipBytes' in pkg ? pkg.zipBytes : undefined,
     reused: pkg && 'reused' in pkg ? pkg.reused : false,
     workspace: input.workspace,
+    ...(plan ? { dataRoute: plan.summary } : {}),
   };
+}
+
+/** The datasets and totals consent shows: what the route really sends (the archive route: only images), else the package. */
+function sentSummary(pkg: PackageInfo | FolderSummary | undefined, plan: DataPlan | undefined): Pick<ConsentSummary, 'datasets' | 'totalFiles' | 'totalBytes'> {
+  const datasets = pkg?.datasets.map((d) => ({ id: d.id, root: d.root, files: d.files, bytes: d.bytes })) ?? [];
+  if (!plan?.sent) return { datasets, totalFiles: pkg?.totalFiles ?? 0, totalBytes: pkg?.totalBytes ?? 0 };
+  const sent = plan.sent.map((s) => ({ id: s.id, root: datasets.find((d) => d.id === s.id)?.root ?? '', files: s.files, bytes: s.bytes }));
+  return { datasets: sent, totalFiles: sent.reduce((n, d) => n + d.files, 0), totalBytes: sent.reduce((n, d) => n + d.bytes, 0) };
 }

@@ -2,7 +2,7 @@ export { ReplicateProvider, DEFAULT_BASE_URL, DEFAULT_TRAINER_MODEL, hardwareFro
 export type { ReplicateProviderDeps } from './provider';
 export { replicateProviderFromEnv, replicateOptionsFromFlags } from './cli-options';
 export type { ReplicateCliFlags } from './cli-options';
-export { ReplicateOptionsSchema, ReplicateMetadataSchema, MARKER_INPUT } from './options';
+export { ReplicateOptionsSchema, ReplicateMetadataSchema } from './options';
 export type { ReplicateOptions } from './options';
 export { ReplicateError } from './errors';
 export { mapStatus, runToUpdate } from './status';

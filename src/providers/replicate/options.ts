@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { DestinationSchema } from '../../core/destinations/schema';
 import { OutputSchema } from '../../core/jobs/schema';
 import { TRAINER_PROFILES } from './hardware';
+import { DataRequestSchema } from './data-route';
 
 const ModelRef = z.string().regex(/^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/i, 'expected "owner/name"');
 const JsonText = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())])
@@ -28,6 +29,8 @@ export const TrainerOptionsSchema = z.object({
    */
   dataloaderJson: JsonText.optional(),
   maxTrainSteps: z.number().int().positive().optional(),
+  /** How the trainer gets the data (data-route.ts): auto (default), archive, an S3 bucket, a HF dataset repo. */
+  data: DataRequestSchema.optional(),
   /**
    * Where the trainer publishes results (F13): HuggingFace Hub, any S3 endpoint, or this machine's
    * endpoint (needs its publicUrl). Mapped onto the trainer's hf_token/hub_model_id/s3_* inputs.
@@ -83,13 +86,17 @@ export const ReplicateMetadataSchema = z.object({
   uploadFileId: z.string().optional(),
   uploadUrl: z.string().optional(),
   uploadReused: z.boolean().optional(),
-  packageSha256: z.string().optional(),
+  /** sha256 of the uploaded file's bytes (sent as its checksum metadata). */
+  uploadSha256: z.string().optional(),
+  /** The package's identity: sha256 of its manifest (not of any zip's bytes). */
+  packageId: z.string().optional(),
+  /** archive | remote-s3 | remote-hf (core/submit/data-route.ts). */
+  dataRoute: z.string().optional(),
+  /** remote-s3: the trainer's read-only dataset keys were revoked when the job ended. */
+  dataKeysRevoked: z.boolean().optional(),
   packageInput: z.string().optional(),
   uploadDeleted: z.boolean().optional(),
   /** Where the results destination said the results will be (shown once the job succeeds). */
   replicateResultsOutput: OutputSchema.optional(),
 });
 export type ReplicateMetadata = z.infer<typeof ReplicateMetadataSchema>;
-
-/** Input key carrying our job id, so a create of unknown outcome can be found again. */
-export const MARKER_INPUT = 'cloudtrain_job_id';

@@ -6,6 +6,7 @@ const loadYauzl = (): typeof yauzl => require('yauzl'); // on first use, not at 
 /** Entries the packager writes into every package (see src/core/packaging/result.ts). */
 export const PACKAGE_DATALOADER_ENTRY = 'multidatabackend.json';
 export const PACKAGE_TRAINING_CONFIG_ENTRY = 'config/config.json';
+export const PACKAGE_MANIFEST_ENTRY = 'manifest.json';
 
 const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
 

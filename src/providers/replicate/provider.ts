@@ -2,19 +2,27 @@ import type Replicate from 'replicate';
 import type { Page } from 'replicate';
 import type { Job, JobOutput } from '../../core/jobs/schema';
 import type {
-  CredentialCheck, HardwareOption, ProviderCapabilities, ProviderContext, RemoteJobSummary, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
+  CredentialCheck, HardwareOption, PlanDataContext, ProviderCapabilities, ProviderContext, RemoteJobSummary, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import { AccountSchema, ModelSchema, ReplicateRun, ReplicateVersion, RunSchema, VersionSchema, WebhookSecretSchema, pageOf } from './api';
 import { ReplicateError, scrub, toReplicateError } from './errors';
 import { hardwareLabel, parseHardware, trainerHardwareOptions, TRAINER_PROFILES, TrainerProfile } from './hardware';
 import { checkInput } from './input-schema';
-import { MARKER_INPUT, ReplicateMetadata, ReplicateOptionsSchema, TrainableOptions, TrainerOptions } from './options';
+import { ReplicateMetadata, ReplicateOptionsSchema, TrainableOptions, TrainerOptions } from './options';
 import { isActiveRun, mapStatus, runToUpdate } from './status';
 import { Transport, TransportOptions } from './transport';
-import { uploadPackage } from './upload';
+import { uploadPackage, type UploadResult } from './upload';
+import { parseJsonObject, planTrainerData, PlanDetailsSchema, type RemoteRoutePlanner } from './plan';
+import { lycorisConfig, schemaFacts, trainerInput } from './trainer-input';
+import { S3DataRoute } from './remote-s3';
+import { HfDataRoute } from './remote-hf';
+import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
+import { REPLICATE_UPLOAD_LIMIT_BYTES } from './data-route';
+import { formatBytes } from '../../core/format';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { planDestination, type PlanContext } from '../../core/destinations';
 import { HF_TOKEN_SECRET, type SecretLookup } from '../../core/destinations/schema';
-import { PACKAGE_DATALOADER_ENTRY, PACKAGE_TRAINING_CONFIG_ENTRY, readPackageEntries } from './package-contents';
 
 export const DEFAULT_BASE_URL = 'https://api.replicate.com/v1';
 export const DEFAULT_TRAINER_MODEL = 'simpletuner/advanced-trainer';
@@ -40,6 +48,10 @@ export interface ReplicateProviderDeps {
   /** Look-ups after a create of unknown outcome. */
   lookupAttempts?: number;
   lookupDelayMs?: number;
+  /** The remote-data route (S3): uploads datasets, mints read-only per-job credentials. */
+  remoteData?: RemoteRoutePlanner;
+  /** The Hub's base URL for the HuggingFace data route (default https://huggingface.co; tests use a stand-in). */
+  hfEndpoint?(): string | undefined;
 }
 
 type Kind = 'prediction' | 'training';
@@ -66,7 +78,12 @@ export class ReplicateProvider implements TrainingProvider {
 
   constructor(private readonly deps: ReplicateProviderDeps) {
     this.transport = new Transport({ ...deps.transport, fetch: deps.fetch ?? deps.transport?.fetch });
+    // The S3 data route uploads with the same secrets and the same local endpoint as results delivery.
+    this.deps = { ...deps, remoteData: deps.remoteData ?? new S3DataRoute({ localServer: deps.localServer, secrets: deps.secrets }) };
+    this.hfRoute = new HfDataRoute({ getHfToken: async () => (await deps.getHfToken?.())?.trim() || (await deps.secrets?.(HF_TOKEN_SECRET)) || undefined, endpoint: deps.hfEndpoint });
   }
+
+  private readonly hfRoute: HfDataRoute;
 
   get baseUrl(): string {
     const b = typeof this.deps.baseUrl === 'function' ? this.deps.baseUrl() : this.deps.baseUrl;
@@ -120,6 +137,18 @@ export class ReplicateProvider implements TrainingProvider {
     }
   }
 
+  /** Trainer mode: how the data reaches SimpleTuner's Replicate trainer (plan.ts); trainable models take the package as it is. */
+  async planData(request: SubmitRequest, ctx: PlanDataContext): Promise<DataPlan | undefined> {
+    const parsed = ReplicateOptionsSchema.safeParse(request.options ?? {});
+    if (!parsed.success || !request.packagePath) return undefined;
+    if (parsed.data.mode === 'trainable') {
+      // The package goes up as it is: only its size can stop it, and it must stop here, before consent and upload.
+      await checkUploadSize(request.packagePath, parsed.data.model);
+      return undefined;
+    }
+    return planTrainerData(parsed.data, request.packagePath, request.packageId, ctx, this.deps.remoteData, this.hfRoute);
+  }
+
   private async submitTrainer(job: Job, request: SubmitRequest, o: TrainerOptions, ctx: ProviderContext): Promise<SubmitResult> {
     const client = await this.client();
     const signal = ctx.signal;
@@ -134,32 +163,66 @@ export class ReplicateProvider implements TrainingProvider {
     ctx.report?.(`Reading ${model} from Replicate`);
     const version = await this.resolveVersion(client, owner, name, o.trainerVersion ?? (this.deps.trainerVersion?.()?.trim() || undefined), signal);
 
-    const { configJson, dataloaderJson } = await this.trainerConfigs(o, request.packagePath!);
+    // The route agreed to in consent; a direct call (no pipeline) decides it here, still before any upload.
+    const plan = request.dataPlan ?? await this.planData(request, { cacheDir: path.join(ctx.dataHome, 'cache'), signal, report: ctx.report });
+    if (!plan) throw new ReplicateError('No data plan for the SimpleTuner trainer.');
+    const details = PlanDetailsSchema.parse(plan.details);
+    const training = parseJsonObject(details.configJson, 'The training config');
     const publish = await this.publishingInputs(o, job.id);
-    const input: Record<string, unknown> = {
-      images: PLACEHOLDER_URL,
-      config_json: configJson,
-      dataloader_json: dataloaderJson,
-      max_train_steps: o.maxTrainSteps,
-      ...publish.input,
-    };
-    for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
-    const marker = this.checkAndMark(model, version, 'Input', input, job.id, publish.secrets);
+    const input = trainerInput({
+      schema: schemaFacts(version.openapi_schema), plan: details, training, maxTrainSteps: o.maxTrainSteps,
+      lycoris: await lycorisConfig(training, request.trainingConfigPath, request.cwd), publish: publish.input,
+    });
+    this.check(model, version, 'Input', input, publish.secrets);
+    const secrets = [...publish.secrets];
+    if (details.route === 'remote-s3') {
+      // After consent: the datasets go to the bucket (unless already there) and the trainer's read-only keys are made.
+      if (!this.deps.remoteData) throw new ReplicateError('The S3 data route is not available here.');
+      const remote = this.deps.remoteData;
+      // Keys minted before a failure (or a cancel) part-way must not outlive the submission that never happened.
+      const prepared = await remote.prepare(details.remote, details.dataloaderJson, request.packagePath!, job.id, ctx)
+        .catch(async (e: unknown) => { await remote.revoke(job.id).catch(() => undefined); throw e; });
+      input.dataloader_json = prepared.dataloaderJson;
+      secrets.push(...prepared.secrets);
+    }
+    if (details.route === 'remote-hf') {
+      // After consent: one commit to the private dataset repo; the trainer reads it with the job's hf_token (a Cog Secret).
+      const prepared = await this.hfRoute.prepare(details.remote, details.dataloaderJson, request.packagePath!, ctx);
+      input.dataloader_json = prepared.dataloaderJson;
+      input.hf_token = prepared.token;
+      secrets.push(prepared.token);
+    }
 
     const hardware = hardwareLabel(parseHardware(profile));
-    const upload = await uploadPackage(client, { path: request.packagePath!, sha256: request.packageSha256, jobId: job.id, signal, report: ctx.report });
-    input.images = upload.file.urls.get;
+    let upload: UploadResult | undefined;
+    if (plan.upload) {
+      upload = await uploadPackage(client, { path: plan.upload.path, sha256: plan.upload.sha256, jobId: job.id, signal, report: ctx.report });
+      input.images = upload.file.urls.get;
+    }
     const webhook = o.webhookUrl ? withJob(o.webhookUrl, job.id) : undefined;
 
     ctx.report?.(`Starting ${model}`);
-    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('prediction', job.id, marker, { version: version.id, packageKey: 'images', packageUrl: upload.file.urls.get }, ctx,
+    const create = () => this.createOnce('prediction', fingerprint(version.id, input), ctx,
       async () => RunSchema.parse(await client.predictions.create({
         version: version.id, input, signal,
         ...(webhook ? { webhook, webhook_events_filter: ['start', 'logs', 'completed'] as const } : {}),
-      } as Parameters<Replicate['predictions']['create']>[0]))));
+      } as Parameters<Replicate['predictions']['create']>[0])));
+    let run: ReplicateRun;
+    try {
+      run = upload ? await this.dropUploadIfNotCreated(client, upload, ctx, create) : await create();
+    } catch (e) {
+      const err = this.err(e, 'Creating the job');
+      // Certainly not created: the read keys minted for it go now (unknown outcome: the job may exist and need them).
+      if (details.route === 'remote-s3' && !err.unknownOutcome) await this.deps.remoteData?.revoke(job.id).catch(() => undefined);
+      throw new ReplicateError(scrub(err.message, secrets), err.status, err.transient, err.unknownOutcome);
+    }
     const metadata: ReplicateMetadata = {
       replicateKind: 'prediction', replicateModel: model, replicateVersion: version.id, replicateHardware: hardware,
-      uploadFileId: upload.file.id, uploadUrl: upload.file.urls.get, uploadReused: upload.reused, packageSha256: upload.sha256, packageInput: 'images',
+      dataRoute: plan.summary.route,
+      ...(upload ? {
+        uploadFileId: upload.file.id, uploadUrl: upload.file.urls.get, uploadReused: upload.reused, uploadSha256: upload.sha256, packageInput: 'images',
+      } : {}),
+      ...(request.packageId ? { packageId: request.packageId } : {}),
       ...(publish.output ? { replicateResultsOutput: publish.output } : {}),
     };
     return this.result(run, metadata);
@@ -180,13 +243,15 @@ export class ReplicateProvider implements TrainingProvider {
 
     const input: Record<string, unknown> = { ...o.input, [o.packageInput]: PLACEHOLDER_URL };
     const schema = hasComponent(version.openapi_schema, 'TrainingInput') ? 'TrainingInput' : 'Input';
-    const marker = this.checkAndMark(o.model, version, schema, input, job.id, []);
-    const upload = await uploadPackage(client, { path: request.packagePath!, sha256: request.packageSha256, jobId: job.id, signal, report: ctx.report });
+    this.check(o.model, version, schema, input, []);
+    await checkUploadSize(request.packagePath!, o.model);
+    // The file's checksum metadata is the zip's own sha256 (request.packageId is the manifest's).
+    const upload = await uploadPackage(client, { path: request.packagePath!, jobId: job.id, signal, report: ctx.report });
     input[o.packageInput] = upload.file.urls.get;
     const webhook = o.webhookUrl ? withJob(o.webhookUrl, job.id) : undefined;
 
     ctx.report?.(`Starting training of ${o.model} into ${o.destination}`);
-    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('training', job.id, marker, { version: version.id, packageKey: o.packageInput, packageUrl: upload.file.urls.get }, ctx,
+    const run = await this.dropUploadIfNotCreated(client, upload, ctx, () => this.createOnce('training', fingerprint(version.id, input, [o.packageInput]), ctx,
       async () => RunSchema.parse(await client.trainings.create(owner, name, version.id, {
         destination: o.destination as `${string}/${string}`, input, signal,
         ...(webhook ? { webhook, webhook_events_filter: ['start', 'logs', 'completed'] as const } : {}),
@@ -194,7 +259,7 @@ export class ReplicateProvider implements TrainingProvider {
     const metadata: ReplicateMetadata = {
       replicateKind: 'training', replicateModel: o.model, replicateVersion: version.id, replicateHardware: o.hardware,
       replicateDestination: o.destination, uploadFileId: upload.file.id, uploadUrl: upload.file.urls.get, uploadReused: upload.reused,
-      packageSha256: upload.sha256, packageInput: o.packageInput,
+      uploadSha256: upload.sha256, packageInput: o.packageInput, ...(request.packageId ? { packageId: request.packageId } : {}),
     };
     return this.result(run, metadata);
   }
@@ -255,20 +320,6 @@ export class ReplicateProvider implements TrainingProvider {
     return { input: {}, secrets: [] };
   }
 
-  /** The configs to send: from the options, else from the package (the packager's rewritten copies). */
-  private async trainerConfigs(o: TrainerOptions, packagePath: string): Promise<{ configJson?: string; dataloaderJson: string }> {
-    if (o.configJson !== undefined && o.dataloaderJson !== undefined) return { configJson: o.configJson, dataloaderJson: o.dataloaderJson };
-    let entries: Map<string, string>;
-    try {
-      entries = await readPackageEntries(packagePath, [PACKAGE_DATALOADER_ENTRY, PACKAGE_TRAINING_CONFIG_ENTRY]);
-    } catch (e) {
-      throw new ReplicateError(`Could not read the configs from the package ${packagePath}: ${(e as Error).message}`);
-    }
-    const dataloaderJson = o.dataloaderJson ?? entries.get(PACKAGE_DATALOADER_ENTRY);
-    if (dataloaderJson === undefined) throw new ReplicateError(`The package has no ${PACKAGE_DATALOADER_ENTRY} and no dataloader config was given: SimpleTuner would not find the datasets.`);
-    return { configJson: o.configJson ?? entries.get(PACKAGE_TRAINING_CONFIG_ENTRY), dataloaderJson };
-  }
-
   /** Pinned version (GET …/versions/{id}) or the newest (GET …/versions, newest first). */
   private async resolveVersion(client: Replicate, owner: string, name: string, pinned: string | undefined, signal?: AbortSignal): Promise<ReplicateVersion> {
     const ref = `${owner}/${name}`;
@@ -285,17 +336,12 @@ export class ReplicateProvider implements TrainingProvider {
     }
   }
 
-  /** Validate against the version's schema; add our marker input when the schema lets us. */
-  private checkAndMark(model: string, version: ReplicateVersion, component: 'Input' | 'TrainingInput', input: Record<string, unknown>, jobId: string, secrets: (string | undefined)[]): boolean {
+  /** Validate against the version's schema before anything is uploaded or started. */
+  private check(model: string, version: ReplicateVersion, component: 'Input' | 'TrainingInput', input: Record<string, unknown>, secrets: (string | undefined)[]): void {
     const check = checkInput(version.openapi_schema, component, input);
     if (!check.ok) {
       throw new ReplicateError(scrub(`The inputs do not match ${model} (version ${version.id.slice(0, 12)}): ${check.problems.join('; ')}. Nothing was uploaded or started.`, secrets), 422);
     }
-    if (check.allowsExtra && !check.knownKeys.has(MARKER_INPUT)) {
-      input[MARKER_INPUT] = jobId;
-      return true;
-    }
-    return false;
   }
 
   private async ensureDestination(client: Replicate, o: TrainableOptions, ctx: ProviderContext): Promise<void> {
@@ -321,10 +367,16 @@ export class ReplicateProvider implements TrainingProvider {
 
   /**
    * Create exactly once. The client does not retry a POST on 5xx, and a dropped connection or a 5xx
-   * may come *after* Replicate created the job: look for our marker before ever creating again.
+   * may come *after* Replicate created the job: look for it before ever creating again. The look-up
+   * uses only what Replicate keeps of every prediction (https://replicate.com/docs/topics/predictions:
+   * version, input, created_at): the version, the declared inputs that make this job unique (the exact
+   * uploaded file URL, config and dataloader) and a creation time after our first request by
+   * Replicate's own clock. No marker input: Cog drops inputs a model does not declare, so an echo of
+   * one is not guaranteed (see test "never two predictions" with both stand-in behaviours).
    */
-  private async createOnce(kind: Kind, jobId: string, marker: boolean, fp: { version: string; packageKey: string; packageUrl: string }, ctx: ProviderContext, create: () => Promise<ReplicateRun>): Promise<ReplicateRun> {
-    const since = Date.now() - 5 * 60_000;
+  private async createOnce(kind: Kind, fp: Fingerprint, ctx: ProviderContext, create: () => Promise<ReplicateRun>): Promise<ReplicateRun> {
+    // Replicate's clock (Date header of its last answer), minus its 1 s resolution and a margin.
+    const since = Date.now() + this.transport.serverOffsetMs - 3000;
     let last: ReplicateError | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -334,7 +386,7 @@ export class ReplicateProvider implements TrainingProvider {
         if (!last.unknownOutcome || ctx.signal?.aborted) throw last;
         ctx.log?.(`${last.message}; checking whether Replicate created it before trying again`);
         ctx.report?.('Replicate did not answer clearly; checking whether the job was created');
-        const found = await this.lookup(kind, (r) => matches(r, jobId, marker, fp, since), ctx.signal);
+        const found = await this.lookup(kind, (r) => matchRun(r, fp, since), ctx.signal);
         if (found === 'unknown') {
           throw new ReplicateError(`${last.message}. Could not confirm whether the ${kind} was created; check replicate.com before submitting again.`, last.status, true, true);
         }
@@ -347,8 +399,11 @@ export class ReplicateProvider implements TrainingProvider {
     throw last!;
   }
 
-  /** Recent predictions/trainings matching `match`; 'unknown' when the list itself cannot be read. */
-  private async lookup(kind: Kind, match: (r: ReplicateRun) => boolean, signal?: AbortSignal): Promise<ReplicateRun | undefined | 'unknown'> {
+  /**
+   * Recent predictions/trainings matching `match`; 'unknown' when the list itself cannot be read. A
+   * 'maybe' (list entries need not carry the input) is settled by reading that run in full.
+   */
+  private async lookup(kind: Kind, match: (r: ReplicateRun) => boolean | 'maybe', signal?: AbortSignal): Promise<ReplicateRun | undefined | 'unknown'> {
     const attempts = this.deps.lookupAttempts ?? 3;
     let listed = false;
     for (let i = 0; i < attempts; i++) {
@@ -358,9 +413,14 @@ export class ReplicateProvider implements TrainingProvider {
         let pages = 0;
         const list = (kind === 'prediction' ? () => client.predictions.list({ signal }) : () => client.trainings.list({ signal })) as () => Promise<Page<unknown>>;
         for await (const page of client.paginate<unknown>(list, { signal })) {
-          const runs = RunPage.shape.results.parse(page);
-          const hit = runs.find(match);
-          if (hit) return hit;
+          for (const r of RunPage.shape.results.parse(page)) {
+            const m = match(r);
+            if (m === true) return r;
+            if (m === 'maybe') {
+              const full = RunSchema.parse(kind === 'prediction' ? await client.predictions.get(r.id, { signal }) : await client.trainings.get(r.id, { signal }));
+              if (match(full) === true) return full;
+            }
+          }
           if (++pages >= 3) break;
         }
         listed = true;
@@ -492,14 +552,21 @@ export class ReplicateProvider implements TrainingProvider {
   async finalize(job: Job, ctx: ProviderContext): Promise<Partial<Pick<Job, 'outputs' | 'metadata' | 'cost'>>> {
     const m = this.meta(job);
     if (job.providerJobId) this.cache.delete(job.providerJobId);
-    if (!m.uploadFileId || m.uploadDeleted) return {};
+    let revoked: Record<string, unknown> = {};
+    if (m.dataRoute === 'remote-s3' && !m.dataKeysRevoked && this.deps.remoteData) {
+      // The trainer's read-only dataset keys end with the job, not at their expiry.
+      await this.deps.remoteData.revoke(job.id);
+      ctx.log?.('Revoked the trainer\'s read-only dataset keys');
+      revoked = { dataKeysRevoked: true };
+    }
+    if (!m.uploadFileId || m.uploadDeleted) return Object.keys(revoked).length ? { metadata: revoked } : {};
     const client = await this.client();
     // Another active job submitted with the same package (reused upload) still needs the file.
     const users = await this.lookup('prediction', (r) => r.id !== job.providerJobId && isActiveRun(r.status) && Object.values(r.input ?? {}).includes(m.uploadUrl), ctx.signal)
       .then((p) => (p && p !== 'unknown' ? p : this.lookup('training', (r) => r.id !== job.providerJobId && isActiveRun(r.status) && Object.values(r.input ?? {}).includes(m.uploadUrl), ctx.signal)));
     if (users && users !== 'unknown') {
       ctx.log?.(`Keeping the uploaded package: ${users.id} still uses it`);
-      return { metadata: { uploadKeptFor: users.id } };
+      return { metadata: { ...revoked, uploadKeptFor: users.id } };
     }
     try {
       await client.files.delete(m.uploadFileId, { signal: ctx.signal });
@@ -508,7 +575,7 @@ export class ReplicateProvider implements TrainingProvider {
       if (err.status !== 404) throw err;
     }
     ctx.log?.(`Deleted the uploaded package ${m.uploadFileId} from Replicate`);
-    return { metadata: { uploadDeleted: true } };
+    return { metadata: { ...revoked, uploadDeleted: true } };
   }
 
   async listRemote(limit: number, ctx: ProviderContext): Promise<RemoteJobSummary[]> {
@@ -538,10 +605,32 @@ export class ReplicateProvider implements TrainingProvider {
   }
 }
 
-function matches(r: ReplicateRun, jobId: string, marker: boolean, fp: { version: string; packageKey: string; packageUrl: string }, since: number): boolean {
-  if (marker) return r.input?.[MARKER_INPUT] === jobId;
-  // No room for a marker in the schema: same version, same package, created since we started.
-  return r.version === fp.version && r.input?.[fp.packageKey] === fp.packageUrl && Date.parse(r.created_at ?? '') >= since;
+/** Replicate's Files API takes up to 100 MiB (as SimpleTuner documents it): refuse before uploading, never a bare 413. */
+async function checkUploadSize(file: string, model: string): Promise<void> {
+  const { size } = await fs.stat(file);
+  if (size > REPLICATE_UPLOAD_LIMIT_BYTES) {
+    throw new DataRouteRefusedError([`The package for ${model} is ${formatBytes(size)}; Replicate's Files API accepts up to 100 MiB.`], [
+      'make the dataset smaller (fewer or smaller images), or train with the SimpleTuner trainer, whose S3 route has no such limit.',
+    ]);
+  }
+}
+
+/** The version and the non-secret inputs that tell this job apart (file URL, configs). */
+export interface Fingerprint { version: string; inputs: Record<string, string> }
+
+const FINGERPRINT_KEYS = ['images', 'config_json', 'dataloader_json', 'input_images'];
+
+export function fingerprint(version: string, input: Record<string, unknown>, extraKeys: string[] = []): Fingerprint {
+  const inputs: Record<string, string> = {};
+  for (const k of [...FINGERPRINT_KEYS, ...extraKeys]) if (typeof input[k] === 'string') inputs[k] = input[k] as string;
+  return { version, inputs };
+}
+
+/** true: this is our run; 'maybe': right version and time, input not in this (list) view; false: not ours. */
+export function matchRun(r: ReplicateRun, fp: Fingerprint, since: number): boolean | 'maybe' {
+  if (r.version !== fp.version || !(Date.parse(r.created_at ?? '') >= since)) return false;
+  if (!r.input) return 'maybe';
+  return Object.entries(fp.inputs).every(([k, v]) => r.input![k] === v);
 }
 
 /** `simpletuner/advanced-trainer-h100-x2` → gpu-h100-x2 (used for imported jobs). */

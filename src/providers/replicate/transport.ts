@@ -51,6 +51,8 @@ export class Transport {
   private failures = 0;
   /** Why the gate is closed (shown as status detail). */
   lastThrottle: { reason: string; until: number } | undefined;
+  /** Replicate's clock minus ours, from the last response's `Date` header (RFC 9110 §6.6.1; 1 s resolution). */
+  serverOffsetMs = 0;
   readonly fetch: typeof fetch;
   private readonly inner: typeof fetch;
 
@@ -84,6 +86,8 @@ export class Transport {
         headers: { [TRANSPORT_HEADER]: '1', 'content-type': 'application/json' },
       });
     }
+    const date = Date.parse(res.headers.get('date') ?? '');
+    if (!Number.isNaN(date)) this.serverOffsetMs = date - this.now();
     if (res.status === 429) {
       const ms = Math.min(parseRetryAfter(res.headers.get('retry-after'), this.now()) ?? 1000, this.opts.maxRetryAfterMs ?? 300_000);
       this.gateUntil = Math.max(this.gateUntil, this.now() + ms);

@@ -22,6 +22,8 @@ export const StoredCredentialSchema = z.object({
   /** ISO time after which requests are refused with ExpiredToken. */
   expiresAt: z.string().optional(),
   jobId: z.string().optional(),
+  /** Reads only (GET/HEAD): what a trainer gets to read a job's datasets, since its input is visible in the provider's account. */
+  readOnly: z.boolean().optional(),
 });
 export type StoredCredential = z.infer<typeof StoredCredentialSchema>;
 
@@ -29,7 +31,7 @@ const CredentialFileSchema = z.object({ version: z.literal(1), credentials: z.ar
 
 export interface MintedCredentials { accessKeyId: string; secretAccessKey: string; expiresAt: string; bucket: string; prefix: string }
 
-export interface MintRequest { jobId: string; bucket: string; prefix: string; ttlSeconds: number }
+export interface MintRequest { jobId: string; bucket: string; prefix: string; ttlSeconds: number; readOnly?: boolean }
 
 export function normalisePrefix(prefix: string | undefined): string {
   const p = (prefix ?? '').replace(/^\/+/, '');
@@ -85,6 +87,7 @@ export class CredentialStore {
       prefix: normalisePrefix(req.prefix),
       expiresAt: new Date(this.now() + req.ttlSeconds * 1000).toISOString(),
       jobId: req.jobId,
+      ...(req.readOnly ? { readOnly: true } : {}),
     };
     this.minted.set(cred.accessKeyId, cred);
     await this.persist();
@@ -166,6 +169,11 @@ export function authorize(cred: StoredCredential, access: Access): void {
       if (!access.key.startsWith(prefix)) throw accessDenied();
       return;
   }
+}
+
+/** A read-only credential may only read (GET, HEAD): every write, delete or multipart call is AccessDenied. */
+export function authorizeMethod(cred: StoredCredential, method: string): void {
+  if (cred.readOnly && method !== 'GET' && method !== 'HEAD') throw accessDenied('This access key is read-only.');
 }
 
 export function checkNotExpired(store: CredentialStore, cred: StoredCredential): void {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MAX_OBJECT_BYTES, decodeBody } from './body';
-import { Access, CredentialStore, StoredCredential, authorize, checkNotExpired } from './credentials';
+import { Access, CredentialStore, StoredCredential, authorize, authorizeMethod, checkNotExpired } from './credentials';
 import { S3Error, accessDenied, invalidArgument } from './errors';
 import { decodePathPart, validateBucketName, validateKey } from './keys';
 import { parseAuth, parseRawQuery, rawHeaderMap, splitRawUrl, uriEncode, verifyRequestSignature } from './sigv4';
@@ -74,6 +74,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       if (!cred) throw new S3Error('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', 403, { AWSAccessKeyId: auth.accessKeyId });
       const signing = verifyRequestSignature({ auth, secret: cred.secretAccessKey, method, rawPath, query: queryList, headers, nowMs: now() });
       checkNotExpired(credentials, cred);
+      authorizeMethod(cred, method);
 
       const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (etag) => decodeBody(headers, auth, signing, etag) };
       await route(ctx);

@@ -139,10 +139,17 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   const dataloaderConfigPath = kind === 'dataloader' ? file : undefined;
   let providerOptions: Record<string, unknown> | undefined;
   if (provider === 'replicate') {
-    // The trainer publishes the weights itself: HuggingFace, S3, or this machine's endpoint.
-    const results = await pickResultsDestination(services, provider);
-    if (results === undefined) return undefined;
-    if (results) providerOptions = { results };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { pickReplicateOptions } = require('./replicate-options') as typeof import('./replicate-options'); // on first use, not at activation
+    const replicate = await pickReplicateOptions();
+    if (!replicate) return undefined;
+    providerOptions = replicate;
+    if (replicate.mode !== 'trainable') {
+      // The trainer publishes the weights itself: HuggingFace, S3, or this machine's endpoint.
+      const results = await pickResultsDestination(services, provider);
+      if (results === undefined) return undefined;
+      if (results) providerOptions = { ...providerOptions, results };
+    }
   }
   if (provider === 'slurm') {
     // Show the generated sbatch script and let the user edit the resources before anything happens.

@@ -10,6 +10,12 @@ export function countFiles(dir: string): number {
     n + (e.isDirectory() ? countFiles(path.join(dir, e.name)) : e.isFile() ? 1 : 0), 0);
 }
 
+/** Image files under `dir` (what Replicate's archive route sends of a dataset). */
+export function countImages(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((n, e) =>
+    n + (e.isDirectory() ? countImages(path.join(dir, e.name)) : e.isFile() && /\.(png|jpe?g|webp|bmp|tiff?|jxl|avif)$/i.test(e.name) ? 1 : 0), 0);
+}
+
 export interface ExampleDatasets {
   all: Array<{ id: string; type?: string; instance_data_dir?: string }>;
   /** Local datasets with a folder, and the number of files in it. */

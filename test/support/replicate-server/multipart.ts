@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
-export interface UploadedPart { name: string; filename?: string; contentType?: string; size: number; sha256: string; text?: string }
+export interface UploadedPart { name: string; filename?: string; contentType?: string; size: number; sha256: string; text?: string; data?: Buffer }
 
 /**
  * Streaming multipart/form-data reader: hashes and counts each part as it arrives and keeps only small
  * parts (≤ 64 KiB) as text, so a 1 GB upload costs the fake server no memory.
  */
-export async function readMultipart(req: IncomingMessage): Promise<UploadedPart[]> {
+export async function readMultipart(req: IncomingMessage, keepBytes = 65536): Promise<UploadedPart[]> {
   const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(req.headers['content-type'] ?? '');
   if (!m) throw new Error('not multipart');
   const delimiter = Buffer.from(`\r\n--${m[1] ?? m[2]}`);
@@ -20,6 +20,7 @@ export async function readMultipart(req: IncomingMessage): Promise<UploadedPart[
   const finishPart = () => {
     if (!cur) return;
     cur.part.sha256 = cur.hash.digest('hex');
+    if (cur.part.size <= keepBytes) cur.part.data = Buffer.concat(cur.keep);
     if (cur.part.size <= 65536) cur.part.text = Buffer.concat(cur.keep).toString('utf8');
     parts.push(cur.part);
     cur = undefined;
@@ -28,7 +29,7 @@ export async function readMultipart(req: IncomingMessage): Promise<UploadedPart[
     if (!cur || chunk.length === 0) return;
     cur.part.size += chunk.length;
     cur.hash.update(chunk);
-    if (cur.part.size <= 65536) cur.keep.push(Buffer.from(chunk));
+    if (cur.part.size <= Math.max(keepBytes, 65536)) cur.keep.push(Buffer.from(chunk));
   };
 
   const process = () => {

@@ -3,6 +3,7 @@ import http, { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { readMultipart } from './multipart';
 import { trainableSchema, trainerSchema } from './schemas';
+import { runCogTrainer, TrainerFailure, type RemoteDatasetReader, type TrainerView } from './cog-trainer';
 
 /**
  * A local stand-in for Replicate's HTTP API (https://replicate.com/docs/reference/http), faithful for
@@ -55,9 +56,11 @@ export interface FakeRun {
   destination?: string;
   webhook?: string; webhook_events_filter?: string[];
   script: RunScript; createdMs: number; chunksSent: number;
+  /** SimpleTuner trainer models: what the trainer found (see cog-trainer.ts); not ready = still staging. */
+  trainer?: TrainerView; trainerError?: string; ready: boolean;
 }
 
-interface FakeModel { owner: string; name: string; visibility: string; hardware: string; versions: { id: string; created_at: string; cog_version: string; openapi_schema: unknown }[] }
+interface FakeModel { owner: string; name: string; visibility: string; hardware: string; cogTrainer?: boolean; versions: { id: string; created_at: string; cog_version: string; openapi_schema: unknown }[] }
 
 export interface WebhookDelivery { url: string; status?: number; body: string; headers: Record<string, string> }
 
@@ -90,6 +93,18 @@ export class FakeReplicate {
   /** Every request seen: "METHOD /path". */
   readonly requests: string[] = [];
   readonly webhooks: WebhookDelivery[] = [];
+  /** Uploaded bytes (up to 64 MiB per file), so the trainer can unpack what it was given. */
+  readonly fileData = new Map<string, Buffer>();
+  /**
+   * Cog validates inputs against the schema and passes only declared ones to predict(); whether the
+   * prediction's `input` still shows an undeclared key is not something to rely on. Tests run both.
+   */
+  echoUnknownInputs = false;
+  maxFileBytes = 100 * 1024 * 1024;
+  /** List endpoints that omit `input` (only GET /predictions/{id} has it): the look-up must read runs in full. */
+  listOmitsInput = false;
+  /** How the SimpleTuner trainer reads non-local datasets (aws entries); unset = it cannot. */
+  readRemote: RemoteDatasetReader | undefined;
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | undefined;
@@ -98,7 +113,7 @@ export class FakeReplicate {
 
   constructor() {
     for (const p of ['l40s', 'l40s-x2', 'l40s-x4', 'l40s-x8', 'h100', 'h100-x2', 'h100-x4', 'h100-x8']) {
-      this.addModel('simpletuner', `advanced-trainer-${p}`, [trainerSchema()]);
+      this.addModel('simpletuner', `advanced-trainer-${p}`, [trainerSchema()]).cogTrainer = true;
     }
     this.addModel('ostris', 'flux-dev-lora-trainer', [trainableSchema()]);
   }
@@ -147,7 +162,7 @@ export class FakeReplicate {
   private advance(r: FakeRun, now = Date.now()): void {
     if (r.status !== 'starting' && r.status !== 'processing') return;
     const s = r.script;
-    if (r.status === 'starting' && now - r.createdMs >= s.startDelayMs) {
+    if (r.status === 'starting' && r.ready && now - r.createdMs >= s.startDelayMs) {
       r.status = 'processing';
       r.started_at = new Date().toISOString();
       this.notify(r, 'start');
@@ -305,7 +320,7 @@ export class FakeReplicate {
       if (!this.models.has(dest)) notFound('The specified training destination does not exist');
       const input = (b.input ?? {}) as Record<string, unknown>;
       this.validate(version.openapi_schema, 'TrainingInput', input);
-      const run = this.createRun('training', ref, version.id, input, b);
+      const run = this.createRun('training', ref, version.id, this.declaredOnly(version.openapi_schema, 'TrainingInput', input), b);
       run.destination = dest;
       return { status: 201, body: this.view(run) };
     }
@@ -319,7 +334,9 @@ export class FakeReplicate {
       const version = entry[1].versions.find((v) => v.id === vid)!;
       const input = (b.input ?? {}) as Record<string, unknown>;
       this.validate(version.openapi_schema, 'Input', input);
-      return { status: 201, body: this.view(this.createRun('prediction', entry[0], vid, input, b)) };
+      const run = this.createRun('prediction', entry[0], vid, this.declaredOnly(version.openapi_schema, 'Input', input), b);
+      if (entry[1].cogTrainer) this.stageTrainer(run, input);
+      return { status: 201, body: this.view(run) };
     }
     for (const kind of ['prediction', 'training'] as const) {
       const col = `/${kind}s`;
@@ -347,9 +364,11 @@ export class FakeReplicate {
   }
 
   private async createFile(req: IncomingMessage): Promise<FakeFile> {
-    const parts = await readMultipart(req);
+    const parts = await readMultipart(req, 64 * 1024 * 1024);
     const content = parts.find((p) => p.name === 'content');
     if (!content) throw Object.assign(new Error('Missing content part'), { status: 422 });
+    // Replicate's Files API limit (100 MiB, as SimpleTuner documents it: documentation/experimental/cloud/REPLICATE.md).
+    if (content.size > this.maxFileBytes) throw Object.assign(new Error('Request Entity Too Large'), { status: 413 });
     const metaPart = parts.find((p) => p.name === 'metadata');
     let metadata: unknown = {};
     try { metadata = metaPart?.text ? JSON.parse(metaPart.text) : {}; } catch { throw Object.assign(new Error('metadata is not JSON'), { status: 422 }); }
@@ -361,6 +380,7 @@ export class FakeReplicate {
       urls: { get: `${this.base}/files/${id}` },
     };
     this.files.set(id, f);
+    if (content.data) this.fileData.set(id, content.data);
     return f;
   }
 
@@ -370,10 +390,43 @@ export class FakeReplicate {
       created_at: new Date().toISOString(), started_at: null, completed_at: null, metrics: {},
       webhook: typeof b.webhook === 'string' ? b.webhook : undefined,
       webhook_events_filter: Array.isArray(b.webhook_events_filter) ? (b.webhook_events_filter as string[]) : undefined,
-      script: this.script, createdMs: Date.now(), chunksSent: 0,
+      script: this.script, createdMs: Date.now(), chunksSent: 0, ready: true,
     };
     this.runs.set(run.id, run);
     return run;
+  }
+
+  /** Run SimpleTuner's Cog runner on the inputs (cog-trainer.ts): the run starts once staged, and fails like it would. */
+  private stageTrainer(run: FakeRun, input: Record<string, unknown>): void {
+    run.ready = false;
+    const base = this.script;
+    void runCogTrainer(input, `cog-${run.id.slice(0, 10)}`, { fetchFile: (u) => this.fetchFile(u), readRemote: this.readRemote }).then(
+      (view) => {
+        run.trainer = view;
+        const found = view.datasets.map((d) => `[COG] dataset ${d.id} (${d.type}): ${d.images.length} images\n`);
+        run.script = { ...base, chunks: [view.route === 'archive' ? '[COG] Extracted the images archive; auto-generated dataloader config\n' : '[COG] Using the provided dataloader config\n', ...found, ...base.chunks] };
+      },
+      (e: unknown) => {
+        const msg = e instanceof TrainerFailure ? e.message : `internal: ${(e as Error).message}`;
+        run.trainerError = msg;
+        run.script = { ...base, chunks: ['[COG] Preparing training\n', `${msg}\n`], outcome: 'failed', error: msg };
+      },
+    ).finally(() => { run.ready = true; });
+  }
+
+  private async fetchFile(url: string): Promise<Buffer | undefined> {
+    const data = /^data:[^;,]*;base64,(.*)$/.exec(url);
+    if (data) return Buffer.from(data[1]!, 'base64');
+    const prefix = `${this.base}/files/`;
+    return url.startsWith(prefix) ? this.fileData.get(url.slice(prefix.length)) : undefined;
+  }
+
+  /** What Cog keeps of an input: the keys the schema declares (unless `echoUnknownInputs`). */
+  private declaredOnly(openapi: unknown, component: string, input: Record<string, unknown>): Record<string, unknown> {
+    if (this.echoUnknownInputs) return input;
+    const props = (openapi as { components?: { schemas?: Record<string, { properties?: Record<string, unknown> }> } })?.components?.schemas?.[component]?.properties;
+    if (!props) return input;
+    return Object.fromEntries(Object.entries(input).filter(([k]) => k in props));
   }
 
   private view(r: FakeRun): Record<string, unknown> {
@@ -389,8 +442,8 @@ export class FakeReplicate {
 
   /** Lists omit logs, like Replicate's list endpoints. */
   private listView(r: FakeRun): Record<string, unknown> {
-    const { logs: _logs, ...rest } = this.view(r);
-    return rest;
+    const { logs: _logs, input, ...rest } = this.view(r);
+    return this.listOmitsInput ? rest : { ...rest, input };
   }
 
   private modelView(m: FakeModel) {

@@ -33,17 +33,22 @@ describe('replicate provider end to end (real client → fake Replicate)', funct
     assert.equal(job.metadata.replicateHardware, 'gpu-l40s-x2');
 
     const run = h.server.runs.get(job.providerJobId!)!;
-    assert.equal(run.input.cloudtrain_job_id, job.id, 'marker travels in the input');
+    assert.ok(!('cloudtrain_job_id' in run.input), 'no undeclared marker input');
     assert.equal(run.input.images, h.server.files.get(job.metadata.uploadFileId as string)!.urls.get);
-    assert.deepEqual(JSON.parse(run.input.dataloader_json as string), trainerOptions().dataloaderJson, 'rewritten dataloader sent verbatim');
+    assert.equal(run.input.dataloader_json, '', 'archive route: the required dataloader_json is empty so the trainer unpacks the archive');
+    assert.equal(run.input.max_train_steps, 4, 'max_train_steps from the training config');
+    assert.equal(job.metadata.dataRoute, 'archive');
     assert.equal(run.input.hub_model_id, 'me/my-lora');
     assert.equal(run.version, h.server.versionsOf('simpletuner/advanced-trainer-l40s-x2').at(-1), 'newest version');
-    assert.equal(h.server.files.get(job.metadata.uploadFileId as string)!.checksums.sha256, h.packageSha256, 'uploaded bytes intact');
+    assert.equal(h.server.files.get(job.metadata.uploadFileId as string)!.checksums.sha256, job.metadata.uploadSha256, 'uploaded bytes intact; the checksum sent is the zip\'s');
+    assert.equal(job.metadata.packageId, h.packageId, 'the package identity is kept under its own name');
+    assert.equal(job.metadata.packageSha256, undefined);
 
     const seen = new Set<string>();
     const done = await trackToEnd(h, job.id, (j) => { seen.add(j.status); });
     assert.equal(done.status, 'succeeded');
     assert.ok(seen.has('running'));
+    assert.deepEqual(run.trainer?.datasets.flatMap((d) => d.images.map((i) => i.caption)).sort(), ['a photo of tok', 'tok at the beach'], 'the trainer found every image and caption');
     await assertLogsExact(job.id);
     near(done.cost?.actual, 3600 * REPLICATE_PRICE_PER_SECOND['gpu-l40s']! * 2);
     assert.equal(done.cost?.billedSeconds, 3600);

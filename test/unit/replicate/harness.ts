@@ -20,7 +20,8 @@ export interface Harness {
   provider: ReplicateProvider;
   monitor: JobMonitor;
   packagePath: string;
-  packageSha256: string;
+  /** The package's identity (a manifest sha256 in real packages; here any stable id). */
+  packageId: string;
   reports: string[];
   logs: string[];
   ctx: ProviderContext;
@@ -50,12 +51,17 @@ export async function startHarness(deps: Partial<ReplicateProviderDeps> = {}): P
   const reports: string[] = [];
   const monitor = new JobMonitor(history, registry, { dataHome: dir, intervalMs: 20, log: (l) => logs.push(l) });
   const packagePath = path.join(dir, 'package.zip');
-  const bytes = randomBytes(300 * 1024);
-  await fs.writeFile(packagePath, bytes);
-  const packageSha256 = createHash('sha256').update(bytes).digest('hex');
+  await writeZip(packagePath, {
+    'multidatabackend.json': JSON.stringify(trainerOptions().dataloaderJson),
+    'config/config.json': JSON.stringify(trainerOptions().configJson),
+    'datasets/subjects/a_photo_of_tok.png': randomBytes(150 * 1024),
+    'datasets/subjects/tok_at_the_beach.jpg': randomBytes(150 * 1024),
+    'datasets/subjects/notes.md': 'not an image: never sent',
+  });
+  const packageId = createHash('sha256').update(await fs.readFile(packagePath)).digest('hex');
   const ctx: ProviderContext = { dataHome: dir, report: (m) => reports.push(m), log: (l) => logs.push(l) };
   return {
-    server, dir, layout, history, provider, monitor, packagePath, packageSha256, reports, logs, ctx,
+    server, dir, layout, history, provider, monitor, packagePath, packageId, reports, logs, ctx,
     async close() {
       monitor.dispose();
       await registry.dispose();
@@ -69,7 +75,7 @@ export async function startHarness(deps: Partial<ReplicateProviderDeps> = {}): P
 export async function submitJob(h: Harness, options: Record<string, unknown>, extra: Partial<SubmitRequest> = {}): Promise<Job> {
   const job = newJob(h.layout, { provider: 'replicate', name: 'test job' });
   await h.history.add(job);
-  const r = await h.provider.submit(job, { packagePath: h.packagePath, packageSha256: h.packageSha256, options, ...extra }, h.ctx);
+  const r = await h.provider.submit(job, { packagePath: h.packagePath, packageId: h.packageId, options, ...extra }, h.ctx);
   return (await h.history.update(job.id, (j) => ({
     ...j, providerJobId: r.providerJobId, status: r.status, providerStatus: r.providerStatus, startedAt: r.startedAt ?? j.startedAt,
     metadata: { ...j.metadata, ...r.metadata },
@@ -99,10 +105,25 @@ export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefine
   throw new Error('condition not met in time');
 }
 
+/** Options as the pipeline passes them: the package's configs (paths point into the package). */
 export const trainerOptions = (extra: Record<string, unknown> = {}) => ({
   mode: 'trainer',
   profile: 'l40s-x2',
-  configJson: { model_family: 'flux', max_train_steps: 4, output_dir: 'output' },
-  dataloaderJson: [{ id: 'subjects', type: 'local', instance_data_dir: 'subjects', cache_dir_vae: 'cache/vae' }],
+  configJson: { '--model_family': 'flux', '--max_train_steps': 4, '--output_dir': 'output', '--resolution': 512 },
+  dataloaderJson: [
+    { id: 'subjects', type: 'local', instance_data_dir: 'datasets/subjects', caption_strategy: 'filename', crop: true, crop_style: 'center', cache_dir_vae: 'cache/vae' },
+    { id: 'text-embeds', type: 'local', dataset_type: 'text_embeds', default: true, cache_dir: 'cache/text' },
+  ],
   ...extra,
 });
+
+/** A zip with these entries (deflated text, stored binaries), written with yazl like the packager. */
+export async function writeZip(file: string, entries: Record<string, string | Buffer>): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const yazl = require('yazl') as typeof import('yazl');
+  const zip = new yazl.ZipFile();
+  for (const [name, data] of Object.entries(entries)) zip.addBuffer(Buffer.isBuffer(data) ? data : Buffer.from(data), name, { compress: !Buffer.isBuffer(data) });
+  zip.end();
+  const { createWriteStream } = await import('node:fs');
+  await new Promise<void>((resolve, reject) => zip.outputStream.pipe(createWriteStream(file)).on('finish', () => resolve()).on('error', reject));
+}

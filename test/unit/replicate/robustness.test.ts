@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import path from 'node:path';
-import { Harness, startHarness, submitJob, trackToEnd, trainerOptions, waitFor } from './harness';
+import { Harness, startHarness, submitJob, trackToEnd, trainerOptions, waitFor, writeZip } from './harness';
 import { newJob } from '../../../src/core/jobs/factory';
 import { importRemoteJobs } from '../../../src/providers/replicate/import';
 
@@ -36,13 +36,12 @@ describe('replicate provider: uploads, timeouts, auth changes, import', function
 
   it('aborting during the upload stops before anything is created', async () => {
     const big = path.join(h.dir, 'big.zip');
-    const bytes = randomBytes(64 * 1024 * 1024);
-    await fs.writeFile(big, bytes);
+    await writeZip(big, { 'datasets/subjects/big_one.png': randomBytes(64 * 1024 * 1024) });
     const ac = new AbortController();
     const job = newJob(h.layout, { provider: 'replicate' });
     await h.history.add(job);
     const ctx = { ...h.ctx, signal: ac.signal, report: (m: string) => { if (m.startsWith('Uploading package') && !m.includes(' 0%')) ac.abort(); } };
-    await assert.rejects(h.provider.submit(job, { packagePath: big, packageSha256: createHash('sha256').update(bytes).digest('hex'), options: trainerOptions() }, ctx), /cancelled|abort/i);
+    await assert.rejects(h.provider.submit(job, { packagePath: big, options: trainerOptions() }, ctx), /cancelled|abort/i);
     assert.equal(h.server.runs.size, 0);
     assert.equal(h.server.count('POST', /^\/predictions$/), 0);
   });

@@ -229,6 +229,27 @@ describe('extension: Submit…, consent and cost webviews, job details', functio
     assert.equal(h.cloud.submitted[2]!.request.options?.remoteBaseDir, '/data/cloud-training');
   });
 
+  it('Replicate in the editor: the SimpleTuner trainer with a chosen data route, or a trainable model (trainings.create)', async () => {
+    shim.autopilot = (page: Page) => {
+      if (page.view === 'consent') void page.client.request('consent.answer', { answer: 'once' });
+      if (page.view === 'cost') void page.client.request('cost.confirm', { proceed: true });
+    };
+    shim.pick = (items, placeHolder) => placeHolder === 'What should train on Replicate?' ? items.find((i) => i.label === 'A trainable model')
+      : items.find((i) => i.description === 'replicate') ?? items[0];
+    const answers = ['ostris/flux-dev-lora-trainer', 'me/my-flux'];
+    shim.inputBox = () => answers.shift();
+    await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+    assert.deepEqual(h.cloud.submitted.at(-1)!.request.options, { mode: 'trainable', model: 'ostris/flux-dev-lora-trainer', destination: 'me/my-flux' });
+
+    shim.pick = (items, placeHolder) => placeHolder === 'What should train on Replicate?' ? items[0]
+      : placeHolder === 'How should the trainer get your datasets?' ? items.find((i) => i.label === 'S3 bucket')
+        : placeHolder === 'Where should the trained weights go?' ? items[0] : items.find((i) => i.description === 'replicate') ?? items[0];
+    const s3answers = ['s3://datasets/team', 'https://tunnel.example.test/api/cloud/storage'];
+    shim.inputBox = () => s3answers.shift();
+    await shim.commands.get('cloudTraining.submit')!(Uri.file(h.ws.config));
+    assert.deepEqual(h.cloud.submitted.at(-1)!.request.options?.data, { kind: 's3', bucket: 'datasets', prefix: 'team', endpoint: 'https://tunnel.example.test/api/cloud/storage' });
+  });
+
   it('estimate cost opens the cost view in info mode', async () => {
     await shim.commands.get('cloudTraining.estimateCost')!(Uri.file(h.ws.config));
     await until(() => costPages()[0]?.data.length === 1, 'cost init');

@@ -29,7 +29,7 @@ describe('submit pipeline', () => {
     assert.equal(job.status, 'queued');
     assert.equal(job.providerJobId, `remote-${job.id}`);
     assert.equal(job.metadata.uploadId, 'u1');
-    assert.equal(job.metadata.packageSha256, 'ab'.repeat(32));
+    assert.equal(job.metadata.packageId, 'ab'.repeat(32));
     assert.equal(job.consent?.decision, 'once');
     assert.deepEqual(job.consent?.datasets, [{ id: 'cats', files: 3, bytes: 27 }]);
     assert.equal(job.consent?.excludedCount, 1);
@@ -170,7 +170,7 @@ describe('submit pipeline', () => {
       const req = h.cloud.submitted[0]!.request;
       assert.ok(req.packagePath && existsSync(req.packagePath), 'zip exists');
       assert.equal(readFileSync(req.packagePath).subarray(0, 2).toString(), 'PK');
-      assert.equal(out.job.metadata.packageSha256, req.packageSha256);
+      assert.equal(out.job.metadata.packageId, req.packageId);
       assert.deepEqual(out.job.consent?.datasets.map((d) => [d.id, d.files]), [['cats', 3]]);
 
       // Same datasets again: the cached package is reused, and kept when the provider fails.
@@ -206,7 +206,7 @@ describe('submit pipeline', () => {
       assert.deepEqual(asked[0]!.excluded.map((e) => [e.dataset, e.relPath]), [['cats', '.env']], 'the secret beside the images is listed as excluded');
       assert.equal(asked[0]!.uploadBytes, undefined);
       assert.equal(out.job.consent?.excludedCount, 1);
-      assert.equal(out.job.metadata.packageSha256, undefined);
+      assert.equal(out.job.metadata.packageId, undefined);
       assert.equal(h.cloud.submitted[0]!.request.packagePath, undefined);
     });
 

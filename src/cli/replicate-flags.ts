@@ -1,0 +1,124 @@
+import { parseDataFlag, type DataRequest } from '../providers/replicate/data-route';
+import { TRAINER_PROFILES } from '../providers/replicate/hardware';
+import { UsageError } from './io';
+
+/** parseArgs options of `cloudtrain submit --provider replicate`. */
+export const REPLICATE_OPTIONS = {
+  'max-train-steps': { type: 'string' },
+  'hub-model-id': { type: 'string' },
+  'trainer-model': { type: 'string' },
+  'trainer-version': { type: 'string' },
+  data: { type: 'string' },
+  'data-endpoint': { type: 'string' },
+  'data-region': { type: 'string' },
+  'data-key': { type: 'string' },
+  'data-read-key': { type: 'string' },
+  model: { type: 'string' },
+  version: { type: 'string' },
+  destination: { type: 'string' },
+  'create-destination': { type: 'boolean' },
+  'package-input': { type: 'string' },
+  input: { type: 'string', multiple: true },
+} as const;
+
+export const REPLICATE_USAGE = '[--max-train-steps N] [--hub-model-id O/N] [--trainer-model O/N] [--trainer-version V] [--data archive|s3://B/P|hf:O/N] [--model O/N --destination O/N [--input k=v]...]';
+
+export const REPLICATE_HELP = `Replicate (--provider replicate only):
+  --hardware P           SimpleTuner trainer profile: ${TRAINER_PROFILES.join(', ')} (default l40s)
+  --max-train-steps N    the trainer's max_train_steps (default: the training config's --max_train_steps)
+  --hub-model-id O/N     publish the results to this HuggingFace model repo (token: HF_TOKEN)
+  --trainer-model O/N    trainer model family (default simpletuner/advanced-trainer; -<profile> is appended)
+  --trainer-version V    pin a trainer version id (default: the newest)
+  --data ROUTE           how the trainer gets the datasets (README "Replicate: how the trainer gets your data"):
+                           auto     (default) the archive route when the dataloader fits it, else refuse
+                           archive  one archive of one image dataset, captions as file names; refused if
+                                    the dataloader does not fit (the reason and the ways out are printed)
+                           s3://bucket/prefix  the datasets go to a bucket and the trainer reads them with
+                                    SimpleTuner's aws backend; on the built-in endpoint with read-only
+                                    per-job keys (expire, revoked when the job ends)
+                           hf:owner/dataset    the datasets go to a private HuggingFace dataset repo (one
+                                    split each) and the trainer reads them with the job's hf_token
+                                    (HF_TOKEN; use a fine-grained token limited to the repos)
+  --data-endpoint URL    s3 route: the endpoint the trainer reads (a tunnel to the built-in one, R2, MinIO…)
+  --data-region R        s3 route: region (default us-east-1)
+  --data-key ID          s3 route on your own service: the access key that uploads (secret: AWS_SECRET_ACCESS_KEY)
+  --data-read-key ID     s3 route on your own service: a read-only key for the trainer (required with --data-key)
+  --model O/N            a trainable model instead of the SimpleTuner trainer (trainings.create)
+  --destination O/N      the model the training writes its new version to (with --model)
+  --version V            version of --model (default: its latest)
+  --create-destination   create --destination if it does not exist (private)
+  --package-input NAME   --model's input that receives the uploaded package URL (default input_images)
+  --input key=value      another training input of --model (repeatable; JSON values are parsed)
+  Example: cloudtrain submit -p replicate -c config/config.json --hardware h100 --max-train-steps 500 --hub-model-id me/my-lora --yes
+  Example: cloudtrain submit -p replicate -c config/config.json --model ostris/flux-dev-lora-trainer --destination me/my-flux --input steps=1000 --yes`;
+
+export type ReplicateFlags = { [K in keyof typeof REPLICATE_OPTIONS]?: (typeof REPLICATE_OPTIONS)[K]['type'] extends 'boolean' ? boolean : (typeof REPLICATE_OPTIONS)[K] extends { multiple: true } ? string[] : string };
+
+const MODEL_REF = /^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/i;
+
+/**
+ * The Replicate flags → `SubmitRequest.options` fields (validated again by ReplicateOptionsSchema in the
+ * provider). Every bad value is a UsageError (exit 2) naming the flag and an example.
+ */
+export function parseReplicateFlags(v: ReplicateFlags, provider: string, hardware: string | undefined): Record<string, unknown> | undefined {
+  const given = (Object.keys(REPLICATE_OPTIONS) as (keyof typeof REPLICATE_OPTIONS)[]).filter((k) => v[k] !== undefined);
+  if (provider !== 'replicate') {
+    if (given.length) throw new UsageError(`--${given[0]} is for --provider replicate`);
+    return undefined;
+  }
+  const ref = (flag: 'hub-model-id' | 'trainer-model' | 'model' | 'destination') => {
+    const x = v[flag]?.trim();
+    if (x !== undefined && !MODEL_REF.test(x)) throw new UsageError(`--${flag} expects owner/name, got "${v[flag]}" (e.g. --${flag} me/my-model)`);
+    return x;
+  };
+  if (v.model !== undefined || v.destination !== undefined) {
+    const model = ref('model');
+    const destination = ref('destination');
+    if (!model || !destination) throw new UsageError('--model and --destination go together (e.g. --model ostris/flux-dev-lora-trainer --destination me/my-flux)');
+    for (const f of ['max-train-steps', 'hub-model-id', 'trainer-model', 'trainer-version', 'data', 'data-endpoint', 'data-region', 'data-key', 'data-read-key'] as const) {
+      if (v[f] !== undefined) throw new UsageError(`--${f} is for the SimpleTuner trainer, not for --model (a trainable model takes --input key=value)`);
+    }
+    const input: Record<string, unknown> = {};
+    for (const kv of v.input ?? []) {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw new UsageError(`--input expects key=value, got "${kv}" (e.g. --input steps=1000)`);
+      const raw = kv.slice(i + 1);
+      try { input[kv.slice(0, i)] = JSON.parse(raw); } catch { input[kv.slice(0, i)] = raw; }
+    }
+    return drop({
+      mode: 'trainable', model, destination, version: v.version?.trim() || undefined, createDestination: v['create-destination'],
+      packageInput: v['package-input']?.trim() || undefined, input, ...(hardware ? { hardware } : {}),
+    });
+  }
+  for (const f of ['version', 'create-destination', 'package-input', 'input'] as const) {
+    if (v[f] !== undefined) throw new UsageError(`--${f} is for a trainable model: give --model and --destination too`);
+  }
+  const profile = hardware?.trim().toLowerCase().replace(/^gpu-/, '');
+  if (profile !== undefined && !(TRAINER_PROFILES as readonly string[]).includes(profile)) {
+    throw new UsageError(`--hardware for Replicate's SimpleTuner trainer is one of ${TRAINER_PROFILES.join(', ')}, got "${hardware}" (e.g. --hardware h100-x2)`);
+  }
+  let steps: number | undefined;
+  if (v['max-train-steps'] !== undefined) {
+    steps = Number(v['max-train-steps']);
+    if (!/^\d+$/.test(v['max-train-steps'].trim()) || !(steps > 0)) throw new UsageError(`--max-train-steps expects a whole number above 0, got "${v['max-train-steps']}" (e.g. --max-train-steps 500)`);
+  }
+  const version = v['trainer-version']?.trim();
+  if (version !== undefined && !/^[a-f0-9]{8,64}$/.test(version)) throw new UsageError(`--trainer-version expects a version id (hex), got "${v['trainer-version']}"`);
+  let data: DataRequest | undefined;
+  if (v.data !== undefined) {
+    try { data = parseDataFlag(v.data); } catch (e) { throw new UsageError((e as Error).message); }
+  }
+  const s3Only = (['data-endpoint', 'data-region', 'data-key', 'data-read-key'] as const).filter((f) => v[f] !== undefined);
+  if (s3Only.length && data?.kind !== 's3') throw new UsageError(`--${s3Only[0]} is for --data s3://bucket/prefix`);
+  if (data?.kind === 's3') {
+    if (v['data-endpoint'] !== undefined && !/^https?:\/\/[^\s/]+/.test(v['data-endpoint'])) throw new UsageError(`--data-endpoint expects a URL, got "${v['data-endpoint']}"`);
+    if (v['data-key'] && !v['data-read-key']) throw new UsageError('--data-key needs --data-read-key: the trainer gets a read-only key, never your write key');
+    data = drop({ ...data, endpoint: v['data-endpoint'], region: v['data-region'], accessKeyId: v['data-key'], readAccessKeyId: v['data-read-key'] }) as DataRequest;
+  }
+  const out = drop({ mode: 'trainer', profile, maxTrainSteps: steps, hubModelId: ref('hub-model-id'), trainerModel: ref('trainer-model'), trainerVersion: version, data });
+  return Object.keys(out).length > 1 ? out : undefined;
+}
+
+function drop<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as T;
+}
