@@ -4,6 +4,7 @@ import path from 'node:path';
 import { checkDatasetPaths } from '../config/check-paths';
 import { parseDataloaderConfig } from '../config/dataloader';
 import { CREDENTIAL_KEY } from '../config/dataloader-schema';
+import { referencesEnv } from '../config/template-vars';
 import { loadTrainingConfig, type TrainingConfig } from '../config/training';
 import { resolveConfigPath } from '../config/paths';
 import { dataFolderOf } from '../config/stats';
@@ -78,11 +79,7 @@ async function build(opts: BuildPackageOptions, started: number, worker: PackWor
   }
   const text = await fs.readFile(dataloaderPath, 'utf8');
   const parsed = parseDataloaderConfig(text, dataloaderPath, { training: training?.values });
-  // Errors are SimpleTuner's refusals. A literal credential is only a warning to SimpleTuner, but the
-  // packaged dataloader travels with the upload, and no secret ever leaves in a package: refuse it here.
-  const problems = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, opts.workspaceRoot))]
-    .filter((d) => d.severity === 'error' || d.code === 'credential-in-file')
-    .map((d) => (d.severity === 'error' ? d : { ...d, severity: 'error' as const, message: `${d.message} Packaging refuses to upload it.` }));
+  const problems = [...parsed.diagnostics, ...(await checkDatasetPaths(parsed, opts.workspaceRoot))].filter((d) => d.severity === 'error');
   if (problems.length) {
     throw new PackagingError(`${path.basename(dataloaderPath)} has ${problems.length} problem${problems.length > 1 ? 's' : ''} to fix before packaging; first: ${problems[0]!.message}`,
       problems.map((d) => ({ file: dataloaderPath, ...d })));
@@ -149,7 +146,7 @@ async function build(opts: BuildPackageOptions, started: number, worker: PackWor
   }
 
   // Configs as they will be inside the package.
-  const rewrittenDataloader = rewriteDataloader(parsed.root, placements, opts.packageRoot ?? '');
+  const rewrittenDataloader = referenceCredentials(rewriteDataloader(parsed.root, placements, opts.packageRoot ?? ''), excluded);
   const head: ZipBuffer[] = [{ archivePath: PACKAGE_DATALOADER, data: Buffer.from(`${JSON.stringify(rewrittenDataloader, null, 2)}\n`) }];
   if (training) head.push({ archivePath: PACKAGE_TRAINING_CONFIG, data: Buffer.from(`${JSON.stringify(packagedTrainingConfig(training, opts.packageRoot ?? '', excluded), null, 2)}\n`) });
 
@@ -228,6 +225,36 @@ async function readExisting(outDir: string, identity: string): Promise<PackageRe
   } catch {
     return undefined;
   }
+}
+
+/**
+ * No secret leaves in a package. SimpleTuner accepts a literal credential in a dataloader entry (we only
+ * warn), so the packaged copy carries an `{env:NAME}` reference in its place, which SimpleTuner's
+ * template variables resolve on the trainer (configuration/template_vars.py), and the exclusion list says so.
+ */
+function referenceCredentials(root: unknown, excluded: PackageExclusion[]): unknown {
+  const visit = (value: unknown, where: string, dataset: string): unknown => {
+    if (Array.isArray(value)) return value.map((v, i) => visit(v, `${where}[${i}]`, dataset));
+    if (!value || typeof value !== 'object') return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const at = where ? `${where}.${k}` : k;
+      if (CREDENTIAL_KEY.test(k) && typeof v === 'string' && v.trim() && !referencesEnv(v)) {
+        const ref = `{env:${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}}`;
+        out[k] = ref;
+        excluded.push({ dataset, relPath: at, reason: `secret: credential replaced by ${ref} in the packaged dataloader (set it in the trainer's environment)` });
+      } else {
+        out[k] = visit(v, at, dataset);
+      }
+    }
+    return out;
+  };
+  const list = Array.isArray(root) ? root : (root as { datasets?: unknown[] }).datasets ?? [];
+  const rewritten = list.map((entry, i) => {
+    const id = entry && typeof entry === 'object' && typeof (entry as { id?: unknown }).id === 'string' ? (entry as { id: string }).id : `dataset-${i + 1}`;
+    return visit(entry, '', id);
+  });
+  return Array.isArray(root) ? rewritten : { ...(root as object), datasets: rewritten };
 }
 
 /** The training config as JSON for the package: dataloader path into the package, credentials removed. */

@@ -101,24 +101,23 @@ describe('packaging: buildPackage', () => {
     });
   });
 
-  it('refuses a literal credential in the dataloader (it would travel in the package) and packages an {env:…} reference', async () => {
+  it('never packages a literal credential of the dataloader: the packaged copy holds an {env:…} reference and the exclusion says so', async () => {
     const remote = (secret: string) => ({ id: 'bucket', type: 'aws', aws_bucket_name: 'b', aws_region_name: 'us-east-1', aws_endpoint_url: 'https://s3.example.test',
-      aws_access_key_id: '{env:AWS_ACCESS_KEY_ID}', aws_secret_access_key: secret, cache_dir_vae: 'vae/bucket', caption_strategy: 'filename' });
+      aws_access_key_id: '{env:MY_KEY_ID}', aws_secret_access_key: secret, cache_dir_vae: 'vae/bucket', caption_strategy: 'filename' });
     const { dataloader } = await makeWorkspace(root, { extraEntries: [remote('literal-secret-value')] });
-    await assert.rejects(build(dataloader), (e: PackagingError) => {
-      assert.ok(e instanceof PackagingError);
-      const d = e.diagnostics.find((x) => x.code === 'credential-in-file');
-      assert.ok(d, JSON.stringify(e.diagnostics));
-      assert.equal(d.severity, 'error');
-      assert.match(d.message, /aws_secret_access_key.*Packaging refuses/);
-      return true;
-    });
-    await write(dataloader, JSON.stringify([...JSON.parse(await fs.readFile(dataloader, 'utf8')).slice(0, -1), remote('{env:AWS_SECRET_ACCESS_KEY}')], null, 2));
     const r = await build(dataloader);
     const packed = (await readZip(r.zipPath)).get(PACKAGE_DATALOADER);
     assert.ok(packed, 'the dataloader is in the package');
-    assert.ok(!packed.data.toString('utf8').includes('literal-secret-value'));
-    assert.match(packed.data.toString('utf8'), /\{env:AWS_SECRET_ACCESS_KEY\}/);
+    const text = packed.data.toString('utf8');
+    assert.ok(!text.includes('literal-secret-value'), 'the secret stayed home');
+    const entry = (JSON.parse(text) as Array<Record<string, unknown>>).find((d) => d.id === 'bucket')!;
+    assert.equal(entry.aws_secret_access_key, '{env:AWS_SECRET_ACCESS_KEY}');
+    assert.equal(entry.aws_access_key_id, '{env:MY_KEY_ID}', 'a reference is kept as written');
+    assert.equal(entry.cache_dir_vae, 'vae/bucket', 'a remote dataset keeps its S3 prefix');
+    const ex = r.excluded.find((e) => e.dataset === 'bucket');
+    assert.deepEqual(ex && { relPath: ex.relPath }, { relPath: 'aws_secret_access_key' });
+    assert.match(ex!.reason, /^secret: credential replaced by \{env:AWS_SECRET_ACCESS_KEY\}/);
+    assert.equal(r.excluded.filter((e) => e.dataset === 'bucket').length, 1);
   });
 
   it('rewrites the dataloader config so every dataset path points at files inside the zip', async () => {

@@ -351,7 +351,7 @@ export const controlnetConditioning = dataset({
 export const CREDENTIAL_KEY = /(^|_)(secret|password|passwd|token|api_key|access_key_id|session_token)($|_)/i;
 
 export const credentials = dataset({
-  code: 'credential-in-file', severity: 'warning', summary: 'a credential written into the file: a warning here, and packaging refuses to upload it; `{env:VAR}` references are the way to keep it out',
+  code: 'credential-in-file', severity: 'warning', summary: 'a credential written into the file (packaging replaces it with an `{env:…}` reference, so it never travels); `{env:VAR}` references are the way to keep it out',
   mirrors: 'Cloud Training (SimpleTuner accepts it; configuration/template_vars.py resolves {env:VAR})',
 }, (ds) => {
   const out: Finding[] = [];
@@ -359,7 +359,7 @@ export const credentials = dataset({
     for (const [k, v] of Object.entries(obj)) {
       if (v && typeof v === 'object' && !Array.isArray(v)) visit(v as Record<string, unknown>, [...at, k]);
       else if (CREDENTIAL_KEY.test(k) && typeof v === 'string' && v.trim() && !referencesEnv(v)) {
-        out.push({ index: ds.index, at: [...at, k], message: `"${k}" holds a credential in the file, which would be uploaded with the config. Write "{env:${k.toUpperCase()}}" instead: SimpleTuner reads it from the environment.` });
+        out.push({ index: ds.index, at: [...at, k], message: `"${k}" holds a credential in the file. Packages carry "{env:${k.toUpperCase()}}" in its place, never the value; write that reference here and set ${k.toUpperCase()} where SimpleTuner runs: it reads it from the environment.` });
       }
     }
   };
