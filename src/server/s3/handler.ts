@@ -37,13 +37,10 @@ interface Ctx {
   query: Map<string, string>;
   headers: Map<string, string>;
   cred: StoredCredential;
-  body: ReturnType<typeof decodeBody> | ((etag: 'md5' | 'cheap') => ReturnType<typeof decodeBody>);
+  body: (opts?: { checksums: boolean }) => ReturnType<typeof decodeBody>;
 }
 
 const SUBRESOURCES_NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'select', 'restore', 'analytics', 'metrics', 'inventory', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
-
-/** Single PUTs up to this size get an MD5 ETag, as S3 gives; larger ones an opaque `"…-1"` ETag. */
-export const MD5_ETAG_MAX_BYTES = 64 * 1024 * 1024;
 
 export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { store, credentials, basePath } = opts;
@@ -75,7 +72,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       const signing = verifyRequestSignature({ auth, secret: cred.secretAccessKey, method, rawPath, query: queryList, headers, nowMs: now() });
       checkNotExpired(credentials, cred);
 
-      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (etag) => decodeBody(headers, auth, signing, etag) };
+      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (o) => decodeBody(headers, auth, signing, o) };
       await route(ctx);
     } catch (e) {
       sendError(res, req, e, rawPath, requestId, opts.log);
@@ -92,8 +89,8 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   }
 
   /** The request body's decoder; reached only once the request is authorised, so that is when `100 Continue` goes out. */
-  function bodyOf(ctx: Ctx, etag: 'md5' | 'cheap' = 'md5'): ReturnType<typeof decodeBody> {
-    const body = typeof ctx.body === 'function' ? ctx.body(etag) : ctx.body;
+  function bodyOf(ctx: Ctx, opts?: { checksums: boolean }): ReturnType<typeof decodeBody> {
+    const body = ctx.body(opts);
     if (ctx.headers.get('expect')?.toLowerCase() === '100-continue') ctx.res.writeContinue();
     return body;
   }
@@ -241,10 +238,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   async function putObject(ctx: Ctx, bucket: string, key: string): Promise<void> {
     await ensureBucketFor(ctx, bucket);
     await store.assertBucket(bucket);
-    // MD5 (S3's ETag) is the slowest hash here: computed for ordinary files, skipped for very large ones.
-    const streaming = (ctx.headers.get('x-amz-content-sha256') ?? '').startsWith('STREAMING-');
-    const declared = Number(ctx.headers.get(streaming ? 'x-amz-decoded-content-length' : 'content-length') ?? NaN);
-    const body = bodyOf(ctx, declared <= MD5_ETAG_MAX_BYTES ? 'md5' : 'cheap');
+    const body = bodyOf(ctx);
     const stored = await store.putObject(bucket, key, { source: ctx.req, ...body }, objectMetaFromHeaders(ctx.headers));
     opts.log?.(`stored ${bucket}/${key} (${stored.size} bytes)`);
     opts.onObjectStored?.(stored);
@@ -370,18 +364,15 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
 
   async function uploadPart(ctx: Ctx, bucket: string, key: string): Promise<void> {
     const partNumber = Number(ctx.query.get('partNumber'));
-    const h = ctx.headers;
-    const streaming = (h.get('x-amz-content-sha256') ?? '').startsWith('STREAMING-');
-    const lengthHeader = streaming ? h.get('x-amz-decoded-content-length') : h.get('content-length');
-    const declared = lengthHeader === undefined ? undefined : Number(lengthHeader);
-    const body = bodyOf(ctx, 'cheap');
-    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber,
-      declared !== undefined && Number.isSafeInteger(declared) ? declared : undefined, { source: ctx.req, ...body });
+    // The decoder caps the part at its declared length, so it can take its slot of the shared data file.
+    const body = bodyOf(ctx);
+    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber, body.declaredLength, { source: ctx.req, ...body });
     ctx.res.writeHead(200, { ETag: etag }).end();
   }
 
   async function completeMultipart(ctx: Ctx, bucket: string, key: string): Promise<void> {
-    const xml = await readVerifiedSmallBody(ctx);
+    // Checksum headers here describe the assembled object, not this XML; they are not stored, so not taken.
+    const xml = await readVerifiedSmallBody(ctx, { checksums: false });
     const parts = allTags(xml, 'Part').map((p) => ({
       partNumber: Number(firstTag(p, 'PartNumber')),
       etag: xmlUnescape(firstTag(p, 'ETag') ?? ''),
@@ -414,8 +405,8 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   }
 
   /** A small XML body, checked against its declared SHA-256 / MD5 / checksum like any other body. */
-  async function readVerifiedSmallBody(ctx: Ctx): Promise<string> {
-    const body = bodyOf(ctx);
+  async function readVerifiedSmallBody(ctx: Ctx, opts?: { checksums: boolean }): Promise<string> {
+    const body = bodyOf(ctx, opts);
     const chunks: Buffer[] = [];
     let size = 0;
     const sink = new Writable({

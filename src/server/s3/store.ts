@@ -158,8 +158,8 @@ export class ObjectStore {
     try {
       await pipeline([body.source, ...body.stages, createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: WRITE_HWM })]);
       const facts = body.verify();
-      // A non-MD5 ETag takes the multipart form so tools that compare MD5s know not to.
-      const etag = facts.etagIsMd5 ? `"${facts.etagHex}"` : `"${facts.etagHex}-1"`;
+      // S3's ETag of a single PUT: the quoted MD5 hex of the bytes.
+      const etag = `"${facts.etagHex}"`;
       await this.moveIntoPlace(bucket, tmp, file);
       await this.writeMeta(bucket, key, { ...meta, etag, checksums: facts.checksums });
       return { bucket, key, size: facts.size, path: file, etag };
@@ -319,7 +319,7 @@ export class ObjectStore {
         if (size !== end - start + 1 && !(end < start && size === 0)) {
           throw new S3Error('InternalError', 'The copy source changed while it was being read. Please try again.', 500);
         }
-        return { size, etagHex: md5.digest('hex'), etagIsMd5: true, checksums: {} };
+        return { size, etagHex: md5.digest('hex'), checksums: {} };
       },
     };
   }
