@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import * as z from 'zod';
 import { writeFileAtomic } from '../core/fs/atomic';
+import { DEFAULT_IDLE_TIMEOUT_MS, RequestBody } from './s3/request-body';
 
 /**
  * Replicate's (Svix-style) webhooks: `webhook-signature` holds space-separated `v1,<base64>` entries,
@@ -177,7 +178,7 @@ export type WebhookRoute = ((req: IncomingMessage, res: ServerResponse, provider
 };
 
 /** `replayPath`: the file accepted ids persist in (see `replayFile`); omit it to keep them in memory only. */
-export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) => void, replayPath?: string): WebhookRoute {
+export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) => void, replayPath?: string, idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS): WebhookRoute {
   const tolerance = routes.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   const nowSeconds = routes.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   /** `${provider}:${id}` → when it can be forgotten (its timestamp is then out of tolerance anyway). */
@@ -196,10 +197,17 @@ export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) =
     if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > MAX_BODY) return reply(413, { error: 'body too large' });
-      chunks.push(c as Buffer);
+    try {
+      // A body that stalls is answered, not waited for forever.
+      for await (const c of new RequestBody(req, idleTimeoutMs)) {
+        size += (c as Buffer).length;
+        if (size > MAX_BODY) return reply(413, { error: 'body too large' });
+        chunks.push(c as Buffer);
+      }
+    } catch (e) {
+      if ((e as { code?: string }).code === 'RequestTimeout') return reply(408, { error: 'request body timed out' });
+      res.destroy();
+      return;
     }
     const body = Buffer.concat(chunks);
     const header = (n: string): string | undefined => {

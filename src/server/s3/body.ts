@@ -49,8 +49,13 @@ export const MAX_OBJECT_BYTES = 5 * 1024 ** 3;
 
 const entityTooLarge = (): S3Error => new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
 
-/** `checksums: false`: the request's x-amz-checksum-* headers describe something else (CompleteMultipartUpload's object). */
-export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null, signing: SigningContext | null, opts: { checksums: boolean } = { checksums: true }): DecodedBody {
+/**
+ * `checksums: false`: the request's x-amz-checksum-* headers describe something else (CompleteMultipartUpload's object).
+ * `maxObjectBytes`: the size cap (default `MAX_OBJECT_BYTES`).
+ */
+export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null, signing: SigningContext | null,
+  opts: { checksums?: boolean; maxObjectBytes?: number } = {}): DecodedBody {
+  const maxBytes = opts.maxObjectBytes ?? MAX_OBJECT_BYTES;
   const payload = auth?.payload ?? { kind: 'unsigned' as const };
   const streaming = payload.kind === 'streaming-signed' || payload.kind === 'streaming-unsigned-trailer';
   const decodedLength = headers.get('x-amz-decoded-content-length');
@@ -58,9 +63,9 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
   if (declared !== undefined && (!Number.isSafeInteger(declared) || declared < 0)) {
     throw new S3Error('InvalidArgument', 'Bad content length', 400);
   }
-  if (declared !== undefined && declared > MAX_OBJECT_BYTES) throw entityTooLarge();
+  if (declared !== undefined && declared > maxBytes) throw entityTooLarge();
 
-  const { name: checksumName, expected: checksumExpected } = opts.checksums ? checksumOf(headers) : {};
+  const { name: checksumName, expected: checksumExpected } = opts.checksums !== false ? checksumOf(headers) : {};
   const sha256 = payload.kind === 'sha256' ? createHash('sha256') : undefined;
   const checksum = checksumName ? createChecksum(checksumAlgorithmOfHeader(checksumName)!) : undefined;
   const stages: Transform[] = [];
@@ -73,7 +78,7 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
   const contentMd5 = headers.get('content-md5');
   const md5 = createHash('md5');
   // Without a declared length (plain `Transfer-Encoding: chunked`) the cap is S3's size limit, counted as it streams.
-  const digester = new Digester(md5, sha256, checksum, declared ?? MAX_OBJECT_BYTES, declared === undefined ? entityTooLarge
+  const digester = new Digester(md5, sha256, checksum, declared ?? maxBytes, declared === undefined ? entityTooLarge
     : () => new S3Error('IncompleteBody', `The request body is longer than the ${streaming ? 'x-amz-decoded-content-length' : 'Content-Length'} it declared.`, 400));
   stages.push(digester);
 

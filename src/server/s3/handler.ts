@@ -7,6 +7,7 @@ import { Access, CredentialStore, StoredCredential, authorize, checkNotExpired }
 import { S3Error, accessDenied, invalidArgument } from './errors';
 import { decodePathPart, validateBucketName, validateKey } from './keys';
 import { parseAuth, parseRawQuery, rawHeaderMap, splitRawUrl, uriEncode, verifyRequestSignature } from './sigv4';
+import { DEFAULT_IDLE_TIMEOUT_MS, RequestBody } from './request-body';
 import { ObjectStore, StatResult, StoredEvent } from './store';
 import { S3_NS, XML_HEADER, allTags, el, firstTag, xmlUnescape } from './xml';
 
@@ -26,6 +27,12 @@ export interface S3HandlerOptions {
   onObjectStored?: (e: StoredEvent) => void;
   log?: (line: string) => void;
   now?: () => number;
+  /** A request body idle this long is answered `RequestTimeout` (default 20 s, as S3). */
+  idleTimeoutMs?: number;
+  /** Largest object body taken (default 5 GiB, S3's single-PUT limit); lower only in tests. */
+  maxObjectBytes?: number;
+  /** Bucket names this mount cannot serve (at the root, `api` is the server's own routes). */
+  reservedBuckets?: string[];
 }
 
 interface Ctx {
@@ -37,7 +44,7 @@ interface Ctx {
   query: Map<string, string>;
   headers: Map<string, string>;
   cred: StoredCredential;
-  body: (opts?: { checksums: boolean }) => ReturnType<typeof decodeBody>;
+  body: (opts?: { checksums?: boolean }) => ReturnType<typeof decodeBody>;
 }
 
 const SUBRESOURCES_NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'select', 'restore', 'analytics', 'metrics', 'inventory', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
@@ -45,6 +52,7 @@ const SUBRESOURCES_NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tag
 export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { store, credentials, basePath } = opts;
   const now = opts.now ?? Date.now;
+  const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
   return async (req, res) => {
     const requestId = randomBytes(8).toString('hex').toUpperCase();
@@ -59,6 +67,9 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       const bucket = rawBucket ? decodePathPart(rawBucket) : undefined;
       const key = rawKey ? decodePathPart(rawKey) : undefined;
       if (bucket !== undefined) validateBucketName(bucket);
+      if (bucket !== undefined && opts.reservedBuckets?.includes(bucket)) {
+        throw new S3Error('InvalidBucketName', `The bucket name ${bucket} is reserved by this server's own routes.`, 400, { BucketName: bucket });
+      }
 
       const queryList = parseRawQuery(rawQuery);
       const query = new Map(queryList);
@@ -72,7 +83,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       const signing = verifyRequestSignature({ auth, secret: cred.secretAccessKey, method, rawPath, query: queryList, headers, nowMs: now() });
       checkNotExpired(credentials, cred);
 
-      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (o) => decodeBody(headers, auth, signing, o) };
+      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (o) => decodeBody(headers, auth, signing, { maxObjectBytes: opts.maxObjectBytes, ...o }) };
       await route(ctx);
     } catch (e) {
       sendError(res, req, e, rawPath, requestId, opts.log);
@@ -88,11 +99,18 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
     if (!(await store.bucketExists(bucket)) && ctx.cred.bucket === bucket) await store.createBucket(bucket);
   }
 
-  /** The request body's decoder; reached only once the request is authorised, so that is when `100 Continue` goes out. */
-  function bodyOf(ctx: Ctx, opts?: { checksums: boolean }): ReturnType<typeof decodeBody> {
+  /** The request body and its decoder; reached only once the request is authorised, so that is when `100 Continue` goes out. */
+  function bodyOf(ctx: Ctx, opts?: { checksums?: boolean }): ReturnType<typeof decodeBody> & { source: RequestBody } {
     const body = ctx.body(opts);
     if (ctx.headers.get('expect')?.toLowerCase() === '100-continue') ctx.res.writeContinue();
-    return body;
+    return { ...body, source: new RequestBody(ctx.req, idleMs) };
+  }
+
+  /** Reads and drops a body we do not use (a copy's), with the same idle timeout. */
+  async function drain(req: IncomingMessage): Promise<void> {
+    // With `Expect: 100-continue` and no 100 sent, the client sends no body.
+    if (req.headers.expect?.toLowerCase() === '100-continue') return;
+    for await (const _ of new RequestBody(req, idleMs)) { /* discard */ }
   }
 
   async function route(ctx: Ctx): Promise<void> {
@@ -239,7 +257,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
     await ensureBucketFor(ctx, bucket);
     await store.assertBucket(bucket);
     const body = bodyOf(ctx);
-    const stored = await store.putObject(bucket, key, { source: ctx.req, ...body }, objectMetaFromHeaders(ctx.headers));
+    const stored = await store.putObject(bucket, key, body, objectMetaFromHeaders(ctx.headers));
     opts.log?.(`stored ${bucket}/${key} (${stored.size} bytes)`);
     opts.onObjectStored?.(stored);
     ctx.res.writeHead(200, { ETag: stored.etag }).end();
@@ -366,7 +384,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
     const partNumber = Number(ctx.query.get('partNumber'));
     // The decoder caps the part at its declared length, so it can take its slot of the shared data file.
     const body = bodyOf(ctx);
-    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber, body.declaredLength, { source: ctx.req, ...body });
+    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber, body.declaredLength, body);
     ctx.res.writeHead(200, { ETag: etag }).end();
   }
 
@@ -405,7 +423,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   }
 
   /** A small XML body, checked against its declared SHA-256 / MD5 / checksum like any other body. */
-  async function readVerifiedSmallBody(ctx: Ctx, opts?: { checksums: boolean }): Promise<string> {
+  async function readVerifiedSmallBody(ctx: Ctx, opts?: { checksums?: boolean }): Promise<string> {
     const body = bodyOf(ctx, opts);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -417,7 +435,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
         cb();
       },
     });
-    await pipeline([ctx.req, ...body.stages, sink]);
+    await pipeline([body.source, ...body.stages, sink]);
     const buf = Buffer.concat(chunks);
     body.verify();
     return buf.toString('utf8');
@@ -527,10 +545,6 @@ export function parseRange(header: string, size: number): [number, number] | nul
   return [start, end];
 }
 
-async function drain(req: IncomingMessage): Promise<void> {
-  if (req.headers.expect?.toLowerCase() === '100-continue') return;
-  for await (const _ of req) { /* discard */ }
-}
 
 function sendXml(res: ServerResponse, status: number, xml: string): void {
   const body = Buffer.from(XML_HEADER + xml, 'utf8');
