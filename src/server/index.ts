@@ -5,7 +5,7 @@ import { createS3Handler } from './s3/handler';
 import { ObjectStore, StoredEvent } from './s3/store';
 import path from 'node:path';
 import { WebhookRoutes, createWebhookRoute, replayFile } from './webhooks';
-import { API_BUCKET, STORAGE_PATH, WEBHOOK_PATH, normaliseStoragePath } from './paths';
+import { API_BUCKET, SERVER_ROUTES, STORAGE_PATH, WEBHOOK_PATH, normaliseStoragePath } from './paths';
 
 export { CredentialStore, credentialFile } from './s3/credentials';
 export type { MintedCredentials, StoredCredential } from './s3/credentials';
@@ -65,7 +65,8 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   });
   const stateDir = opts.stateDir ?? path.join(opts.storageDir, '.cloudtrain');
   const webhook = opts.webhooks ? createWebhookRoute(opts.webhooks, opts.log, replayFile(stateDir), opts.idleTimeoutMs) : undefined;
-  const isStorage = (p: string): boolean => (atRoot ? p !== `/${API_BUCKET}` && !p.startsWith(`/${API_BUCKET}/`) : p === basePath || p.startsWith(`${basePath}/`));
+  // At the root everything is S3 except the server's own `/api/cloud/…` (S3 then refuses the bucket `api` as reserved).
+  const isStorage = (p: string): boolean => (atRoot ? p !== SERVER_ROUTES && !p.startsWith(`${SERVER_ROUTES}/`) : p === basePath || p.startsWith(`${basePath}/`));
 
   const onRequest: http.RequestListener = (req, res) => {
     const url = req.url ?? '/';

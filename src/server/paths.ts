@@ -4,6 +4,8 @@ export const STORAGE_PATH = '/api/cloud/storage';
 export const WEBHOOK_PATH = '/api/cloud/webhooks';
 /** First path segment of the server's own routes (`/api/cloud/…`); with the S3 API at the root it cannot also be a bucket. */
 export const API_BUCKET = 'api';
+/** The prefix of the server's own routes (webhooks, health). */
+export const SERVER_ROUTES = '/api/cloud';
 
 /** `/` → '' (the root), `/x/y/` → `/x/y`; anything but a plain absolute path is refused. */
 export function normaliseStoragePath(p: string): string {
