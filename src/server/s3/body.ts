@@ -13,6 +13,12 @@ import type { ParsedAuth, SigningContext } from './sigv4';
 export interface DecodedBody {
   /** Pipe these in order: request → …stages → sink. */
   stages: Transform[];
+  /**
+   * For a body that needs no decoding: run this on each chunk as it is read from the socket (it hashes
+   * and counts, and throws to refuse), instead of a stage — a stream stage per chunk costs as much CPU
+   * as the MD5 it would carry.
+   */
+  tap?: (chunk: Buffer) => void;
   /** The object's length as the client declared it (Content-Length, or x-amz-decoded-content-length for aws-chunked). */
   declaredLength: number | undefined;
   /** Throws the S3 error for a body that does not match what the client declared. */
@@ -27,19 +33,33 @@ export interface BodyFacts {
   checksums: Record<string, string>;
 }
 
-/** Hashes what passes, and never lets more than `limit` bytes through (a body past its declared length is refused before those bytes reach a file). */
-class Digester extends Transform {
+/** Hashes what passes, and refuses to pass more than `limit` bytes (a body past its declared length is refused before those bytes reach a file). */
+class Digester {
   size = 0;
   constructor(readonly md5: Hash, readonly sha256: Hash | undefined, readonly checksum: RunningChecksum | undefined,
-    private readonly limit: number, private readonly tooLong: () => S3Error) {
-    super();
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    if (this.size + chunk.length > this.limit) return cb(this.tooLong());
+    private readonly limit: number, private readonly tooLong: () => S3Error) {}
+
+  /** Throws the S3 error when `chunk` would take the body past its limit. */
+  take(chunk: Buffer): void {
+    if (this.size + chunk.length > this.limit) throw this.tooLong();
     this.size += chunk.length;
     this.md5.update(chunk);
     this.sha256?.update(chunk);
     this.checksum?.update(chunk);
+  }
+}
+
+/** The digester as a stream stage, after the aws-chunked decoder. */
+class DigestStage extends Transform {
+  constructor(private readonly digester: Digester) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.digester.take(chunk);
+    } catch (e) {
+      return cb(e as Error);
+    }
     cb(null, chunk);
   }
 }
@@ -80,10 +100,11 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
   // Without a declared length (plain `Transfer-Encoding: chunked`) the cap is S3's size limit, counted as it streams.
   const digester = new Digester(md5, sha256, checksum, declared ?? maxBytes, declared === undefined ? entityTooLarge
     : () => new S3Error('IncompleteBody', `The request body is longer than the ${streaming ? 'x-amz-decoded-content-length' : 'Content-Length'} it declared.`, 400));
-  stages.push(digester);
+  if (decoder) stages.push(new DigestStage(digester));
 
   return {
     stages,
+    tap: decoder ? undefined : (chunk) => digester.take(chunk),
     declaredLength: declared,
     verify(): BodyFacts {
       if (declared !== undefined && digester.size !== declared) {

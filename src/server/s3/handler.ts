@@ -103,7 +103,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   function bodyOf(ctx: Ctx, opts?: { checksums?: boolean }): ReturnType<typeof decodeBody> & { source: RequestBody } {
     const body = ctx.body(opts);
     if (ctx.headers.get('expect')?.toLowerCase() === '100-continue') ctx.res.writeContinue();
-    return { ...body, source: new RequestBody(ctx.req, idleMs) };
+    return { ...body, source: new RequestBody(ctx.req, idleMs, body.tap) };
   }
 
   /** Reads and drops a body we do not use (a copy's), with the same idle timeout. */

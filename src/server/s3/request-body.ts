@@ -20,7 +20,8 @@ export class RequestBody extends Readable {
   private readonly timer: NodeJS.Timeout;
   private ended = false;
 
-  constructor(private readonly req: IncomingMessage, idleMs: number) {
+  /** `tap` sees each chunk before it is passed on; a throw ends the body with that error. */
+  constructor(private readonly req: IncomingMessage, idleMs: number, private readonly tap?: (chunk: Buffer) => void) {
     super({ highWaterMark: 1024 * 1024 });
     this.timer = setTimeout(() => this.destroy(requestTimeout()), idleMs);
     req.on('data', this.onData);
@@ -35,6 +36,14 @@ export class RequestBody extends Readable {
 
   private readonly onData = (chunk: Buffer): void => {
     this.timer.refresh();
+    if (this.tap) {
+      try {
+        this.tap(chunk);
+      } catch (e) {
+        this.destroy(e as Error);
+        return;
+      }
+    }
     if (!this.push(chunk)) this.req.pause();
   };
 
