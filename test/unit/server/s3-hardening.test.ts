@@ -366,29 +366,30 @@ describe('S3 endpoint hardening (issue 16)', function () {
     });
 
     it('a body that keeps trickling within the idle period is taken', async () => {
-      t = await startTestServer({ idleTimeoutMs: 1000 });
+      t = await startTestServer({ idleTimeoutMs: 1500 });
       await t.client().send(new CreateBucketCommand({ Bucket: 'slow' }));
       const url = new URL(t.server.storageEndpoint);
       const signer = new SignatureV4({ credentials: t.admin, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
       const signed = await signer.sign({ method: 'PUT', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: `${url.pathname}/slow/trickle.bin`,
-        headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': '6' } });
+        headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': '16' } });
       const r = await new Promise<number>((resolve, reject) => {
         const req = http.request({ host: url.hostname, port: url.port, method: 'PUT', path: signed.path, headers: signed.headers }, (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
         });
         req.on('error', reject);
-        // Three writes 400 ms apart: 1.2 s in all, never 1 s idle.
+        // Eight writes 250 ms apart: longer in all than the idle period, never idle for it
+        // (client and server share this event loop, so a stall would have to exceed 1.25 s to matter).
         let n = 0;
         const tick = (): void => {
           req.write('ab');
-          if (++n < 3) setTimeout(tick, 400);
+          if (++n < 8) setTimeout(tick, 250);
           else req.end();
         };
         tick();
       });
       assert.equal(r, 200);
-      assert.equal(await fs.readFile(path.join(t.storageDir, 'slow', 'trickle.bin'), 'utf8'), 'ababab');
+      assert.equal(await fs.readFile(path.join(t.storageDir, 'slow', 'trickle.bin'), 'utf8'), 'ab'.repeat(8));
     });
 
     it('a chunked PUT without Content-Length is capped by counting (EntityTooLarge) and leaves nothing', async () => {
