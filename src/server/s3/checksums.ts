@@ -137,5 +137,6 @@ export function createChecksum(algorithm: string): RunningChecksum | undefined {
 /** `x-amz-checksum-crc32` → `crc32`; undefined for other headers. */
 export function checksumAlgorithmOfHeader(name: string): string | undefined {
   const m = /^x-amz-checksum-([a-z0-9]+)$/.exec(name.toLowerCase());
-  return m && m[1] !== 'type' && m[1] !== 'algorithm' ? m[1] : undefined;
+  // x-amz-checksum-type/-algorithm/-mode are settings, not checksums.
+  return m && m[1] !== 'type' && m[1] !== 'algorithm' && m[1] !== 'mode' ? m[1] : undefined;
 }
