@@ -125,6 +125,18 @@ describe('S3 endpoint hardening (issue 16)', function () {
       await assert.rejects(fs.access(path.join(t.storageDir, 'outputs', 'stolen.txt')));
     });
 
+    it('a bucket folder that is a link out of the store is no bucket', async () => {
+      await fs.symlink(outside, path.join(t.storageDir, 'linked-bucket'));
+      const s3 = t.client();
+      await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'linked-bucket', Key: 'secret.txt' })), (e: Error) => e.name === 'NoSuchBucket');
+      await assert.rejects(s3.send(new ListObjectsV2Command({ Bucket: 'linked-bucket' })), (e: Error) => e.name === 'NoSuchBucket');
+      await assert.rejects(s3.send(new PutObjectCommand({ Bucket: 'linked-bucket', Key: 'x.txt', Body: 'x' })), (e: Error) => e.name === 'NoSuchBucket');
+      await s3.send(new DeleteObjectCommand({ Bucket: 'linked-bucket', Key: 'secret.txt' })).catch(() => undefined);
+      const buckets = await signedSend(t, { method: 'GET', path: '' });
+      assert.doesNotMatch(buckets.text, /linked-bucket/);
+      assert.deepEqual(await fs.readdir(outside), ['secret.txt']);
+    });
+
     it('a link that stays inside the bucket is followed for PUT', async () => {
       await fs.symlink(path.join(t.storageDir, 'outputs', 'real'), path.join(t.storageDir, 'outputs', 'alias'));
       await t.client().send(new PutObjectCommand({ Bucket: 'outputs', Key: 'alias/via-alias.txt', Body: 'in' }));
