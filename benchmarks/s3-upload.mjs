@@ -1,135 +1,153 @@
 #!/usr/bin/env node
-// Uploads a 1 GB file to the built-in S3 endpoint with @aws-sdk/client-s3 (lib-storage Upload, as a
-// trainer's client would) and prints its throughput beside `cp` of the same file in the same run,
-// plus the server's peak RSS (the server runs in a child process so its memory is its own).
-// Also printed, to tell the endpoint's cost from the client's and the machine's: a bare Node http
-// PUT→file (no S3 at all), a streamed PutObject, a presigned PUT (no hashing on either side), and
-// SHA-256 of the file (SigV4 over plain HTTP makes client and server hash every byte).
-// Usage: node benchmarks/s3-upload.mjs [--mb 1024]
-import { spawn, execFileSync } from 'node:child_process';
+// `aws s3 cp` of one 1 GiB file to three servers, side by side in one run, each in its own process:
+//   ours   — the built-in S3 endpoint (SigV4 checked, payload SHA-256 + MD5 ETag verified/computed)
+//   bare   — a bare node:http server that streams each PUT body to a file and answers the three
+//            multipart calls with the least XML the CLI accepts: the ceiling for any Node server
+//   s3rver — s3rver from npm (devDependency), a peer S3 server in Node
+// Rounds alternate the order; the medians are printed as MiB/s with the ratios, plus each server's
+// CPU seconds per round. Usage: node benchmarks/s3-upload.mjs [--mb 1024] [--rounds 5]
+// s3rver is resolved from node_modules (npm ci), else from $S3RVER_PREFIX (e.g. /tmp/s3rver-bench after
+// `npm install --prefix /tmp/s3rver-bench s3rver`).
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, promises as fs, readFileSync } from 'node:fs';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import http from 'node:http';
-import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { createHash, randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
+const arg = (name, dflt) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : dflt);
+const KEYS = {
+  ours: { id: 'BENCHKEY', secret: 'bench-secret-0123456789' },
+  bare: { id: 'BARE', secret: 'bare-secret' },
+  s3rver: { id: 'S3RVER', secret: 'S3RVER' },
+};
 
 if (argv[0] === '--server') {
-  // Child: the server alone, reporting its endpoint on stdout.
-  const { startLocalServer, CredentialStore } = await import(pathToFileURL(path.join(root, 'src/server/index.ts')).href);
-  const credentials = new CredentialStore();
-  credentials.setConfigured([{ accessKeyId: 'BENCHKEY', secretAccessKey: 'bench-secret-0123456789' }]);
-  const server = await startLocalServer({ storageDir: argv[1], credentials });
-  process.stdout.write(`${server.storageEndpoint}\n`);
-  process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+  const [, kind, dir] = argv;
+  if (kind === 'ours') {
+    const { startLocalServer, CredentialStore } = await import(pathToFileURL(path.join(root, 'src/server/index.ts')).href);
+    const credentials = new CredentialStore();
+    credentials.setConfigured([{ accessKeyId: KEYS.ours.id, secretAccessKey: KEYS.ours.secret }]);
+    const server = await startLocalServer({ storageDir: dir, credentials });
+    process.stdout.write(`${server.storageEndpoint}\n`);
+    process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+  } else if (kind === 'bare') {
+    await fs.mkdir(dir, { recursive: true });
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      if (req.method === 'POST' && url.searchParams.has('uploads')) {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/xml' })
+          .end(`<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>${randomBytes(8).toString('hex')}</UploadId></InitiateMultipartUploadResult>`);
+      } else if (req.method === 'PUT') {
+        const name = `${url.searchParams.get('uploadId') ?? 'single'}.${url.searchParams.get('partNumber') ?? 0}`;
+        pipeline(req, createWriteStream(path.join(dir, name))).then(() => res.writeHead(200, { ETag: '"0"' }).end(), () => res.destroy());
+      } else if (req.method === 'POST') {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'content-type': 'application/xml' })
+          .end('<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"0-1"</ETag></CompleteMultipartUploadResult>'));
+      } else res.writeHead(200).end();
+    });
+    server.listen(0, '127.0.0.1', () => process.stdout.write(`http://127.0.0.1:${server.address().port}\n`));
+    process.on('SIGTERM', () => server.close(() => process.exit(0)));
+  } else if (kind === 's3rver') {
+    const S3rver = loadS3rver();
+    const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: [{ name: 'bench' }] });
+    const { port } = await server.run();
+    process.stdout.write(`http://127.0.0.1:${port}\n`);
+    process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+  }
 } else {
-  const mb = Number(argv[argv.indexOf('--mb') + 1] ?? 1024) || 1024;
+  const mb = arg('--mb', 1024);
+  const rounds = arg('--rounds', 5);
+  const AWS = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-s3-bench-'));
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--server', path.join(dir, 'storage')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const children = [];
   try {
     const src = path.join(dir, 'model.bin');
     const block = Buffer.alloc(16 * 1024 * 1024);
-    randomFillSync(block);
     const fh = await fs.open(src, 'w');
-    for (let i = 0; i < mb / 16; i++) await fh.write(block);
+    for (let i = 0; i < mb / 16; i++) await fh.write(randomFillSync(block));
     await fh.close();
     const size = (await fs.stat(src)).size;
+    const cfg = path.join(dir, 'aws-config');
+    await fs.writeFile(cfg, '[default]\ns3 =\n  addressing_style = path\n');
 
-    const endpoint = await new Promise((resolve, reject) => {
-      let buf = '';
-      child.stdout.on('data', (c) => {
-        buf += c;
-        if (buf.includes('\n')) resolve(buf.trim());
+    const servers = {};
+    for (const kind of ['ours', 'bare', 's3rver']) {
+      const store = path.join(dir, kind);
+      // BENCH_PROF=<dir>: a CPU profile of each server process.
+      const prof = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(process.env.BENCH_PROF, kind)] : [];
+      const child = spawn(process.execPath, [...prof, '--import', 'tsx', fileURLToPath(import.meta.url), '--server', kind, store], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      const endpoint = await new Promise((resolve, reject) => {
+        let buf = '';
+        child.stdout.on('data', (c) => {
+          buf += c;
+          if (buf.includes('\n')) resolve(buf.trim());
+        });
+        child.once('exit', (code) => reject(new Error(`${kind} server exited ${code}`)));
       });
-      child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
-    });
-
-    // Baseline: a plain local copy of the same file (page cache warm for both).
-    let t0 = performance.now();
-    execFileSync('cp', [src, path.join(dir, 'copy.bin')]);
-    const cpSec = (performance.now() - t0) / 1000;
-    await fs.rm(path.join(dir, 'copy.bin'));
-
-    // Second baseline: the floor of any Node HTTP upload here — a bare http server piping the body to a file.
-    const bare = http.createServer((req, res) => {
-      pipeline(req, createWriteStream(path.join(dir, 'bare.bin'), { highWaterMark: 4 * 1024 * 1024 })).then(() => res.end('ok'), () => res.destroy());
-    });
-    await new Promise((r) => bare.listen(0, '127.0.0.1', r));
-    t0 = performance.now();
-    await new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: bare.address().port, method: 'PUT', path: '/', headers: { 'content-length': size } }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-      });
-      req.on('error', reject);
-      createReadStream(src, { highWaterMark: 1024 * 1024 }).pipe(req);
-    });
-    const bareSec = (performance.now() - t0) / 1000;
-    bare.close();
-    await fs.rm(path.join(dir, 'bare.bin'));
-
-    // The hashing ceiling: SigV4 over plain HTTP makes both client and server SHA-256 every byte.
-    t0 = performance.now();
-    const h = createHash('sha256');
-    for await (const c of createReadStream(src, { highWaterMark: 1024 * 1024 })) h.update(c);
-    h.digest();
-    const shaSec = (performance.now() - t0) / 1000;
-
-    const { S3Client, CreateBucketCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'BENCHKEY', secretAccessKey: 'bench-secret-0123456789' } });
-    await s3.send(new CreateBucketCommand({ Bucket: 'bench' }));
-    const cpu0 = process.cpuUsage();
-    const srvCpu = () => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
-    const srv0 = srvCpu();
-    t0 = performance.now();
-    await new Upload({ client: s3, params: { Bucket: 'bench', Key: 'out/model.bin', Body: createReadStream(src) } }).done();
-    const upSec = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const srvSec = srvCpu() - srv0;
-    // The same file as one streamed PutObject: the SDK sends aws-chunked with a CRC32 trailer (no SHA-256).
-    t0 = performance.now();
-    await s3.send(new PutObjectCommand({ Bucket: 'bench', Key: 'out/model-put.bin', Body: createReadStream(src, { highWaterMark: 1024 * 1024 }), ContentLength: size }));
-    const putSec = (performance.now() - t0) / 1000;
-    // The endpoint's own ceiling: a presigned PUT (UNSIGNED-PAYLOAD) streamed by plain Node http,
-    // so the client spends nothing on hashing.
-    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
-    const url = new URL(await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'bench', Key: 'out/model-presigned.bin' }), { expiresIn: 600 }));
-    t0 = performance.now();
-    await new Promise((resolve, reject) => {
-      const req = http.request({ host: url.hostname, port: url.port, method: 'PUT', path: url.pathname + url.search, headers: { 'content-length': size } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`presigned PUT → ${res.statusCode}`))));
-      });
-      req.on('error', reject);
-      createReadStream(src, { highWaterMark: 1024 * 1024 }).pipe(req);
-    });
-    const preSec = (performance.now() - t0) / 1000;
-
-    for (const name of ['model.bin', 'model-put.bin', 'model-presigned.bin']) {
-      const stored = await fs.stat(path.join(dir, 'storage', 'bench', 'out', name));
-      if (stored.size !== size) throw new Error(`stored ${stored.size} bytes for ${name}, expected ${size}`);
+      servers[kind] = { endpoint, store, pid: child.pid, times: [], cpu: [] };
     }
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+    const env = (kind) => ({
+      PATH: process.env.PATH, HOME: dir, AWS_CONFIG_FILE: cfg, AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'), AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: KEYS[kind].id, AWS_SECRET_ACCESS_KEY: KEYS[kind].secret, AWS_EC2_METADATA_DISABLED: 'true', AWS_PAGER: '',
+    });
+    const aws = (kind, ...args) => promisify(execFile)(AWS, ['--endpoint-url', servers[kind].endpoint, ...args], { env: env(kind), maxBuffer: 1 << 24 });
+    await aws('ours', 's3', 'mb', 's3://bench');
+    const cpuOf = (pid) => {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    };
 
-    s3.destroy();
-    const mbps = (s) => (size / 1024 / 1024 / s).toFixed(0);
-    console.log(`file: ${(size / 1024 / 1024).toFixed(0)} MiB`);
-    console.log(`cp (baseline):            ${cpSec.toFixed(2)} s  ${mbps(cpSec)} MiB/s`);
-    console.log(`bare Node http PUT→file:  ${bareSec.toFixed(2)} s  ${mbps(bareSec)} MiB/s  = ${(cpSec / bareSec).toFixed(2)}× cp speed (no S3, no auth: the floor of HTTP here)`);
-    console.log(`S3 upload (lib-storage):  ${upSec.toFixed(2)} s  ${mbps(upSec)} MiB/s  = ${(cpSec / upSec).toFixed(2)}× cp speed (target ≥ 0.5×)`);
-    console.log(`S3 PutObject (stream):    ${putSec.toFixed(2)} s  ${mbps(putSec)} MiB/s  = ${(cpSec / putSec).toFixed(2)}× cp speed`);
-    console.log(`presigned PUT (no hashing): ${preSec.toFixed(2)} s  ${mbps(preSec)} MiB/s  = ${(cpSec / preSec).toFixed(2)}× cp speed (the endpoint's ceiling)`);
-    console.log(`sha256 of the file alone: ${shaSec.toFixed(2)} s  ${mbps(shaSec)} MiB/s  (ceiling for signed-payload uploads on this CPU)`);
-    console.log(`CPU during upload: client ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, server ${srvSec.toFixed(1)} s`);
-    console.log(`server peak RSS: ${hwm ? (Number(hwm) / 1024).toFixed(0) : '?'} MiB`);
+    const kinds = Object.keys(servers);
+    for (let r = 0; r < rounds; r++) {
+      // Rotate the order each round so no server always goes first (page cache, VM neighbours).
+      const order = kinds.map((_, i) => kinds[(i + r) % kinds.length]);
+      for (const kind of order) {
+        const s = servers[kind];
+        const cpu0 = cpuOf(s.pid);
+        const t0 = performance.now();
+        await aws(kind, 's3', 'cp', '--only-show-errors', src, `s3://bench/model-${r}.bin`);
+        s.times.push((performance.now() - t0) / 1000);
+        s.cpu.push(cpuOf(s.pid) - cpu0);
+        if (kind === 'ours') {
+          const stored = await fs.stat(path.join(s.store, 'bench', `model-${r}.bin`));
+          if (stored.size !== size) throw new Error(`ours stored ${stored.size} bytes, expected ${size}`);
+        }
+        // Keep the disk use to one copy per server.
+        for (const f of await fs.readdir(s.store, { recursive: true })) {
+          const p = path.join(s.store, f);
+          if ((await fs.lstat(p)).isFile() && (await fs.stat(p)).size > 1024 * 1024) await fs.rm(p);
+        }
+      }
+      console.log(`round ${r + 1}: ${kinds.map((k) => `${k} ${(size / 1048576 / servers[k].times[r]).toFixed(0)} MiB/s`).join(', ')}`);
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const rate = (k) => size / 1048576 / median(servers[k].times);
+    console.log(`\n${(size / 1048576).toFixed(0)} MiB by \`aws s3 cp\` (${execFileSync(AWS, ['--version'], { encoding: 'utf8' }).split(' ')[0]}), medians of ${rounds} alternating rounds, ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(2)}:`);
+    for (const k of kinds) console.log(`  ${k.padEnd(7)} ${rate(k).toFixed(0).padStart(5)} MiB/s   server CPU ${median(servers[k].cpu).toFixed(1)} s`);
+    console.log(`  ours / bare   = ${(rate('ours') / rate('bare')).toFixed(2)}×  (target ≥ 0.80×)`);
+    console.log(`  ours / s3rver = ${(rate('ours') / rate('s3rver')).toFixed(2)}×  (target > 1×)`);
   } finally {
-    child.kill('SIGTERM');
+    for (const c of children) c.kill('SIGTERM');
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+function loadS3rver() {
+  const bases = [import.meta.url, ...(process.env.S3RVER_PREFIX ? [pathToFileURL(path.join(process.env.S3RVER_PREFIX, 'node_modules', 'x.js')).href] : [])];
+  for (const base of bases) {
+    try {
+      return createRequire(base)('s3rver');
+    } catch { /* next */ }
+  }
+  throw new Error('s3rver is not installed: run `npm ci` (it is a devDependency) or set S3RVER_PREFIX to an `npm install --prefix` folder');
 }

@@ -6,7 +6,11 @@ import type { LocalServer } from './index';
 import { linkStoredObjectToJob } from './outputs-link';
 import type { WebhookRoutes } from './webhooks';
 
-export interface ServerSettings { host: string; port: number; storageDir: string }
+export interface ServerSettings {
+  host: string; port: number; storageDir: string;
+  /** Where the S3 API is mounted (default `/api/cloud/storage`; `/` for the root, see `startLocalServer`). */
+  storagePath?: string;
+}
 
 /**
  * Owns the one local server of an extension window: started on first need (a submission with the
@@ -78,7 +82,7 @@ export class LocalServerController {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { startLocalServer } = require('./index') as typeof import('./index');
     const listen = (port: number): Promise<LocalServer> => startLocalServer({
-      host: settings.host, port, storageDir: settings.storageDir, stateDir: path.join(this.opts.dataHome, 'server'), credentials, log,
+      host: settings.host, port, storageDir: settings.storageDir, storagePath: settings.storagePath, stateDir: path.join(this.opts.dataHome, 'server'), credentials, log,
       onObjectStored: (e) => {
         if (history) void linkStoredObjectToJob(history, settings.storageDir, e).catch((err) => log?.(`could not link ${e.key} to its job: ${(err as Error).message}`));
       },
@@ -112,7 +116,7 @@ export class LocalServerController {
     if (!this.server && !this.starting) return;
     const next = this.opts.settings();
     const cur = this.settingsInUse;
-    if (cur && cur.host === next.host && cur.port === next.port && cur.storageDir === next.storageDir) return;
+    if (cur && cur.host === next.host && cur.port === next.port && cur.storageDir === next.storageDir && cur.storagePath === next.storagePath) return;
     await this.stop();
     await this.ensureStarted();
   }

@@ -5,6 +5,7 @@ import { createS3Handler } from './s3/handler';
 import { ObjectStore, StoredEvent } from './s3/store';
 import path from 'node:path';
 import { WebhookRoutes, createWebhookRoute, replayFile } from './webhooks';
+import { API_BUCKET, SERVER_ROUTES, STORAGE_PATH, WEBHOOK_PATH, normaliseStoragePath } from './paths';
 
 export { CredentialStore, credentialFile } from './s3/credentials';
 export type { MintedCredentials, StoredCredential } from './s3/credentials';
@@ -12,8 +13,7 @@ export type { StoredEvent } from './s3/store';
 export { verifyWebhookSignature, signWebhook } from './webhooks';
 export type { WebhookRoutes } from './webhooks';
 
-export const STORAGE_PATH = '/api/cloud/storage';
-export const WEBHOOK_PATH = '/api/cloud/webhooks';
+export { STORAGE_PATH, WEBHOOK_PATH, normaliseStoragePath } from './paths';
 
 export interface LocalServerOptions {
   host?: string;
@@ -28,6 +28,17 @@ export interface LocalServerOptions {
   /** Called when an object is complete and visible (single PUT or completed multipart upload). */
   onObjectStored?: (e: StoredEvent) => void;
   log?: (line: string) => void;
+  /**
+   * Where the S3 API is mounted: `/api/cloud/storage` (default) or `/` — the root, for path-style
+   * clients that take the first path segment as the bucket and cannot sign for an endpoint under a
+   * path (s3cmd). At the root, `/api/cloud/…` still belongs to the webhooks and health check, so the
+   * bucket name `api` is refused there.
+   */
+  storagePath?: string;
+  /** A request body idle this long is answered `RequestTimeout` and closed (default 20 s, as S3). */
+  idleTimeoutMs?: number;
+  /** Largest object body taken (default 5 GiB, S3's limit); lower only in tests. */
+  maxObjectBytes?: number;
 }
 
 export interface LocalServer {
@@ -44,11 +55,18 @@ export interface LocalServer {
  * receivers at /api/cloud/webhooks/{provider}. Binds 127.0.0.1 unless told otherwise.
  */
 export async function startLocalServer(opts: LocalServerOptions): Promise<LocalServer> {
+  const basePath = normaliseStoragePath(opts.storagePath ?? STORAGE_PATH);
+  const atRoot = basePath === '';
   const store = new ObjectStore(opts.storageDir);
   await store.init();
-  const s3 = createS3Handler({ store, credentials: opts.credentials, basePath: STORAGE_PATH, onObjectStored: opts.onObjectStored, log: opts.log });
+  const s3 = createS3Handler({
+    store, credentials: opts.credentials, basePath, onObjectStored: opts.onObjectStored, log: opts.log, idleTimeoutMs: opts.idleTimeoutMs,
+    maxObjectBytes: opts.maxObjectBytes, reservedBuckets: atRoot ? [API_BUCKET] : [],
+  });
   const stateDir = opts.stateDir ?? path.join(opts.storageDir, '.cloudtrain');
-  const webhook = opts.webhooks ? createWebhookRoute(opts.webhooks, opts.log, replayFile(stateDir)) : undefined;
+  const webhook = opts.webhooks ? createWebhookRoute(opts.webhooks, opts.log, replayFile(stateDir), opts.idleTimeoutMs) : undefined;
+  // At the root everything is S3 except the server's own `/api/cloud/…` (S3 then refuses the bucket `api` as reserved).
+  const isStorage = (p: string): boolean => (atRoot ? p !== SERVER_ROUTES && !p.startsWith(`${SERVER_ROUTES}/`) : p === basePath || p.startsWith(`${basePath}/`));
 
   const onRequest: http.RequestListener = (req, res) => {
     const url = req.url ?? '/';
@@ -58,7 +76,7 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     };
-    if (pathOnly === STORAGE_PATH || pathOnly.startsWith(`${STORAGE_PATH}/`)) {
+    if (isStorage(pathOnly)) {
       s3(req, res).catch(fail);
     } else if (pathOnly.startsWith(`${WEBHOOK_PATH}/`) && webhook) {
       webhook(req, res, decodeURIComponentSafe(pathOnly.slice(WEBHOOK_PATH.length + 1))).catch(fail);
@@ -87,7 +105,7 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   return {
     url,
     port,
-    storageEndpoint: `${url}${STORAGE_PATH}`,
+    storageEndpoint: `${url}${basePath}`,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import * as z from 'zod';
 import { writeFileAtomic } from '../core/fs/atomic';
+import { DEFAULT_IDLE_TIMEOUT_MS, RequestBody } from './s3/request-body';
 
 /**
  * Replicate's (Svix-style) webhooks: `webhook-signature` holds space-separated `v1,<base64>` entries,
@@ -71,10 +72,18 @@ const MAX_BODY = 1024 * 1024;
 /** Where a server keeps the webhook ids it accepted, under its state folder. */
 export const replayFile = (stateDir: string): string => path.join(stateDir, 'webhook-replay.json');
 
+/** Longest `webhook-id` taken (Svix ids are ~30 characters); longer ones are refused before anything is remembered. */
+export const MAX_WEBHOOK_ID_LENGTH = 256;
+/** A replay key is `${provider}:${id}`: provider ≤ 32 characters, a colon, the id. */
+const MAX_REPLAY_KEY_LENGTH = 32 + 1 + MAX_WEBHOOK_ID_LENGTH;
+const MAX_REPLAY_ENTRIES = 100_000;
+
+const ReplayEntrySchema = z.object({ key: z.string().min(1).max(MAX_REPLAY_KEY_LENGTH), until: z.number().int() });
+/** The envelope only: entries are checked one by one so one bad entry never costs the others. */
 const ReplayFileSchema = z.object({
   version: z.literal(1),
   /** `${provider}:${id}` and the time (epoch seconds) after which it can be forgotten. */
-  seen: z.array(z.object({ key: z.string().max(600), until: z.number().int() })).max(100_000),
+  seen: z.array(z.unknown()),
 });
 
 /**
@@ -114,7 +123,13 @@ export class ReplayGuard {
       this.log?.(`webhook replay file ${this.file} is damaged; treating it as empty`);
       return;
     }
-    for (const { key, until } of parsed.data.seen) this.seen.set(key, until);
+    let bad = 0;
+    for (const raw of parsed.data.seen.slice(-MAX_REPLAY_ENTRIES)) {
+      const entry = ReplayEntrySchema.safeParse(raw);
+      if (entry.success) this.seen.set(entry.data.key, entry.data.until);
+      else bad++;
+    }
+    if (bad) this.log?.(`webhook replay file ${this.file}: skipped ${bad} damaged entr${bad === 1 ? 'y' : 'ies'}, kept ${this.seen.size}`);
   }
 
   /** Forgets ids whose time is past; call before `has`. */
@@ -163,7 +178,7 @@ export type WebhookRoute = ((req: IncomingMessage, res: ServerResponse, provider
 };
 
 /** `replayPath`: the file accepted ids persist in (see `replayFile`); omit it to keep them in memory only. */
-export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) => void, replayPath?: string): WebhookRoute {
+export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) => void, replayPath?: string, idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS): WebhookRoute {
   const tolerance = routes.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   const nowSeconds = routes.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   /** `${provider}:${id}` → when it can be forgotten (its timestamp is then out of tolerance anyway). */
@@ -182,10 +197,17 @@ export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) =
     if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > MAX_BODY) return reply(413, { error: 'body too large' });
-      chunks.push(c as Buffer);
+    try {
+      // A body that stalls is answered, not waited for forever.
+      for await (const c of new RequestBody(req, idleTimeoutMs)) {
+        size += (c as Buffer).length;
+        if (size > MAX_BODY) return reply(413, { error: 'body too large' });
+        chunks.push(c as Buffer);
+      }
+    } catch (e) {
+      if ((e as { code?: string }).code === 'RequestTimeout') return reply(408, { error: 'request body timed out' });
+      res.destroy();
+      return;
     }
     const body = Buffer.concat(chunks);
     const header = (n: string): string | undefined => {
@@ -193,6 +215,11 @@ export function createWebhookRoute(routes: WebhookRoutes, log?: (line: string) =
       return Array.isArray(v) ? v[0] : v;
     };
     const id = header('webhook-id');
+    // Refused at the door: an id we could not persist would make the replay memory unreadable.
+    if (id !== undefined && id.length > MAX_WEBHOOK_ID_LENGTH) {
+      log?.(`webhook ${provider} refused: webhook-id longer than ${MAX_WEBHOOK_ID_LENGTH} characters`);
+      return reply(400, { error: `webhook-id longer than ${MAX_WEBHOOK_ID_LENGTH} characters` });
+    }
     const now = nowSeconds();
     const verdict = verifyWebhookSignature({
       id, timestamp: header('webhook-timestamp'), signatureHeader: header('webhook-signature'), body, secret, nowSeconds: now, toleranceSeconds: tolerance,

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { JobHistory } from '../../core/jobs/history';
 import { dataLayout, expandHome } from '../../core/paths';
 import { LocalServerController } from '../../server/controller';
+import { STORAGE_PATH, normaliseStoragePath } from '../../server/paths';
 import type { WebhookRoutes } from '../../server/webhooks';
 import { UsageError, type CliIO } from '../io';
 import { inScope, type ScopedIO } from '../scope';
@@ -17,8 +18,9 @@ export interface ServeDeps {
 }
 
 /**
- * `cloudtrain serve [--host 127.0.0.1] [--port N] [--storage DIR]` — the results endpoint and
- * webhook receiver without VS Code. Your own S3 credentials come from CLOUDTRAIN_S3_ACCESS_KEY_ID /
+ * `cloudtrain serve [--host 127.0.0.1] [--port N] [--storage DIR] [--path-prefix /api/cloud/storage]` —
+ * the results endpoint and webhook receiver without VS Code. `--path-prefix /` mounts the S3 API at
+ * the root for clients that take the first path segment as the bucket (s3cmd). Your own S3 credentials come from CLOUDTRAIN_S3_ACCESS_KEY_ID /
  * CLOUDTRAIN_S3_SECRET_ACCESS_KEY; webhook secrets from <PROVIDER>_WEBHOOK_SECRET (e.g.
  * REPLICATE_WEBHOOK_SECRET). Job credentials minted by submissions are shared with the extension.
  */
@@ -29,9 +31,19 @@ export function runServe(argv: string[], io: CliIO, deps: ServeDeps = {}): Promi
 async function serve(argv: string[], io: ScopedIO, deps: ServeDeps): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: false, strict: true,
-    options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' }, storage: { type: 'string' } },
+    options: {
+      host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' }, storage: { type: 'string' },
+      'path-prefix': { type: 'string', default: STORAGE_PATH },
+    },
   });
-  if (positionals.length) throw new UsageError('usage: cloudtrain serve [--host 127.0.0.1] [--port N] [--storage DIR]');
+  const usage = 'usage: cloudtrain serve [--host 127.0.0.1] [--port N] [--storage DIR] [--path-prefix /api/cloud/storage | /]';
+  if (positionals.length) throw new UsageError(usage);
+  const storagePath = values['path-prefix']!;
+  try {
+    normaliseStoragePath(storagePath);
+  } catch (e) {
+    throw new UsageError(`--path-prefix: ${(e as Error).message}\n${usage}`);
+  }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, not ${values.port}`);
   const storageDir = path.resolve(io.cwd, expandHome(values.storage ?? io.env.CLOUDTRAIN_STORAGE_DIR ?? DEFAULT_STORAGE_DIR));
@@ -41,7 +53,7 @@ async function serve(argv: string[], io: ScopedIO, deps: ServeDeps): Promise<num
   // The same controller as the extension: shared job credentials, and port 0 reuses the last port.
   const controller = new LocalServerController({
     dataHome: layout.home,
-    settings: () => ({ host: values.host!, port, storageDir }),
+    settings: () => ({ host: values.host!, port, storageDir, storagePath }),
     webhookSecret: async (provider) => io.env[`${provider.toUpperCase().replace(/-/g, '_')}_WEBHOOK_SECRET`],
     history: new JobHistory(layout.historyDir, (w) => io.stderr.write(`warning: ${w.message}\n`)),
     log,
@@ -59,6 +71,7 @@ async function serve(argv: string[], io: ScopedIO, deps: ServeDeps): Promise<num
   const server = await controller.ensureStarted();
   io.stdout.write(`Cloud Training server: ${server.url}\n`);
   io.stdout.write(`  S3 endpoint: ${server.storageEndpoint}  (storage: ${storageDir})\n`);
+  if (normaliseStoragePath(storagePath) === '') io.stdout.write('  (S3 API at the root: path-style, first segment = bucket; the bucket name "api" is reserved)\n');
   io.stdout.write(`  webhooks:    ${server.url}/api/cloud/webhooks/<provider>\n`);
   if (!keyId || !secret) io.stdout.write('  (set CLOUDTRAIN_S3_ACCESS_KEY_ID / CLOUDTRAIN_S3_SECRET_ACCESS_KEY to use the endpoint yourself)\n');
   io.stdout.write('Press Ctrl+C to stop.\n');

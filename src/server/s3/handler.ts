@@ -7,6 +7,7 @@ import { Access, CredentialStore, StoredCredential, authorize, authorizeMethod, 
 import { S3Error, accessDenied, invalidArgument } from './errors';
 import { decodePathPart, validateBucketName, validateKey } from './keys';
 import { parseAuth, parseRawQuery, rawHeaderMap, splitRawUrl, uriEncode, verifyRequestSignature } from './sigv4';
+import { DEFAULT_IDLE_TIMEOUT_MS, RequestBody } from './request-body';
 import { ObjectStore, StatResult, StoredEvent } from './store';
 import { S3_NS, XML_HEADER, allTags, el, firstTag, xmlUnescape } from './xml';
 
@@ -26,6 +27,12 @@ export interface S3HandlerOptions {
   onObjectStored?: (e: StoredEvent) => void;
   log?: (line: string) => void;
   now?: () => number;
+  /** A request body idle this long is answered `RequestTimeout` (default 20 s, as S3). */
+  idleTimeoutMs?: number;
+  /** Largest object body taken (default 5 GiB, S3's single-PUT limit); lower only in tests. */
+  maxObjectBytes?: number;
+  /** Bucket names this mount cannot serve (at the root, `api` is the server's own routes). */
+  reservedBuckets?: string[];
 }
 
 interface Ctx {
@@ -37,17 +44,15 @@ interface Ctx {
   query: Map<string, string>;
   headers: Map<string, string>;
   cred: StoredCredential;
-  body: ReturnType<typeof decodeBody> | ((etag: 'md5' | 'cheap') => ReturnType<typeof decodeBody>);
+  body: (opts?: { checksums?: boolean }) => ReturnType<typeof decodeBody>;
 }
 
 const SUBRESOURCES_NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'retention', 'legal-hold', 'torrent', 'select', 'restore', 'analytics', 'metrics', 'inventory', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'attributes'];
 
-/** Single PUTs up to this size get an MD5 ETag, as S3 gives; larger ones an opaque `"…-1"` ETag. */
-export const MD5_ETAG_MAX_BYTES = 64 * 1024 * 1024;
-
 export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { store, credentials, basePath } = opts;
   const now = opts.now ?? Date.now;
+  const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
   return async (req, res) => {
     const requestId = randomBytes(8).toString('hex').toUpperCase();
@@ -62,6 +67,9 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       const bucket = rawBucket ? decodePathPart(rawBucket) : undefined;
       const key = rawKey ? decodePathPart(rawKey) : undefined;
       if (bucket !== undefined) validateBucketName(bucket);
+      if (bucket !== undefined && opts.reservedBuckets?.includes(bucket)) {
+        throw new S3Error('InvalidBucketName', `The bucket name ${bucket} is reserved by this server's own routes.`, 400, { BucketName: bucket });
+      }
 
       const queryList = parseRawQuery(rawQuery);
       const query = new Map(queryList);
@@ -76,7 +84,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       checkNotExpired(credentials, cred);
       authorizeMethod(cred, method);
 
-      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (etag) => decodeBody(headers, auth, signing, etag) };
+      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (o) => decodeBody(headers, auth, signing, { maxObjectBytes: opts.maxObjectBytes, ...o }) };
       await route(ctx);
     } catch (e) {
       sendError(res, req, e, rawPath, requestId, opts.log);
@@ -92,11 +100,18 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
     if (!(await store.bucketExists(bucket)) && ctx.cred.bucket === bucket) await store.createBucket(bucket);
   }
 
-  /** The request body's decoder; reached only once the request is authorised, so that is when `100 Continue` goes out. */
-  function bodyOf(ctx: Ctx, etag: 'md5' | 'cheap' = 'md5'): ReturnType<typeof decodeBody> {
-    const body = typeof ctx.body === 'function' ? ctx.body(etag) : ctx.body;
+  /** The request body and its decoder; reached only once the request is authorised, so that is when `100 Continue` goes out. */
+  function bodyOf(ctx: Ctx, opts?: { checksums?: boolean }): ReturnType<typeof decodeBody> & { source: RequestBody } {
+    const body = ctx.body(opts);
     if (ctx.headers.get('expect')?.toLowerCase() === '100-continue') ctx.res.writeContinue();
-    return body;
+    return { ...body, source: new RequestBody(ctx.req, idleMs, body.tap) };
+  }
+
+  /** Reads and drops a body we do not use (a copy's), with the same idle timeout. */
+  async function drain(req: IncomingMessage): Promise<void> {
+    // With `Expect: 100-continue` and no 100 sent, the client sends no body.
+    if (req.headers.expect?.toLowerCase() === '100-continue') return;
+    for await (const _ of new RequestBody(req, idleMs)) { /* discard */ }
   }
 
   async function route(ctx: Ctx): Promise<void> {
@@ -242,11 +257,8 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   async function putObject(ctx: Ctx, bucket: string, key: string): Promise<void> {
     await ensureBucketFor(ctx, bucket);
     await store.assertBucket(bucket);
-    // MD5 (S3's ETag) is the slowest hash here: computed for ordinary files, skipped for very large ones.
-    const streaming = (ctx.headers.get('x-amz-content-sha256') ?? '').startsWith('STREAMING-');
-    const declared = Number(ctx.headers.get(streaming ? 'x-amz-decoded-content-length' : 'content-length') ?? NaN);
-    const body = bodyOf(ctx, declared <= MD5_ETAG_MAX_BYTES ? 'md5' : 'cheap');
-    const stored = await store.putObject(bucket, key, { source: ctx.req, ...body }, objectMetaFromHeaders(ctx.headers));
+    const body = bodyOf(ctx);
+    const stored = await store.putObject(bucket, key, body, objectMetaFromHeaders(ctx.headers));
     opts.log?.(`stored ${bucket}/${key} (${stored.size} bytes)`);
     opts.onObjectStored?.(stored);
     ctx.res.writeHead(200, { ETag: stored.etag }).end();
@@ -371,18 +383,15 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
 
   async function uploadPart(ctx: Ctx, bucket: string, key: string): Promise<void> {
     const partNumber = Number(ctx.query.get('partNumber'));
-    const h = ctx.headers;
-    const streaming = (h.get('x-amz-content-sha256') ?? '').startsWith('STREAMING-');
-    const lengthHeader = streaming ? h.get('x-amz-decoded-content-length') : h.get('content-length');
-    const declared = lengthHeader === undefined ? undefined : Number(lengthHeader);
-    const body = bodyOf(ctx, 'cheap');
-    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber,
-      declared !== undefined && Number.isSafeInteger(declared) ? declared : undefined, { source: ctx.req, ...body });
+    // The decoder caps the part at its declared length, so it can take its slot of the shared data file.
+    const body = bodyOf(ctx);
+    const etag = await store.uploadPart(ctx.query.get('uploadId')!, bucket, key, partNumber, body.declaredLength, body);
     ctx.res.writeHead(200, { ETag: etag }).end();
   }
 
   async function completeMultipart(ctx: Ctx, bucket: string, key: string): Promise<void> {
-    const xml = await readVerifiedSmallBody(ctx);
+    // Checksum headers here describe the assembled object, not this XML; they are not stored, so not taken.
+    const xml = await readVerifiedSmallBody(ctx, { checksums: false });
     const parts = allTags(xml, 'Part').map((p) => ({
       partNumber: Number(firstTag(p, 'PartNumber')),
       etag: xmlUnescape(firstTag(p, 'ETag') ?? ''),
@@ -415,8 +424,8 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   }
 
   /** A small XML body, checked against its declared SHA-256 / MD5 / checksum like any other body. */
-  async function readVerifiedSmallBody(ctx: Ctx): Promise<string> {
-    const body = bodyOf(ctx);
+  async function readVerifiedSmallBody(ctx: Ctx, opts?: { checksums?: boolean }): Promise<string> {
+    const body = bodyOf(ctx, opts);
     const chunks: Buffer[] = [];
     let size = 0;
     const sink = new Writable({
@@ -427,7 +436,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
         cb();
       },
     });
-    await pipeline([ctx.req, ...body.stages, sink]);
+    await pipeline([body.source, ...body.stages, sink]);
     const buf = Buffer.concat(chunks);
     body.verify();
     return buf.toString('utf8');
@@ -537,10 +546,6 @@ export function parseRange(header: string, size: number): [number, number] | nul
   return [start, end];
 }
 
-async function drain(req: IncomingMessage): Promise<void> {
-  if (req.headers.expect?.toLowerCase() === '100-continue') return;
-  for await (const _ of req) { /* discard */ }
-}
 
 function sendXml(res: ServerResponse, status: number, xml: string): void {
   const body = Buffer.from(XML_HEADER + xml, 'utf8');

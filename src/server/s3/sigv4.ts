@@ -236,7 +236,38 @@ export function verifyRequestSignature(opts: {
   if (!signaturesEqual(expected, auth.signature)) {
     throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', 403);
   }
+  assertAmzHeadersSigned(auth, opts.headers);
   return { signingKey, amzDate: auth.amzDate, scope, seedSignature: auth.signature };
+}
+
+/**
+ * Every `x-amz-*` header must be covered by the signature, or anyone holding a signed request (a
+ * presigned URL above all) could add headers that change what it does — an unsigned
+ * `x-amz-copy-source` would turn a presigned PUT into a server-side copy. S3 answers such a request
+ * `403 AccessDenied` "There were headers present in the request which were not signed" with a
+ * `<HeadersNotSigned>` element (S3's own answer, quoted in github.com/soto-project/soto/issues/374
+ * and github.com/ex-aws/ex_aws/issues/335; the same rule in rustfs/rustfs#7425 and
+ * demarche-numerique/ds_proxy#164). The exceptions are headers whose value the signature already
+ * binds, which S3 tolerates unsigned (scality/Arsenal#2590: "AWS does not require
+ * x-amz-content-sha256 to be signed"):
+ * - `x-amz-content-sha256`: with header auth it *is* the canonical request's payload hash; with a
+ *   presigned URL the signed `X-Amz-Content-Sha256` query parameter decides and the header is never read.
+ * - `x-amz-date` with header auth: it is the string-to-sign's timestamp. A presigned URL carries its
+ *   date (and any `X-Amz-Security-Token`) in the signed query, so there the header forms are refused
+ *   unless signed. `x-amzn-trace-id` (SDKs leave it unsigned) does not start with `x-amz-`.
+ */
+export function assertAmzHeadersSigned(auth: Pick<ParsedAuth, 'form' | 'signedHeaders'>, headers: Map<string, string>): void {
+  const signed = new Set(auth.signedHeaders);
+  const unsigned: string[] = [];
+  for (const name of headers.keys()) {
+    if (!name.startsWith('x-amz-') || signed.has(name)) continue;
+    if (name === 'x-amz-content-sha256') continue;
+    if (name === 'x-amz-date' && auth.form === 'header') continue;
+    unsigned.push(name);
+  }
+  if (unsigned.length) {
+    throw new S3Error('AccessDenied', 'There were headers present in the request which were not signed', 403, { HeadersNotSigned: unsigned.join(', ') });
+  }
 }
 
 /** Splits `req.url` into the raw (still percent-encoded) path and query. */

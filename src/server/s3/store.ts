@@ -79,6 +79,10 @@ export class ObjectStore {
     await fs.mkdir(this.tmpDir, { recursive: true });
     await fs.mkdir(this.metaDir, { recursive: true });
     await fs.mkdir(this.uploadsDir, { recursive: true });
+    // The server's own folders hold temp files, parts and metadata: they must not lead out of the store.
+    for (const d of [path.dirname(this.tmpDir), this.tmpDir, this.metaDir, this.uploadsDir]) {
+      if ((await fs.lstat(d)).isSymbolicLink()) throw new Error(`${d} is a symbolic link; the storage folder's internal folders must be plain folders`);
+    }
     // Leftovers of uploads cut off by a crash are never objects; drop them.
     for (const f of await fs.readdir(this.tmpDir)) await fs.rm(path.join(this.tmpDir, f), { force: true, recursive: true });
     await this.dropStaleUploads(STALE_UPLOAD_MS);
@@ -158,8 +162,8 @@ export class ObjectStore {
     try {
       await pipeline([body.source, ...body.stages, createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: WRITE_HWM })]);
       const facts = body.verify();
-      // A non-MD5 ETag takes the multipart form so tools that compare MD5s know not to.
-      const etag = facts.etagIsMd5 ? `"${facts.etagHex}"` : `"${facts.etagHex}-1"`;
+      // S3's ETag of a single PUT: the quoted MD5 hex of the bytes.
+      const etag = `"${facts.etagHex}"`;
       await this.moveIntoPlace(bucket, tmp, file);
       await this.writeMeta(bucket, key, { ...meta, etag, checksums: facts.checksums });
       return { bucket, key, size: facts.size, path: file, etag };
@@ -169,14 +173,7 @@ export class ObjectStore {
   }
 
   private async moveIntoPlace(bucket: string, tmp: string, file: string): Promise<void> {
-    const bucketDir = path.join(this.root, bucket);
-    try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-    } catch (e) {
-      if (isCode(e, 'EEXIST', 'ENOTDIR')) throw invalidArgument('A parent of this key is an existing object');
-      throw e;
-    }
-    await assertInside(bucketDir, path.dirname(file));
+    await mkdirInside(path.join(this.root, bucket), path.dirname(file));
     try {
       await fs.rename(tmp, file);
     } catch (e) {
@@ -214,7 +211,10 @@ export class ObjectStore {
     }
     // Symlinks could point anywhere: they are not objects.
     if (!st.isFile()) throw noSuchKey(key);
-    await assertInside(path.join(this.root, bucket), path.dirname(file));
+    // Reached through a linked folder that leads out of the bucket: not an object here.
+    await assertInside(path.join(this.root, bucket), path.dirname(file)).catch((e) => {
+      throw e instanceof S3Error ? noSuchKey(key) : e;
+    });
     const meta = (await this.readMeta(bucket, key)) ?? { etag: syntheticEtag(st.size, st.mtimeMs), metadata: {}, checksums: {} };
     return { key, size: st.size, mtime: st.mtime, etag: meta.etag, file, meta };
   }
@@ -227,6 +227,14 @@ export class ObjectStore {
     await this.assertBucket(bucket);
     const file = objectPath(this.root, bucket, key);
     const bucketDir = path.join(this.root, bucket);
+    // A folder on the key's path may be a link out of the store: never unlink through it.
+    try {
+      await assertInside(bucketDir, path.dirname(file));
+    } catch (e) {
+      // Not in this bucket, so not an object: deleting it succeeds with nothing done, as for any missing key.
+      if (isCode(e, 'ENOENT', 'ENOTDIR') || e instanceof S3Error) return;
+      throw e;
+    }
     try {
       const st = await fs.lstat(file);
       if (st.isDirectory()) return;
@@ -254,7 +262,16 @@ export class ObjectStore {
     const startRel = narrowest.includes('/') ? narrowest.slice(0, narrowest.lastIndexOf('/')) : '';
     if (startRel.split('/').some((s) => s === '..' || s === '.')) return { contents: [], commonPrefixes: [], isTruncated: false };
     const keys: Array<{ key: string; file: string }> = [];
-    await walk(path.join(bucketDir, ...startRel.split('/').filter(Boolean)), startRel ? `${startRel}/` : '', keys);
+    const startDir = path.join(bucketDir, ...startRel.split('/').filter(Boolean));
+    // The walk itself never follows links (a Dirent of a link is neither file nor folder), but the
+    // folder it starts from is reached by path: refuse one that resolves out of the bucket.
+    try {
+      await assertInside(bucketDir, startDir);
+    } catch (e) {
+      if (isCode(e, 'ENOENT', 'ENOTDIR') || e instanceof S3Error) return { contents: [], commonPrefixes: [], isTruncated: false };
+      throw e;
+    }
+    await walk(startDir, startRel ? `${startRel}/` : '', keys);
     keys.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
     const contents: ObjectInfo[] = [];
@@ -319,7 +336,7 @@ export class ObjectStore {
         if (size !== end - start + 1 && !(end < start && size === 0)) {
           throw new S3Error('InternalError', 'The copy source changed while it was being read. Please try again.', 500);
         }
-        return { size, etagHex: md5.digest('hex'), etagIsMd5: true, checksums: {} };
+        return { size, etagHex: md5.digest('hex'), checksums: {} };
       },
     };
   }
@@ -570,5 +587,36 @@ async function walk(dir: string, relPrefix: string, out: Array<{ key: string; fi
 /** Refuses a folder that resolves (through symlinks) outside `root`. */
 async function assertInside(root: string, dir: string): Promise<void> {
   const [r, d] = await Promise.all([fs.realpath(root), fs.realpath(dir)]);
-  if (d !== r && !d.startsWith(r + path.sep)) throw invalidArgument('Invalid object key: resolves outside the bucket');
+  if (d !== r && !d.startsWith(r + path.sep)) throw outside();
+}
+
+const outside = (): S3Error => invalidArgument('Invalid object key: resolves outside the bucket');
+
+/**
+ * Creates `dir` (inside `bucketDir`) one level at a time, checking each existing level before going
+ * into it, so no folder is ever created through a link that leads out of the bucket.
+ */
+async function mkdirInside(bucketDir: string, dir: string): Promise<void> {
+  const rel = path.relative(bucketDir, dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw outside();
+  const realBucket = await fs.realpath(bucketDir);
+  let cur = bucketDir;
+  for (const seg of rel ? rel.split(path.sep) : []) {
+    cur = path.join(cur, seg);
+    try {
+      await fs.mkdir(cur);
+      continue;
+    } catch (e) {
+      if (!isCode(e, 'EEXIST')) {
+        if (isCode(e, 'ENOTDIR')) throw invalidArgument('A parent of this key is an existing object');
+        throw e;
+      }
+    }
+    const st = await fs.lstat(cur);
+    if (st.isDirectory()) continue;
+    if (!st.isSymbolicLink()) throw invalidArgument('A parent of this key is an existing object');
+    const real = await fs.realpath(cur).catch(() => undefined);
+    if (real === undefined || !real.startsWith(realBucket + path.sep)) throw outside();
+    if (!(await fs.stat(real)).isDirectory()) throw invalidArgument('A parent of this key is an existing object');
+  }
 }

@@ -1,3 +1,5 @@
+import { S3Error } from './errors';
+
 /** Just enough XML for S3: escaping for the answers we write, and tag extraction for the two bodies we read. */
 
 export function xmlEscape(s: string): string {
@@ -12,9 +14,19 @@ export function xmlUnescape(s: string): string {
       case 'gt': return '>';
       case 'quot': return '"';
       case 'apos': return "'";
-      default: return String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+      default: {
+        const cp = e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+        // XML 1.0 `Char`: a reference to anything else (a surrogate, U+FFFE, past U+10FFFF) is not well-formed XML.
+        if (!isXmlChar(cp)) throw new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.', 400);
+        return String.fromCodePoint(cp);
+      }
     }
   });
+}
+
+/** XML 1.0 §2.2 `Char` production. */
+function isXmlChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
 /** Inner texts of every `<tag>…</tag>` (no nesting of the same tag, which S3 request bodies never have). */

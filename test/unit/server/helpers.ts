@@ -23,13 +23,18 @@ export interface TestServer {
 
 export const ADMIN = { accessKeyId: 'TESTADMINKEY', secretAccessKey: 'test-admin-secret-0123456789' };
 
-export async function startTestServer(opts: { webhooks?: WebhookRoutes; now?: () => number } = {}): Promise<TestServer> {
+export async function startTestServer(opts: {
+  webhooks?: WebhookRoutes; now?: () => number; storagePath?: string; idleTimeoutMs?: number; maxObjectBytes?: number;
+} = {}): Promise<TestServer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-s3-'));
   const storageDir = path.join(dir, 'storage');
   const credentials = await CredentialStore.open(path.join(dir, 'home', 'server', 'creds.json'), opts.now);
   credentials.setConfigured([ADMIN]);
   const stored: StoredEvent[] = [];
-  const server = await startLocalServer({ storageDir, credentials, webhooks: opts.webhooks, onObjectStored: (e) => stored.push(e) });
+  const server = await startLocalServer({
+    storageDir, credentials, webhooks: opts.webhooks, onObjectStored: (e) => stored.push(e),
+    storagePath: opts.storagePath, idleTimeoutMs: opts.idleTimeoutMs, maxObjectBytes: opts.maxObjectBytes,
+  });
   const clients: S3Client[] = [];
   return {
     server, dir, storageDir, credentials, stored, admin: ADMIN,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestServer, startTestServer } from './helpers';
@@ -70,6 +70,24 @@ describe('S3 endpoint with the awscli (Debian awscli)', function () {
     assert.equal(await fs.readFile(dl, 'utf8'), '{"lr":1e-4}');
     await aws('s3', 'rm', '--recursive', 's3://results/job-1/');
     assert.equal((await aws('s3', 'ls', '--recursive', 's3://results/')).trim().split('\n').length, 1);
+  });
+
+  it('ETags are MD5s as S3 defines them, and flexible checksums from the CLI verify', async () => {
+    const big = randomBytes(9 * 1024 * 1024 + 11); // two parts at the CLI's 8 MiB chunk size
+    const file = path.join(t.dir, 'big.bin');
+    await fs.writeFile(file, big);
+    await aws('s3', 'mb', 's3://tags');
+    await aws('s3', 'cp', file, 's3://tags/big.bin');
+    const md5 = (b: Buffer): Buffer => createHash('md5').update(b).digest();
+    const parts = [big.subarray(0, 8 * 1024 * 1024), big.subarray(8 * 1024 * 1024)];
+    const expected = `"${createHash('md5').update(Buffer.concat(parts.map(md5))).digest('hex')}-2"`;
+    assert.equal(JSON.parse(await aws('s3api', 'head-object', '--bucket', 'tags', '--key', 'big.bin')).ETag, expected);
+    const small = path.join(t.dir, 'small.txt');
+    await fs.writeFile(small, 'checksummed');
+    for (const alg of ['CRC32', 'CRC32C', 'SHA1', 'SHA256']) {
+      const put = JSON.parse(await aws('s3api', 'put-object', '--bucket', 'tags', '--key', `sum-${alg}.txt`, '--body', small, '--checksum-algorithm', alg));
+      assert.equal(put.ETag, `"${md5(Buffer.from('checksummed')).toString('hex')}"`, alg);
+    }
   });
 
   it('job credentials work with the CLI inside their prefix and are refused outside it', async () => {

@@ -169,5 +169,46 @@ describe('webhook receiver', () => {
       assert.deepEqual(JSON.parse(await fs.readFile(replayFile(stateDir), 'utf8')).seen.map((e: { key: string }) => e.key), ['replicate:msg_2']);
       assert.equal((await deliver(s2, 'msg_2', '{"id":"b"}')).status, 409);
     });
+
+    it('refuses an over-long webhook-id at the door, so one delivery cannot wipe the replay memory', async () => {
+      const stateDir = path.join(dir, 'state');
+      const s = await start(stateDir);
+      assert.equal((await deliver(s, 'msg_keep', '{"id":"a"}')).status, 200);
+      // Validly signed, but the id is longer than anything the replay file can hold.
+      const long = `msg_${'x'.repeat(696)}`;
+      const r = await deliver(s, long, '{"id":"b"}');
+      assert.equal(r.status, 400);
+      assert.match(await r.text(), /webhook-id longer than 256/);
+      assert.equal(received.length, 1);
+      assert.ok(!(await fs.readFile(replayFile(stateDir), 'utf8')).includes(long));
+      // The id at the limit is fine.
+      assert.equal((await deliver(s, 'y'.repeat(256), '{"id":"c"}')).status, 200);
+      // After a restart the first id is still remembered.
+      const s2 = await start(stateDir);
+      assert.equal((await deliver(s2, 'msg_keep', '{"id":"a"}')).status, 409);
+      assert.equal((await deliver(s2, 'y'.repeat(256), '{"id":"c"}')).status, 409);
+    });
+
+    it('keeps every good entry of a replay file when some entries are bad', async () => {
+      const stateDir = path.join(dir, 'state');
+      await fs.mkdir(stateDir, { recursive: true });
+      const until = Math.floor(Date.now() / 1000) + 300;
+      await fs.writeFile(replayFile(stateDir), JSON.stringify({
+        version: 1,
+        seen: [
+          { key: 'replicate:good_1', until },
+          { key: `replicate:${'z'.repeat(700)}`, until }, // too long (written by an older version)
+          { key: 'replicate:bad_until', until: 'soon' },
+          null,
+          { key: 'replicate:good_2', until },
+        ],
+      }));
+      const s = await start(stateDir);
+      assert.equal((await deliver(s, 'good_1', '{"id":"a"}')).status, 409);
+      assert.equal((await deliver(s, 'good_2', '{"id":"a"}')).status, 409);
+      assert.equal((await deliver(s, 'bad_until', '{"id":"a"}')).status, 200);
+      assert.ok(logs.some((l) => /skipped 3 damaged entries, kept 2/.test(l)), logs.join('\n'));
+      assert.equal(received.length, 1);
+    });
   });
 });
