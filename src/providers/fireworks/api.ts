@@ -299,6 +299,7 @@ export class FireworksApi {
     } catch { /* not JSON */ }
     const tail = detail ? `: ${detail}` : '';
     const make = (msg: string, transient = false, unknown = false) => new FireworksApiError(this.clean(msg, secretUrl), status, transient, unknown);
+    if (secretUrl && (status === 401 || status === 403)) return make(`${what}: the signed upload URL was refused (HTTP ${status}); it may have expired${tail}`, true);
     if (status === 401 || status === 403) return make(`${what}: Fireworks rejected the API key (HTTP ${status}). Set a valid key in FIREWORKS_API_KEY and check the account id.`);
     if (status === 404) return make(`${what}: not found on Fireworks${tail}`);
     if (status === 409) return make(`${what}: already exists on Fireworks${tail}`);

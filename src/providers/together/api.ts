@@ -160,7 +160,8 @@ export class TogetherApi {
     } catch (e) {
       // The file may have landed though no answer came: look before sending it again, once.
       if (!(e instanceof TogetherApiError) || !e.unknownOutcome || o.signal?.aborted) throw e;
-      const landed = await this.findFile(name, size, o.signal).catch(() => undefined);
+      // If even the lookup fails, stop: sending again could leave two copies.
+      const landed = await this.findFile(name, size, o.signal);
       return { file: landed ?? (await this.sendFile(file, name, size, o)), reused: false };
     }
   }
@@ -187,6 +188,8 @@ export class TogetherApi {
     if (!res.ok) throw this.httpError('Upload to Together', res.status, text);
     const f = FileSchema.parse(JSON.parse(text));
     if (f.validation_report && !f.validation_report.valid) {
+      // A refused file is of no use on Together; do not leave the user's data there.
+      await this.deleteFile(f.id, o.signal).catch(() => undefined);
       throw new TogetherApiError(this.clean(`Together refused the dataset: ${f.validation_report.error ?? 'invalid format'}`), res.status);
     }
     return f;

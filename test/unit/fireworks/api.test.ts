@@ -126,6 +126,28 @@ describe('fireworks api layer (client against the Fireworks stand-in)', function
     assert.equal(server.jobs.size, 4);
   });
 
+  it('takes the base URL from FIREWORKS_BASE_URL when none is given', async () => {
+    const before = process.env.FIREWORKS_BASE_URL;
+    process.env.FIREWORKS_BASE_URL = server.base;
+    try {
+      const fromEnv = new FireworksApi({ apiKey: server.apiKey, accountId: server.account });
+      assert.equal(fromEnv.baseUrl, server.base);
+      assert.deepEqual(await fromEnv.listSftJobs(), []);
+    } finally {
+      if (before === undefined) delete process.env.FIREWORKS_BASE_URL; else process.env.FIREWORKS_BASE_URL = before;
+    }
+  });
+
+  it('a signed upload URL never appears in an error', async () => {
+    server.directUploadLimit = 1024;
+    server.fail({ method: 'PUT', path: /^\/signed\//, status: 403 });
+    const e = await make({ directUploadLimit: 1024, maxRetries: 0 }).ensureDataset(dataset).then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof FireworksApiError, String(e));
+    assert.equal(e.status, 403);
+    assert.match(e.message, /the signed upload URL was refused \(HTTP 403\)/);
+    assert.ok(!/signed\/|X-Goog-Signature/.test(e.message), e.message);
+  });
+
   it('a wrong key gives one clear message without the key, and creates nothing', async () => {
     const wrong = 'fw_wrongwrongwrongwrong012345';
     const bad = make({ apiKey: wrong });

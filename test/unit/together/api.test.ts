@@ -87,6 +87,27 @@ describe('together api layer (real SDK against the Together stand-in)', function
     await assert.rejects(api.uploadFineTuneFile(dataset), /Together refused the dataset: line 3: not valid JSON/);
     await assert.rejects(api.uploadFineTuneFile(dataset), /line 3/);
     assert.equal(server.count('POST', /^\/files\/upload$/), 2, 'the refused upload was not taken as reusable');
+    assert.equal(server.files.size, 0, 'refused files are deleted from Together');
+  });
+
+  it('takes the base URL from TOGETHER_BASE_URL when none is given', async () => {
+    const before = process.env.TOGETHER_BASE_URL;
+    process.env.TOGETHER_BASE_URL = server.base;
+    try {
+      const fromEnv = new TogetherApi({ apiKey: server.apiKey });
+      assert.equal(fromEnv.baseUrl, server.base);
+      assert.deepEqual(await fromEnv.listFineTunes(), []);
+      assert.equal(server.count('GET', /^\/fine-tunes$/), 1);
+    } finally {
+      if (before === undefined) delete process.env.TOGETHER_BASE_URL; else process.env.TOGETHER_BASE_URL = before;
+    }
+  });
+
+  it('an aborted upload stops and leaves nothing on Together', async () => {
+    const ac = new AbortController();
+    const p = api.uploadFineTuneFile(dataset, { signal: ac.signal, onProgress: (sent) => { if (sent > 256 * 1024) ac.abort(); } });
+    await assert.rejects(p, /cancelled/);
+    assert.equal(server.files.size, 0);
   });
 
   it('creates a job and polls it through every state with progress and events, then downloads the LoRA', async () => {
