@@ -66,6 +66,26 @@ describe('together api layer (real SDK against the Together stand-in)', function
     assert.equal(steps.at(-1), size);
   });
 
+  it('a 96 MB upload stays in constant memory (client and stand-in both stream)', async () => {
+    const big = path.join(dir, 'big.jsonl');
+    const line = JSON.stringify({ text: 'x'.repeat(96 * 1024 - 12) }) + '\n';
+    const fh = await fs.open(big, 'w');
+    for (let i = 0; i < 1024; i++) await fh.write(line);
+    await fh.close();
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
+    try {
+      const { file } = await api.uploadFineTuneFile(big);
+      assert.equal(file.bytes, 1024 * Buffer.byteLength(line));
+      assert.equal(file.validation_report?.valid, true);
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(peak - before < 48 * 1024 * 1024, `RSS grew by ${Math.round((peak - before) / 1048576)} MB for a 96 MB file`);
+  });
+
   it('reuses an identical file instead of uploading it again', async () => {
     const first = await api.uploadFineTuneFile(dataset);
     const second = await api.uploadFineTuneFile(dataset);
