@@ -78,7 +78,10 @@ export type TogetherJob = z.infer<typeof JobSchema>;
 
 const ListOf = <T extends z.ZodType>(item: T) => z.looseObject({ data: z.array(item) });
 
-/** Everything our create sends; `suffix` is required because it is how a lost create is found again. */
+/**
+ * Everything our create sends. `suffix` is required and must be unique per job (derive it from our job
+ * id): it is how a create whose answer was lost is found again.
+ */
 export interface CreateFineTune {
   model: string;
   training_file: string;

@@ -150,6 +150,13 @@ describe('together api layer (real SDK against the Together stand-in)', function
     assert.equal(existsSync(`${dest}.partial`), false);
   });
 
+  it('an unknown job is a clear 404', async () => {
+    const e = await api.retrieveFineTune('ft-does-not-exist').then(() => undefined, (x: unknown) => x);
+    assert.ok(e instanceof TogetherApiError);
+    assert.equal(e.status, 404);
+    assert.match(e.message, /Fine-tune ft-does-not-exist: not found on Together: Fine-tune job ft-does-not-exist not found/);
+  });
+
   it('a job Together fails carries its error event', async () => {
     server.outcome = 'error';
     const { job } = await api.createFineTune(params(await uploaded()));
@@ -205,12 +212,14 @@ describe('together api layer (real SDK against the Together stand-in)', function
 
   it('a create whose connection dropped after Together created the job is looked up, not created twice', async () => {
     const file = await uploaded();
+    const other = (await api.createFineTune(params(file, 'ct-other01'))).job; // same file, another job
     server.fail({ method: 'POST', path: /^\/fine-tunes$/, afterHandling: true, drop: true });
     const { job, recovered } = await api.createFineTune(params(file, 'ct-dropped1'));
     assert.equal(recovered, true);
-    assert.equal(server.jobs.size, 1, 'exactly one job exists');
-    assert.equal(server.count('POST', /^\/fine-tunes$/), 1);
-    assert.equal(job.id, [...server.jobs.keys()][0]);
+    assert.equal(server.jobs.size, 2, 'exactly one job was created by the dropped call');
+    assert.equal(server.count('POST', /^\/fine-tunes$/), 2);
+    assert.notEqual(job.id, other.id, 'the lookup matched the suffix, not just the file');
+    assert.equal(job.suffix, 'ct-dropped1');
   });
 
   it('a create that timed out after Together created the job is looked up, not created twice', async () => {
