@@ -18,7 +18,10 @@ import { JsonlChecker } from '../jsonl-check';
  *   (https://docs.together.ai/reference/get-fine-tunes-id-events), `GET /finetune/download?ft_id&checkpoint`
  *   → the weights as a binary body (https://docs.together.ai/reference/get-finetune-download).
  *   Status: pending | queued | running | compressing | uploading | cancel_requested | cancelled | error | completed.
+ *   `processing_status` / `validation_report` follow the FileResponse schema of the same OpenAPI spec as
+ *   shipped in the SDK (together-ai 0.52.0 resources/files.d.ts); the stand-in validates synchronously.
  * - Errors: bearer auth; the error body is the reference's ErrorData `{error: {message, type, param, code}}`.
+ *   The reference does not itemise refusal statuses per endpoint: a refused request answers 400 here.
  *
  * Faults (status, Retry-After, dropped connection before/after handling, slow answer) are switchable per
  * test. A job advances one stage per `GET /fine-tunes/{id}` (deterministic "slow progress").
