@@ -43,6 +43,8 @@ const builds = [
   // delivery, ssh2 for SSH and Slurm connections.
   { ...node, entryPoints: ['src/vendor/aws-s3.ts'], outfile: 'dist/vendor/aws-s3.js' },
   { ...node, entryPoints: ['src/vendor/ssh2.ts'], outfile: 'dist/vendor/ssh2.js' },
+  // The Together AI SDK for managed fine-tuning (src/providers/together/api.ts).
+  { ...node, entryPoints: ['src/vendor/together.ts'], outfile: 'dist/vendor/together.js' },
   ...(webviewEntries.length
     ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview', plugins: [zodEnglishOnly] }]
     : []),

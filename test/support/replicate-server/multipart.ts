@@ -5,9 +5,10 @@ export interface UploadedPart { name: string; filename?: string; contentType?: s
 
 /**
  * Streaming multipart/form-data reader: hashes and counts each part as it arrives and keeps only small
- * parts (≤ 64 KiB) as text, so a 1 GB upload costs the fake server no memory.
+ * parts (≤ 64 KiB) as text, so a 1 GB upload costs the fake server no memory. `onFileChunk` sees a
+ * file part's bytes as they arrive (e.g. to check a JSONL file line by line).
  */
-export async function readMultipart(req: IncomingMessage, keepBytes = 65536): Promise<UploadedPart[]> {
+export async function readMultipart(req: IncomingMessage, keepBytes = 65536, onFileChunk?: (part: UploadedPart, chunk: Buffer) => void): Promise<UploadedPart[]> {
   const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(req.headers['content-type'] ?? '');
   if (!m) throw new Error('not multipart');
   const delimiter = Buffer.from(`\r\n--${m[1] ?? m[2]}`);
@@ -29,6 +30,7 @@ export async function readMultipart(req: IncomingMessage, keepBytes = 65536): Pr
     if (!cur || chunk.length === 0) return;
     cur.part.size += chunk.length;
     cur.hash.update(chunk);
+    if (cur.part.filename !== undefined) onFileChunk?.(cur.part, chunk);
     if (cur.part.size <= Math.max(keepBytes, 65536)) cur.keep.push(Buffer.from(chunk));
   };
 
