@@ -29,7 +29,7 @@ export class CloudApiError extends Error {
    * billed"); false for network errors and 5xx, after which a create may or may not have happened.
    */
   get definitelyRejected(): boolean {
-    return this.status !== undefined && this.status >= 400 && this.status < 500;
+    return this.kind === 'capacity' || (this.status !== undefined && this.status >= 400 && this.status < 500);
   }
 }
 

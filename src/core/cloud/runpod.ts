@@ -85,9 +85,10 @@ export class RunPodClient {
   async createPod(req: CreatePodRequest): Promise<Pod> {
     return this.http.request('POST', '/pods', PodSchema, {
       body: req,
-      classify: (status, body) => {
+      classify: (_status, body) => {
         const msg = typeof body === 'string' ? body : JSON.stringify(body ?? '');
-        if (status < 500 && /no (longer any )?instances? (currently )?available|not enough|insufficient|capacity/i.test(msg)) {
+        // Whatever the status, this text says no pod was made.
+        if (/no longer any instances available|no instances? (currently )?available|insufficient capacity/i.test(msg)) {
           return { kind: 'capacity', message: `no ${req.gpuTypeIds.join('/')} available right now; nothing was created or billed.` };
         }
         return undefined;
