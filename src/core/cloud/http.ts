@@ -29,7 +29,8 @@ export class CloudApiError extends Error {
    * billed"); false for network errors and 5xx, after which a create may or may not have happened.
    */
   get definitelyRejected(): boolean {
-    return this.kind === 'capacity' || (this.status !== undefined && this.status >= 400 && this.status < 500);
+    if (this.kind === 'capacity' || this.kind === 'auth' || this.kind === 'bad-request') return true;
+    return this.status !== undefined && this.status >= 400 && this.status < 500;
   }
 }
 
