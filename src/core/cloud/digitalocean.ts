@@ -127,7 +127,7 @@ export class DigitalOceanClient {
 
 export class DigitalOceanDriver implements CloudDriver {
   readonly provider = 'digitalocean' as const;
-  constructor(readonly client: DigitalOceanClient, private readonly opts: { sshPort?: number; image?: string } = {}) {}
+  constructor(readonly client: DigitalOceanClient, private readonly opts: { sshPort?: number | ((instanceId: string) => number | undefined); image?: string } = {}) {}
 
   async whoami(signal?: AbortSignal): Promise<string> {
     return (await this.client.account(signal)).email;
@@ -183,7 +183,7 @@ export class DigitalOceanDriver implements CloudDriver {
       state: d.status === 'active' ? 'active' : d.status === 'new' ? 'pending' : d.status === 'off' ? 'stopped' : 'gone',
       providerState: d.status,
       host: d.networks.v4.find((n) => n.type === 'public')?.ip_address,
-      port: this.opts.sshPort ?? 22,
+      port: (typeof this.opts.sshPort === 'function' ? this.opts.sshPort(String(d.id)) : this.opts.sshPort) ?? 22,
       pricePerHour: d.size?.price_hourly,
       gpu: d.size_slug ?? d.size?.slug,
       region: d.region?.slug,

@@ -109,7 +109,7 @@ export function publicKeyBody(line: string): string {
 
 export class LambdaDriver implements CloudDriver {
   readonly provider = 'lambda' as const;
-  constructor(readonly client: LambdaClient, private readonly opts: { sshPort?: number } = {}) {}
+  constructor(readonly client: LambdaClient, private readonly opts: { sshPort?: number | ((instanceId: string) => number | undefined) } = {}) {}
 
   async whoami(signal?: AbortSignal): Promise<string> {
     await this.client.instanceTypes(signal); // Lambda has no account endpoint; this is its cheapest read
@@ -169,7 +169,7 @@ export class LambdaDriver implements CloudDriver {
       state,
       providerState: i.status,
       host: i.ip ?? undefined,
-      port: this.opts.sshPort ?? 22,
+      port: (typeof this.opts.sshPort === 'function' ? this.opts.sshPort(String(i.id)) : this.opts.sshPort) ?? 22,
       pricePerHour: i.instance_type?.price_cents_per_hour !== undefined ? i.instance_type.price_cents_per_hour / 100 : undefined,
       gpu: i.instance_type?.name,
       region: i.region?.name,
