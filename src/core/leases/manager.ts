@@ -171,6 +171,22 @@ export class LeaseManager {
   }
 
   /**
+   * Take an orphan (ours by name, unknown to every lease) into a lease that is already `draining`,
+   * so destroying it gets the same verified teardown, retries and alerts.
+   */
+  async adoptOrphanForDestroy(provider: CloudProviderId, inst: CloudInstance): Promise<Lease> {
+    return this.o.store.locked(async (tx) => {
+      const known = tx.all().find((l) => l.provider === provider && l.instanceId === inst.id);
+      if (known) return known;
+      return tx.put({
+        id: `orphan-${inst.id}`, provider, account: provider, name: inst.name, gpu: inst.gpu ?? '?', region: inst.region,
+        policy: { kind: 'destroy' }, state: 'draining', drainReason: 'orphan destroyed by the user', jobIds: [],
+        instanceId: inst.id, pricePerHour: inst.pricePerHour, createdAt: this.iso(), destroyAttempts: 0,
+      });
+    });
+  }
+
+  /**
    * Drive one lease until the provider confirms it gone (or `maxSteps` is reached): the verified
    * teardown. Failed destroys are retried after their backoff; each failure is alerted.
    */
