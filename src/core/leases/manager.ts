@@ -61,6 +61,8 @@ export class LeaseManager {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly me = { pid: process.pid, host: os.hostname() };
+  /** Leases whose launch call this process has in flight (so our own reconcile leaves them alone). */
+  private readonly launchingHere = new Set<string>();
 
   constructor(private readonly o: LeaseManagerOptions) {
     this.now = o.now ?? Date.now;
@@ -103,9 +105,16 @@ export class LeaseManager {
     });
     const driver = this.driver(claimed.provider);
     let instanceId: string;
+    this.launchingHere.add(id);
     try {
       instanceId = await driver.launch({ ...extras, leaseId: id, name: claimed.name, gpu: claimed.gpu, region: claimed.region });
     } catch (e) {
+      this.launchingHere.delete(id);
+      if (e instanceof CloudApiError && e.kind === 'rate-limited') {
+        // Refused before anything was created: the lease may launch again (still at most one machine).
+        const back = await this.update(id, (l) => ({ ...l, state: 'intent', launchOwner: undefined, launchStartedAt: undefined, lastError: e.message }));
+        throw new LeaseError(e.message, back);
+      }
       if (e instanceof CloudApiError && e.definitelyRejected) {
         // The provider refused: no machine exists, nothing is billed.
         const failed = await this.update(id, (l) => ({ ...l, state: 'failed', lastError: e.message, goneAt: this.iso(), cost: { actual: 0, seconds: 0 } }));
@@ -117,7 +126,14 @@ export class LeaseManager {
       if (after?.instanceId) return after;
       throw new LeaseError(`The launch call got no answer (${(e as Error).message}); the machine, if it was created, will be found by its name ${claimed.name} and ${this.o.orphanPolicy === 'destroy' ? 'destroyed' : 'adopted'}`, after);
     }
-    return this.update(id, (l) => ({ ...l, instanceId }));
+    this.launchingHere.delete(id);
+    return this.update(id, (l) => {
+      if (l.instanceId === instanceId) return l;
+      // Someone gave up on this launch meanwhile (destroy requested, or it was written off): the
+      // machine exists now, so it must be destroyed, never forgotten.
+      if (l.state !== 'launching') return { ...l, instanceId, state: 'draining', drainReason: l.drainReason ?? `launch answered after the lease became ${l.state}` };
+      return { ...l, instanceId };
+    });
   }
 
   /** Poll until the provider reports the machine active and its SSH port answers. Bounded. */
@@ -325,7 +341,7 @@ export class LeaseManager {
     const o = l.launchOwner;
     if (!o) return false;
     if (o.host !== this.me.host) return true;
-    if (o.pid === this.me.pid) return false; // our own call already returned (we are recovering it)
+    if (o.pid === this.me.pid) return this.launchingHere.has(l.id);
     try { process.kill(o.pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
   }
 

@@ -34,8 +34,12 @@ export interface LoggedRequest { method: string; path: string; query: URLSearchP
 export type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
 export type Handler = (method: string, path: string, query: URLSearchParams, body: unknown) => Promise<Reply> | Reply;
 
+/** A documented rate limit: at most `max` matching requests per `windowMs`, else `reply(retryAfterS)`. */
+export interface RateLimit { method?: string; path: RegExp; max: number; windowMs: number; reply: (retryAfterS: number) => Reply }
+
 export interface StandInOptions {
   apiKey: string;
+  rateLimits?: RateLimit[];
   /** The provider's 401 body. */
   unauthorized: Reply;
   handler: Handler;
@@ -77,6 +81,23 @@ export class StandInServer {
     return f;
   }
 
+  private readonly hits = new Map<RateLimit, number[]>();
+  private rateLimited(method: string, p: string): Reply | undefined {
+    for (const rl of this.o.rateLimits ?? []) {
+      if ((rl.method && rl.method !== method) || !rl.path.test(p)) continue;
+      const now = Date.now();
+      const recent = (this.hits.get(rl) ?? []).filter((t) => now - t < rl.windowMs);
+      if (recent.length >= rl.max) {
+        this.hits.set(rl, recent);
+        const retryAfterS = Math.max(1, Math.ceil((recent[0]! + rl.windowMs - now) / 1000));
+        const r = rl.reply(retryAfterS);
+        return { ...r, headers: { 'retry-after': String(retryAfterS), ...r.headers } };
+      }
+      this.hits.set(rl, [...recent, now]);
+    }
+    return undefined;
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -91,6 +112,8 @@ export class StandInServer {
       log(this.o.unauthorized.status);
       return send(res, this.o.unauthorized);
     }
+    const limited = this.rateLimited(method, url.pathname);
+    if (limited) { log(limited.status); return send(res, limited); }
     const fault = this.takeFault(method, url.pathname);
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault?.drop === 'before') { log(0); req.socket.destroy(); return; }

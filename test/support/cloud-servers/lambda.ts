@@ -9,7 +9,8 @@
  *   POST /instance-operations/launch (`region_name`, `instance_type_name`, `ssh_key_names`, `name`,
  *   `quantity` → `instance_ids`), POST /instance-operations/terminate (`instance_ids` →
  *   `terminated_instances`), GET /instances, GET /instances/{id}, GET/POST /ssh-keys;
- * - instance `status`: booting → active → terminating → terminated (then 404).
+ * - instance `status`: booting → active → terminating → terminated (then 404);
+ * - rate limits: launch one per 12 s (opt-in `launchRateLimit`), answered 429 with Retry-After.
  *
  * Each instance is a real sshd on 127.0.0.1 (its IP); the account's named keys are added to that
  * sshd's authorized_keys at launch, as Lambda does with `ssh_key_names`. Lambda instances always
@@ -26,6 +27,8 @@ export interface LambdaStandInOptions {
   bootPolls?: number;
   /** Reads after terminate before it is terminated (default 1). */
   terminatePolls?: number;
+  /** Enforce the documented launch limit (one launch per 12 s). Off by default so tests can launch freely. */
+  launchRateLimit?: boolean;
 }
 
 interface Inst { id: string; name: string; status: 'booting' | 'active' | 'terminating' | 'terminated'; type: string; region: string; keys: string[]; readsSinceTerminate: number }
@@ -51,6 +54,8 @@ export class LambdaStandIn {
       apiKey: o.apiKey,
       unauthorized: err(401, 'global/invalid-api-key', 'API key was invalid, expired, or deleted.', 'Check your API key or create a new one, then try again.'),
       handler: (m, p, _q, b) => this.route(m, p, b),
+      // "Requests to /instance-operations/launch are limited to one request per 12 seconds."
+      rateLimits: o.launchRateLimit ? [{ method: 'POST', path: /\/instance-operations\/launch$/, max: 1, windowMs: 12_000, reply: () => err(429, 'global/too-many-requests', 'Too many requests', 'Wait before retrying') }] : [],
     });
   }
 

@@ -79,6 +79,60 @@ describe('leases: faults', function () {
     assert.equal(lambda.server.count('POST', /launch$/), 2, 'reconcile never launches');
   });
 
+  it('a launch still in flight is left alone by this process\'s reconcile; a destroy requested meanwhile still destroys the machine', async () => {
+    const h = makeManager(tmp.dir, { lambda: driver });
+    lambda.server.faults.push({ method: 'POST', path: /launch$/, delayMs: 400 });
+    await h.manager.create({ id: 'job-f', provider: 'lambda', account: 't', gpu: 'gpu_1x_a10', region: 'us-east-1' });
+    const launching = h.manager.launch('job-f', { publicKey, sshKeyRef: keyName });
+    await new Promise((r) => setTimeout(r, 100));
+    await h.manager.reconcile();
+    assert.equal((await h.store.get('job-f'))!.state, 'launching', 'not written off while the call is in flight');
+    await h.manager.requestDestroy('job-f', 'user cancelled during launch');
+    await h.manager.reconcile();
+    const l = await launching;
+    assert.equal(l.state, 'draining');
+    assert.ok(l.instanceId);
+    assert.equal((await h.manager.settle('job-f', { pollMs: 1000, maxSteps: 10 })).state, 'gone');
+    assert.equal(lambda.running().length, 0);
+  });
+
+  it('slow boot: waitActive gives up (bounded) but the machine stays leased and can still be destroyed', async () => {
+    const slow = await new LambdaStandIn({ apiKey: API_KEY, sshd, bootPolls: 1000 }).start();
+    try {
+      const d = new LambdaDriver(new LambdaClient({ apiKey: API_KEY, baseUrl: slow.url, sleep: async () => {} }), { sshPort: sshd.port });
+      const k = await d.ensureSshKey(publicKey, 'k');
+      const h = makeManager(tmp.dir, { lambda: d });
+      await h.manager.create({ id: 'job-s', provider: 'lambda', account: 't', gpu: 'gpu_1x_a10', region: 'us-east-1' });
+      await h.manager.launch('job-s', { publicKey, sshKeyRef: k });
+      await assert.rejects(h.manager.waitActive('job-s', { pollMs: 1000, maxPolls: 3 }), /not ready after 3 checks; it is still leased/);
+      assert.equal((await h.store.get('job-s'))!.state, 'launching');
+      await h.manager.requestDestroy('job-s');
+      assert.equal((await h.manager.settle('job-s', { pollMs: 1000, maxSteps: 10 })).state, 'gone');
+      assert.equal(slow.running().length, 0);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('the documented launch rate limit (1 per 12 s): refused with Retry-After, nothing created, the lease may launch later', async () => {
+    const limited = await new LambdaStandIn({ apiKey: API_KEY, sshd, launchRateLimit: true }).start();
+    try {
+      const d = new LambdaDriver(new LambdaClient({ apiKey: API_KEY, baseUrl: limited.url, sleep: async () => {} }), { sshPort: sshd.port });
+      const k = await d.ensureSshKey(publicKey, 'k');
+      const h = makeManager(tmp.dir, { lambda: d });
+      await h.manager.create({ id: 'job-r1', provider: 'lambda', account: 't', gpu: 'gpu_1x_a10', region: 'us-east-1' });
+      await h.manager.create({ id: 'job-r2', provider: 'lambda', account: 't', gpu: 'gpu_1x_a10', region: 'us-east-1' });
+      await h.manager.launch('job-r1', { publicKey, sshKeyRef: k });
+      await assert.rejects(h.manager.launch('job-r2', { publicKey, sshKeyRef: k }), /rate limited on POST \/instance-operations\/launch; retry after 1[12] s/);
+      assert.equal(limited.created, 1);
+      const r2 = (await h.store.get('job-r2'))!;
+      assert.equal(r2.state, 'intent');
+      assert.equal(limited.server.count('POST', /launch$/), 2, 'the refused launch was not re-sent');
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it('an instance named by us that no lease knows is reported as an orphan with its price', async () => {
     await new LambdaClient({ apiKey: API_KEY, baseUrl: lambda.url }).launch({ region_name: 'us-east-1', instance_type_name: 'gpu_1x_a10', ssh_key_names: [keyName], name: 'cloud-training-lost' });
     const h = makeManager(tmp.dir, { lambda: driver });
