@@ -5,6 +5,8 @@ import { formatDuration } from '../../core/format';
 import { LeaseManager, type ReconcileReport } from '../../core/leases/manager';
 import { isLive, type Lease } from '../../core/leases/schema';
 import { LeaseStore } from '../../core/leases/store';
+import { recordLeaseCostOnJobs } from '../../core/leases/job-cost';
+import { JobHistory } from '../../core/jobs/history';
 import { dataLayout } from '../../core/paths';
 import { UsageError } from '../io';
 import { scoped, type ScopedIO } from '../scope';
@@ -20,9 +22,11 @@ const USAGE = 'usage: cloudtrain machines [--json] [--all] | cloudtrain machines
 export const runMachines = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
   const drivers = driversFromEnv(io.env, { sleep: (ms) => delay(ms, undefined, { signal: io.scope.signal }) });
+  const dir = dataLayout(io.dataHome).historyDir;
   const manager = new LeaseManager({
-    store: new LeaseStore(dataLayout(io.dataHome).historyDir),
+    store: new LeaseStore(dir),
     drivers,
+    onEnded: recordLeaseCostOnJobs(new JobHistory(dir, (w) => io.stderr.write(`warning: ${w.message}\n`))),
     sleep: (ms) => delay(ms, undefined, { signal: io.scope.signal }),
     alert: (l, m) => io.stderr.write(`WARNING ${l.id}: ${m}\n`),
   });

@@ -32,6 +32,8 @@ export interface LeaseManagerOptions {
   /** What to do with the machine of a crashed launch once found by its tag (default adopt). */
   orphanPolicy?: 'adopt' | 'destroy';
   probe?: (host: string, port: number) => Promise<boolean>;
+  /** Called once a lease ends (gone or failed) with its cost, after the lease lock is released. */
+  onEnded?: (lease: Lease) => Promise<void> | void;
 }
 
 export class LeaseError extends Error {
@@ -118,6 +120,7 @@ export class LeaseManager {
       if (e instanceof CloudApiError && e.definitelyRejected) {
         // The provider refused: no machine exists, nothing is billed.
         const failed = await this.update(id, (l) => ({ ...l, state: 'failed', lastError: e.message, goneAt: this.iso(), cost: { actual: 0, seconds: 0 } }));
+        await this.ended(failed);
         throw new LeaseError(e.message, failed);
       }
       // No answer: the machine may exist. Look for it by name now; reconcile keeps looking later.
@@ -147,7 +150,9 @@ export class LeaseManager {
       if (l.state !== 'launching' || !l.instanceId) throw new LeaseError(`Lease ${id} is ${l.state}${l.lastError ? `: ${l.lastError}` : ''}`, l);
       const inst = await this.driver(l.provider).get(l.instanceId);
       if (!inst || inst.state === 'gone') {
-        throw new LeaseError(`The machine ${l.instanceId} disappeared before it became active`, await this.markGone(id, 'failed', 'disappeared before it became active'));
+        const failed = await this.markGone(id, 'failed', 'disappeared before it became active');
+        await this.ended(failed);
+        throw new LeaseError(`The machine ${l.instanceId} disappeared before it became active`, failed);
       }
       opts.report?.(`${l.provider} ${l.instanceId}: ${inst.providerState}`);
       if (inst.state === 'active' && inst.host && inst.port && await (this.o.probe ?? sshAnswers)(inst.host, inst.port)) {
@@ -223,7 +228,7 @@ export class LeaseManager {
    * the whole pass holds the lease lock, and every step is idempotent.
    */
   async reconcile(opts: { only?: string; force?: boolean } = {}): Promise<ReconcileReport> {
-    return this.o.store.locked(async (tx) => {
+    const report = await this.o.store.locked(async (tx) => {
       const changed: Lease[] = [];
       const listed = new Map<CloudProviderId, CloudInstance[]>();
       const ours = async (p: CloudProviderId) => {
@@ -242,6 +247,16 @@ export class LeaseManager {
       const orphans = opts.only ? [] : await this.orphans(tx, ours);
       return { changed, orphans };
     });
+    for (const l of report.changed) if (!isLive(l)) await this.ended(l);
+    return report;
+  }
+
+  private async ended(l: Lease): Promise<void> {
+    try {
+      await this.o.onEnded?.(l);
+    } catch (e) {
+      this.o.alert?.(l, `Could not record the cost of lease ${l.id} on its jobs: ${(e as Error).message}`);
+    }
   }
 
   private async orphans(tx: LeaseTx, ours: (p: CloudProviderId) => Promise<CloudInstance[]>): Promise<ReconcileReport['orphans']> {

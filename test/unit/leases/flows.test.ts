@@ -10,6 +10,10 @@ import { DigitalOceanStandIn } from '../../support/cloud-servers/digitalocean';
 import { RunPodStandIn } from '../../support/cloud-servers/runpod';
 import { startSshd, type SshdFixture } from '../../support/sshd';
 import { tempDir } from '../../support/tmp';
+import { JobHistory } from '../../../src/core/jobs/history';
+import { newJob } from '../../../src/core/jobs/factory';
+import { dataLayout } from '../../../src/core/paths';
+import { recordLeaseCostOnJobs } from '../../../src/core/leases/job-cost';
 import { API_KEY, makeManager, sshEcho } from './harness';
 
 const noWait = async () => {};
@@ -41,8 +45,10 @@ describe('leases: launch → active → SSH → verified destroy, per provider',
       const gpus = await driver.listGpus();
       assert.deepEqual(gpus.find((g) => g.id === 'gpu_1x_a10'), { id: 'gpu_1x_a10', label: '1x A10 (24 GB PCIe)', pricePerHour: 0.75, regions: ['us-east-1', 'us-west-1'] });
 
-      const { manager, clock } = makeManager(tmp.dir, { lambda: driver });
-      await manager.create({ id: 'job-a1', provider: 'lambda', account: 'test', gpu: 'gpu_1x_a10', region: 'us-east-1' });
+      const history = new JobHistory(tmp.dir);
+      const job = await history.add(newJob(dataLayout(tmp.dir), { provider: 'ssh', name: 'on a rented A10' }));
+      const { manager, clock } = makeManager(tmp.dir, { lambda: driver }, { onEnded: recordLeaseCostOnJobs(history) });
+      await manager.create({ id: 'job-a1', provider: 'lambda', account: 'test', gpu: 'gpu_1x_a10', region: 'us-east-1', jobId: job.id });
       const launched = await manager.launch('job-a1', { publicKey: key.publicKey, sshKeyRef: keyName });
       assert.equal(launched.state, 'launching');
       assert.equal(cloud.instances.get(launched.instanceId!)?.name, 'cloud-training-job-a1');
@@ -59,6 +65,8 @@ describe('leases: launch → active → SSH → verified destroy, per provider',
       assert.equal(cloud.running().length, 0, 'terminated at the provider');
       assert.equal(cloud.server.count('POST', /terminate$/), 1);
       assert.ok(gone.cost && gone.cost.seconds >= 7200 && gone.cost.actual >= 1.5 && gone.cost.actual < 1.6, JSON.stringify(gone.cost));
+      const recorded = (await history.get(job.id))!.metadata.lease as { id: string; cost: unknown; state: string };
+      assert.deepEqual([recorded.id, recorded.state, recorded.cost], ['job-a1', 'gone', gone.cost], 'the actual cost is on the job');
     } finally {
       await cloud.stop();
     }
