@@ -36,19 +36,20 @@ export const runMachines = scoped(async (argv, io) => {
   }
   if (positionals.length) throw new UsageError(USAGE);
 
-  let report: ReconcileReport = { changed: [], orphans: [] };
+  let report: ReconcileReport = { changed: [], orphans: [], errors: [] };
   if (Object.keys(drivers).length) report = await manager.reconcile();
   const leases = (await manager.list()).filter((l) => values.all || isLive(l));
   if (values.json) {
-    io.stdout.write(JSON.stringify({ leases, orphans: report.orphans, accounts: Object.keys(drivers) }, null, 2) + '\n');
-    return 0;
+    io.stdout.write(JSON.stringify({ leases, orphans: report.orphans, errors: report.errors, accounts: Object.keys(drivers) }, null, 2) + '\n');
+    return report.errors.length ? 1 : 0;
   }
   if (!Object.keys(drivers).length) io.stderr.write('No cloud account in the environment (LAMBDA_API_KEY, DIGITALOCEAN_TOKEN, RUNPOD_API_KEY): showing recorded leases only, nothing checked.\n');
+  for (const e of report.errors) io.stderr.write(`WARNING: ${e}\n`);
   io.stdout.write(leases.length ? table(leases) : 'No rented machines.\n');
   for (const o of report.orphans) {
     io.stdout.write(`ORPHAN ${o.provider} ${o.id} "${o.name}" ${o.providerState}${o.pricePerHour !== undefined ? ` $${o.pricePerHour.toFixed(2)}/h` : ''} — ours but in no lease: cloudtrain machines destroy ${o.id}\n`);
   }
-  return 0;
+  return report.errors.length ? 1 : 0;
 });
 
 async function destroy(manager: LeaseManager, id: string, io: ScopedIO): Promise<number> {

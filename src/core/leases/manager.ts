@@ -55,6 +55,8 @@ export interface ReconcileReport {
   changed: Lease[];
   /** Instances named by us that no lease knows: billing unseen. */
   orphans: (CloudInstance & { provider: CloudProviderId })[];
+  /** Accounts whose instances could not be listed: orphans there are unknown, say so. */
+  errors: string[];
 }
 
 type LaunchExtras = Omit<LaunchSpec, 'leaseId' | 'name' | 'gpu' | 'region'>;
@@ -244,8 +246,9 @@ export class LeaseManager {
           changed.push(await tx.put({ ...l, lastError: (e as Error).message }));
         }
       }
-      const orphans = opts.only ? [] : await this.orphans(tx, ours);
-      return { changed, orphans };
+      const errors: string[] = [];
+      const orphans = opts.only ? [] : await this.orphans(tx, ours, errors);
+      return { changed, orphans, errors };
     });
     for (const l of report.changed) if (!isLive(l)) await this.ended(l);
     return report;
@@ -259,11 +262,16 @@ export class LeaseManager {
     }
   }
 
-  private async orphans(tx: LeaseTx, ours: (p: CloudProviderId) => Promise<CloudInstance[]>): Promise<ReconcileReport['orphans']> {
+  private async orphans(tx: LeaseTx, ours: (p: CloudProviderId) => Promise<CloudInstance[]>, errors: string[]): Promise<ReconcileReport['orphans']> {
     const out: ReconcileReport['orphans'] = [];
     for (const p of Object.keys(this.o.drivers) as CloudProviderId[]) {
       let list: CloudInstance[];
-      try { list = await ours(p); } catch { continue; }
+      try {
+        list = await ours(p);
+      } catch (e) {
+        errors.push(`Could not list ${p} instances, so machines left running there are unknown: ${(e as Error).message}`);
+        continue;
+      }
       for (const inst of list) {
         if (inst.state === 'gone') continue;
         const known = tx.all().some((l) => l.provider === p && (l.instanceId === inst.id || (!l.instanceId && l.name === inst.name && isLive(l))));

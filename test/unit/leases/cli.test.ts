@@ -19,8 +19,8 @@ describe('cloudtrain machines', function () {
   beforeEach(async () => { tmp = tempDir('ct-lease-cli-'); lambda = await new LambdaStandIn({ apiKey: API_KEY, sshd }).start(); });
   afterEach(async () => { await lambda.stop(); tmp.cleanup(); });
 
-  const cli = async (argv: string[]) => {
-    const io = capturedIo({ env: { PATH: process.env.PATH, HOME: process.env.HOME, LAMBDA_API_KEY: API_KEY, CLOUD_TRAINING_LAMBDA_URL: lambda.url, CLOUD_TRAINING_CLOUD_SSH_PORT: String(sshd.port), CLOUD_TRAINING_MACHINES_POLL_MS: '20' }, cwd: tmp.dir, dataHome: tmp.dir });
+  const cli = async (argv: string[], key = API_KEY) => {
+    const io = capturedIo({ env: { PATH: process.env.PATH, HOME: process.env.HOME, LAMBDA_API_KEY: key, CLOUD_TRAINING_LAMBDA_URL: lambda.url, CLOUD_TRAINING_CLOUD_SSH_PORT: String(sshd.port), CLOUD_TRAINING_MACHINES_POLL_MS: '20' }, cwd: tmp.dir, dataHome: tmp.dir });
     const code = await main(argv, io);
     return { code, out: io.out(), err: io.err() };
   };
@@ -55,5 +55,12 @@ describe('cloudtrain machines', function () {
     assert.equal(lambda.running().length, 0);
     assert.equal((await cli(['machines', '--json'])).out.includes('"leases": []'), true);
     assert.equal((await cli(['machines', 'destroy', 'nope'])).code, 1);
+  });
+
+  it('a rejected key: exit 1, a warning that orphans there are unknown, the key nowhere in the output', async () => {
+    const r = await cli(['machines'], 'sk-wrong-SECRETVALUE');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /Could not list lambda instances.*Lambda Cloud rejected the API key \(HTTP 401\)/);
+    assert.ok(!(r.out + r.err).includes('SECRETVALUE'));
   });
 });

@@ -287,6 +287,15 @@ describe('cloud clients: errors, retries, secrets', function () {
     assert.equal(lambda.server.count('POST', /launch$/), 2);
   });
 
+  it('a server echoing the key back does not put it in our error', async () => {
+    lambda.server.faults.push({ method: 'POST', path: /launch$/, status: 400, body: lambdaError('global/invalid-parameters', `bad request from key ${API_KEY}`) });
+    await assert.rejects(client.launch({ region_name: 'us-east-1', instance_type_name: 'gpu_1x_a10', ssh_key_names: ['k'], name: 'n' }), (e: CloudApiError) => {
+      assert.ok(!e.message.includes(API_KEY), e.message);
+      assert.match(e.message, /bad request from key \*\*\*/);
+      return true;
+    });
+  });
+
   it('404 on get means gone; an unexpected response shape is an error, not a guess', async () => {
     assert.equal(await client.getInstance('nope'), undefined);
     lambda.server.faults.push({ method: 'GET', path: /instances$/, status: 200, body: { data: [{ id: 'x', status: 'exploded' }] } });
