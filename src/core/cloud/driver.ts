@@ -58,3 +58,6 @@ export interface CloudDriver {
   /** Ask for deletion. Already gone is not an error. */
   destroy(id: string): Promise<void>;
 }
+
+/** The login user of each provider's stock images (Lambda Stack: ubuntu; DO and RunPod: root). */
+export const DEFAULT_SSH_USER: Record<CloudProviderId, string> = { lambda: 'ubuntu', digitalocean: 'root', runpod: 'root' };

@@ -13,6 +13,7 @@ import { tempDir } from '../../support/tmp';
 import { JobHistory } from '../../../src/core/jobs/history';
 import { newJob } from '../../../src/core/jobs/factory';
 import { dataLayout } from '../../../src/core/paths';
+import { SshConnection } from '../../../src/providers/ssh/connection';
 import { recordLeaseCostOnJobs } from '../../../src/core/leases/job-cost';
 import { API_KEY, makeManager, sshEcho } from './harness';
 
@@ -94,8 +95,17 @@ describe('leases: launch → active → SSH → verified destroy, per provider',
       const knownHosts = path.join(tmp.dir, 'known_hosts');
       await fs.writeFile(knownHosts, '');
       await assert.rejects(sshEcho(sshd, active.host!, active.port!, key.privateKeyPath, knownHosts), 'unknown host refused before we trust the injected key');
+      // The SSH provider's own connection (no prompter: an unknown host is refused, not asked about).
+      const target = { label: 'leased', host: active.host!, port: active.port!, user: sshd.user, identityFiles: [key.privateKeyPath], agent: false as const, knownHostsFiles: [knownHosts] };
+      await assert.rejects(SshConnection.connect(target), (e: Error & { code?: string }) => e.code === 'HOST_KEY_REJECTED');
       await trustHostKey(knownHosts, active.host!, active.port!, hostKey.publicKey);
       assert.equal(await sshEcho(sshd, active.host!, active.port!, key.privateKeyPath, knownHosts), 'leased-ok');
+      const conn = await SshConnection.connect(target);
+      try {
+        assert.equal((await conn.exec('echo verified-first-connection')).stdout.trim(), 'verified-first-connection');
+      } finally {
+        conn.dispose();
+      }
 
       clock.advance(30 * 60_000);
       await manager.requestDestroy('job-d1');
