@@ -101,22 +101,25 @@ export class LeaseManager {
    * `launching` lease that reconcile finds by name.
    */
   async launch(id: string, extras: LaunchExtras): Promise<Lease> {
+    let driver: CloudDriver | undefined;
     const claimed = await this.o.store.locked(async (tx) => {
       const l = tx.get(id);
       if (!l) throw new LeaseError(`No lease ${id}`);
       if (l.state !== 'intent') throw new LeaseError(`Lease ${id} was already launched (it is ${l.state}); a lease launches at most once`, l);
+      driver = this.driver(l.provider); // before the claim: no account, no launching lease
       return tx.put({ ...l, state: 'launching', launchOwner: this.me, launchStartedAt: this.iso() });
     });
-    const driver = this.driver(claimed.provider);
     let instanceId: string;
     this.launchingHere.add(id);
     try {
-      instanceId = await driver.launch({ ...extras, leaseId: id, name: claimed.name, gpu: claimed.gpu, region: claimed.region });
+      instanceId = await driver!.launch({ ...extras, leaseId: id, name: claimed.name, gpu: claimed.gpu, region: claimed.region });
     } catch (e) {
       this.launchingHere.delete(id);
       if (e instanceof CloudApiError && e.kind === 'rate-limited') {
         // Refused before anything was created: the lease may launch again (still at most one machine).
-        const back = await this.update(id, (l) => ({ ...l, state: 'intent', launchOwner: undefined, launchStartedAt: undefined, lastError: e.message }));
+        const back = await this.update(id, (l) => (l.state === 'launching'
+          ? { ...l, state: 'intent', launchOwner: undefined, launchStartedAt: undefined, lastError: e.message }
+          : { ...l, state: 'failed', goneAt: this.iso(), lastError: e.message, cost: { actual: 0, seconds: 0 } }));
         throw new LeaseError(e.message, back);
       }
       if (e instanceof CloudApiError && e.definitelyRejected) {
