@@ -9,7 +9,8 @@
  * - GET /v2/sizes (`slug`, `price_hourly`, `regions`, `available`, `gpu_info`), GET/POST
  *   /v2/account/keys (201 `{ssh_key}`), GET /v2/account;
  * - errors `{"id", "message"}`: 401 `unauthorized` "Unable to authenticate you", 404 `not_found`,
- *   422 `unprocessable_entity`, 429 `too_many_requests` with `ratelimit-*` headers.
+ *   422 `unprocessable_entity`, 429 `too_many_requests` with `ratelimit-*` headers and Retry-After
+ *   (opt-in `rateLimit`; the documented limits are 5000/h and 250/min).
  *
  * Each droplet is a real sshd on 127.0.0.1. As on a real droplet, cloud-init applies `user_data`:
  * when it carries `ssh_keys.ed25519_private`, the droplet's sshd serves exactly that host key.
@@ -33,6 +34,8 @@ export interface DigitalOceanStandInOptions {
   bootPolls?: number;
   /** Reads a deleted droplet is still visible (default 1). */
   deletePolls?: number;
+  /** Enforce a request limit (the documented one is 250 per minute); off by default. */
+  rateLimit?: { max: number; windowMs: number };
 }
 
 interface Droplet { id: number; name: string; status: 'new' | 'active' | 'off' | 'archive'; size: string; region: string; tags: string[]; created_at: string; sshd: SshdFixture; ownSshd: boolean; deleted?: number; userData?: string }
@@ -57,6 +60,10 @@ export class DigitalOceanStandIn {
       apiKey: o.apiKey,
       unauthorized: err(401, 'unauthorized', 'Unable to authenticate you'),
       handler: (m, p, q, b) => this.route(m, p, q, b),
+      // 429 with `ratelimit-*` headers, and Retry-After since 2023 (docs.digitalocean.com/notes/2023/api-rate-limit).
+      rateLimits: o.rateLimit ? [{ path: /^\/v2\//, ...o.rateLimit, reply: (retryAfterS) => err(429, 'too_many_requests', 'API Rate limit exceeded.', {
+        'ratelimit-limit': String(o.rateLimit!.max), 'ratelimit-remaining': '0', 'ratelimit-reset': String(Math.ceil(Date.now() / 1000) + retryAfterS),
+      }) }] : [],
     });
   }
 

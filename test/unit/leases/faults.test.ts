@@ -296,6 +296,23 @@ describe('cloud clients: errors, retries, secrets', function () {
     });
   });
 
+  it('DigitalOcean: a read over the rate limit waits for Retry-After and succeeds; a create over it is refused, not re-sent', async () => {
+    const doCloud = await new DigitalOceanStandIn({ apiKey: API_KEY, sshd, rateLimit: { max: 2, windowMs: 1000 } }).start();
+    try {
+      const slept: number[] = [];
+      const c = new DigitalOceanClient({ apiKey: API_KEY, baseUrl: doCloud.url, sleep: (ms) => { slept.push(ms); return new Promise((r) => setTimeout(r, ms)); } });
+      for (let i = 0; i < 3; i++) assert.equal((await c.account()).email, 'sammy@example.com');
+      assert.equal(doCloud.server.requests.filter((r) => r.status === 429).length, 1);
+      assert.deepEqual(slept, [1000]);
+      await c.account();
+      await assert.rejects(c.createDroplet({ name: 'cloud-training-x', region: 'nyc2', size: 'gpu-h100x1-80gb', image: 'i', ssh_keys: [], tags: [] }), (e: CloudApiError) => e.kind === 'rate-limited');
+      assert.equal(doCloud.server.count('POST', /droplets$/), 1);
+      assert.equal(doCloud.created, 0);
+    } finally {
+      await doCloud.stop();
+    }
+  });
+
   it('404 on get means gone; an unexpected response shape is an error, not a guess', async () => {
     assert.equal(await client.getInstance('nope'), undefined);
     lambda.server.faults.push({ method: 'GET', path: /instances$/, status: 200, body: { data: [{ id: 'x', status: 'exploded' }] } });
