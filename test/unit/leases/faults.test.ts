@@ -219,6 +219,19 @@ describe('leases: faults', function () {
     assert.equal(lambda.running().length, 0);
   });
 
+  it('concurrent reconciles (two managers, same data folder) destroy once', async () => {
+    const a = makeManager(tmp.dir, { lambda: driver });
+    const b = makeManager(tmp.dir, { lambda: driver });
+    await a.manager.create({ id: 'job-cc', provider: 'lambda', account: 't', gpu: 'gpu_1x_a10', region: 'us-east-1' });
+    await a.manager.launch('job-cc', { publicKey, sshKeyRef: keyName });
+    await a.manager.waitActive('job-cc', { pollMs: 1000, maxPolls: 10 });
+    await a.manager.requestDestroy('job-cc');
+    lambda.server.faults.push({ method: 'POST', path: /terminate$/, delayMs: 200 });
+    await Promise.all([a.manager.reconcile(), b.manager.reconcile(), a.manager.reconcile(), b.manager.reconcile()]);
+    assert.equal(lambda.server.count('POST', /terminate$/), 1);
+    assert.equal((await a.manager.settle('job-cc', { pollMs: 1000, maxSteps: 10 })).state, 'gone');
+  });
+
   it('the 24 h ceiling fires from a second process (no window), even under the keep policy', async () => {
     const h = makeManager(tmp.dir, { lambda: driver });
     await h.manager.create({ id: 'job-k', provider: 'lambda', account: 't', gpu: 'gpu_1x_a10', region: 'us-east-1', policy: { kind: 'keep' } });
