@@ -13,6 +13,7 @@ import { runServe } from './commands/serve';
 import { runSsh } from './commands/ssh';
 import { runValidate } from './commands/validate';
 import { runPackage } from './commands/package';
+import { runMachines } from './commands/machines';
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   cancel: { run: runCancel, summary: 'cancel a running job' },
   delete: { run: runDelete, summary: 'remove finished jobs from the history' },
   deliver: { run: runDeliver, summary: 'push a succeeded job\'s outputs to its results destination again (or --results …)' },
+  machines: { run: runMachines, summary: 'rented GPU machines and orphans (--json); machines destroy <id> destroys and verifies' },
   ssh: { run: runSsh, summary: 'list SSH hosts (hosts) or check the GPUs of one (check <host>)' },
   serve: { run: (argv, io) => runServe(argv, io), summary: 'run the local results endpoint (S3-compatible) and webhook receiver' },
 };

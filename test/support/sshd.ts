@@ -30,6 +30,8 @@ export interface SshdOptions {
   env?: Record<string, string>;
   /** Generate the user key with this passphrase (default: none). */
   userKeyPassphrase?: string;
+  /** Serve this host key (an OpenSSH private key file) instead of a fresh one: a cloud-init-injected key. */
+  hostKeyPath?: string;
 }
 
 export interface SshdFixture {
@@ -79,7 +81,14 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdFixture>
   const configPath = path.join(dir, 'sshd_config');
   const user = os.userInfo().username;
 
-  await keygen(hostKeyPath, '');
+  if (options.hostKeyPath) {
+    await fs.copyFile(options.hostKeyPath, hostKeyPath);
+    await fs.chmod(hostKeyPath, 0o600);
+    const { stdout } = await run('ssh-keygen', ['-y', '-f', hostKeyPath]);
+    await fs.writeFile(`${hostKeyPath}.pub`, stdout);
+  } else {
+    await keygen(hostKeyPath, '');
+  }
   await keygen(userKeyPath, options.userKeyPassphrase ?? '');
   await fs.copyFile(`${userKeyPath}.pub`, authorizedKeys);
 
