@@ -3,9 +3,12 @@ import { isTerminal } from '../../core/jobs/schema';
 import { cancelJob } from '../../core/jobs/cancel';
 import { cliContext } from '../context';
 import { UsageError } from '../io';
-import { scoped } from '../scope';
+import { scoped, signalExitCode } from '../scope';
 
-/** `cloudtrain cancel <id>` — ask the provider to stop the job and record it. */
+/** How long `cancel` waits for the job to stop before reporting that it is still stopping. */
+const CANCEL_WAIT_MS = 30_000;
+
+/** `cloudtrain cancel <id>` — ask the provider to stop the job, record it, and report how it ended. */
 export const runCancel = scoped(async (argv, io) => {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError('usage: cloudtrain cancel <job-id>');
@@ -16,7 +19,8 @@ export const runCancel = scoped(async (argv, io) => {
     return 0;
   }
   const monitor = ctx.monitor();
-  const after = await cancelJob(job, ctx.history, ctx.providers, monitor, ctx.layout.home).finally(() => monitor.dispose());
-  io.stdout.write(`Job ${job.id} ${after?.status ?? 'cancelled'}\n`);
-  return 0;
+  const after = await cancelJob(job, ctx.history, ctx.providers, monitor, ctx.layout.home, { waitMs: CANCEL_WAIT_MS, signal: io.scope.signal }).finally(() => monitor.dispose());
+  if (!after || isTerminal(after.status)) io.stdout.write(`Job ${job.id} ${after?.status ?? 'cancelled'}\n`);
+  else io.stdout.write(`Job ${job.id} ${after.status}: cancel requested, the provider is still stopping it (see cloudtrain jobs ${job.id})\n`);
+  return io.scope.interruptedBy ? signalExitCode(io.scope.interruptedBy) : 0;
 });
