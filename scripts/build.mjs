@@ -43,6 +43,8 @@ const builds = [
   // delivery, ssh2 for SSH and Slurm connections.
   { ...node, entryPoints: ['src/vendor/aws-s3.ts'], outfile: 'dist/vendor/aws-s3.js' },
   { ...node, entryPoints: ['src/vendor/ssh2.ts'], outfile: 'dist/vendor/ssh2.js' },
+  // Llama 3 tokenizer for fine-tune token counts (vocabulary baked in, ~3.2 MB): loaded on first count.
+  { ...node, entryPoints: ['src/vendor/llama3-tokenizer.ts'], outfile: 'dist/vendor/llama3-tokenizer.js' },
   ...(webviewEntries.length
     ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview', plugins: [zodEnglishOnly] }]
     : []),

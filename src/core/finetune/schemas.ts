@@ -44,7 +44,8 @@ export type ChatMessage = z.infer<typeof MessageSchema>;
 function conversationRules(messages: ChatMessage[], ctx: z.RefinementCtx, base: (string | number)[], lastMustBe: Role) {
   if (messages.length === 0) return issue(ctx, 'invalid-field', 'messages must not be empty', base);
   const first = messages[0]!.role;
-  if (first !== 'system' && first !== 'user') issue(ctx, 'bad-first-role', `conversation starts with "${first}" (must start with system or user)`, [...base, 0, 'role']);
+  // An unknown first role is already reported by the message schema.
+  if (first !== 'system' && first !== 'user' && (KNOWN_ROLES as readonly string[]).includes(first)) issue(ctx, 'bad-first-role', `conversation starts with "${first}" (must start with system or user)`, [...base, 0, 'role']);
   const lastIndex = messages.length - 1;
   const last = messages[lastIndex]!.role;
   if (last !== lastMustBe) issue(ctx, lastMustBe === 'assistant' ? 'last-not-assistant' : 'last-not-user', `last message is "${last}", must be ${lastMustBe}`, [...base, lastIndex, 'role']);
