@@ -9,6 +9,7 @@ import { trainingConfigReader } from '../../core/submit/config-reader';
 import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
 import { cliContext } from '../context';
 import { UsageError, type CliIO } from '../io';
+import { runEstimateFinetune } from './finetune-dataset';
 import { estimateText } from './submit';
 
 const USAGE = 'usage: cloudtrain estimate <config> --provider P --hardware H [--steps N] [--json]';
@@ -19,6 +20,8 @@ const USAGE = 'usage: cloudtrain estimate <config> --provider P --hardware H [--
  * spending limit would block it. Exit 0 even if a limit would block (submit is what refuses).
  */
 export async function runEstimate(argv: string[], io: CliIO): Promise<number> {
+  // `--dataset x.jsonl`: a managed LLM fine-tune (Together/Fireworks), priced per token, not per GPU-second.
+  if (argv.some((a) => a === '--dataset' || a.startsWith('--dataset='))) return runEstimateFinetune(argv, io);
   const { values, positionals } = parseArgs({
     args: argv,
     options: { provider: { type: 'string', short: 'p' }, hardware: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' } },

@@ -55,6 +55,7 @@ export async function countDatasetTokens(file: string, counter: TokenCounter, op
   const totalBytes = (await fs.stat(file)).size;
   const diagnostics: DatasetDiagnostic[] = [];
   let omitted = 0, tokens = 0, examples = 0, maxExample = 0, lines = 0, lastProgress = 0;
+  let fileFormat: string | undefined;
   await scanLines(file, (raw, line) => {
     lines = line;
     const t = line === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
@@ -62,7 +63,9 @@ export async function countDatasetTokens(file: string, counter: TokenCounter, op
     try { rec = JSON.parse(t); } catch { return; }
     if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) return;
     const format = claimedFormat(rec as Record<string, unknown>);
-    if (format === undefined || format === 'ambiguous' || !isValidRecord(rec as Record<string, unknown>, format)) return;
+    if (format === undefined || format === 'ambiguous' || (fileFormat && format !== fileFormat) || !isValidRecord(rec as Record<string, unknown>, format)) return;
+    // Same rule as validation: the first valid record sets the format; other formats are not examples.
+    fileFormat ??= format;
     const n = recordTokens(rec as Record<string, unknown>, counter);
     tokens += n;
     examples++;
