@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { explainRecord } from './explain';
+import { jsonErrorIndex } from './json-error';
 import { claimedFormat, isValidRecord } from './fast-check';
 import { scanLines } from './lines';
 import type { DatasetDiagnostic, DatasetFormat } from './schemas';
@@ -38,14 +39,14 @@ export interface DatasetValidation {
 
 export const DEFAULT_MAX_DIAGNOSTICS = 100;
 
-/** `Unexpected token } in JSON at position 12` → 13 (1-based column; V8 positions are UTF-16 units). */
-export function jsonErrorColumn(message: string, text: string): number | undefined {
+/** 1-based column of a JSON.parse failure (UTF-16 units, as editors count): V8's position when it gives one. */
+export function jsonErrorColumn(message: string, text: string): number {
   const col = /\(line \d+ column (\d+)\)/.exec(message);
   if (col) return Number(col[1]);
   const pos = /at position (\d+)/.exec(message);
   if (pos) return Number(pos[1]) + 1;
-  // "Unexpected end of JSON input" and friends: the error is at the end.
-  return /end of (JSON|data)/i.test(message) ? text.length + 1 : undefined;
+  const at = jsonErrorIndex(text);
+  return (at < 0 ? text.length : at) + 1;
 }
 
 /**
