@@ -19,7 +19,7 @@ const ProviderSchema = z.object({
   notes: z.string(),
   bands: z.array(BandSchema).min(1),
 });
-export const FinetunePriceTableSchema = z.object({ providers: z.record(z.enum(['together', 'fireworks']), ProviderSchema) });
+export const FinetunePriceTableSchema = z.object({ providers: z.partialRecord(z.enum(['together', 'fireworks']), ProviderSchema) });
 export type FinetunePriceTable = z.infer<typeof FinetunePriceTableSchema>;
 export type FinetuneProvider = 'together' | 'fireworks';
 

@@ -34,13 +34,13 @@ export class JobFileError extends Error {
   }
 }
 
-function validate(file: string, raw: Record<string, unknown>): FinetuneJob {
+function validate(file: string, raw: Record<string, unknown>, spelled: Record<string, string> = {}): FinetuneJob {
   const renamed: Record<string, unknown> = {};
-  const writtenAs: Record<string, string> = {};
+  const writtenAs: Record<string, string> = { ...spelled };
   for (const [k, v] of Object.entries(raw)) {
     const canonical = ALIASES[k] ?? k;
     renamed[canonical] = v;
-    writtenAs[canonical] = k;
+    writtenAs[canonical] ??= k;
   }
   const r = FinetuneJobSchema.safeParse(renamed);
   if (r.success) return r.data;
@@ -97,7 +97,7 @@ export function readAxolotlSubset(file: string, text: string): FinetuneJob {
   if (out.val_set_size !== undefined) job.val_set_size = out.val_set_size;
   if (out.adapter !== undefined) job.lora = out.adapter === 'lora' || out.adapter === 'qlora';
   if (datasets[0]) job.training_file = datasets[0];
-  return validate(file, job);
+  return validate(file, job, { n_epochs: 'num_epochs', lora: 'adapter', training_file: 'datasets[0].path' });
 }
 
 /** Read and validate a job file by its extension (.json, .toml, .yml/.yaml as axolotl). */
