@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { main } from '../../../src/cli/main';
 import { capturedIo } from '../../support/captured-io';
@@ -56,5 +57,16 @@ describe('cloudtrain validate / estimate on a fine-tune JSONL', () => {
     assert.match(tg.out, /Prices checked \d{4}-\d{2}-\d{2}/);
     const bad = await cli(['estimate', '--dataset', 'e.jsonl', '--provider', 'replicate', '--model', MODEL]);
     assert.equal(bad.code, 2);
+  });
+});
+
+describe('cloudtrain validate on a config keeps its output', () => {
+  it('--json on a dataloader config still has { ok, files, diagnostics }', async () => {
+    const example = path.resolve(__dirname, '../../../examples/simpletuner-demo');
+    const io = capturedIo({ env: { PATH: process.env.PATH }, cwd: example, dataHome: path.join(os.tmpdir(), 'ft-cli-unused') });
+    const code = await main(['validate', 'config/multidatabackend.json', '--json'], io);
+    const body = JSON.parse(io.out());
+    assert.deepEqual(Object.keys(body), ['ok', 'files', 'diagnostics']);
+    assert.equal(code, body.ok ? 0 : 1);
   });
 });
