@@ -2,7 +2,8 @@ import type { DatasetFormat } from './schemas';
 
 /**
  * Hand-written twin of the zod schemas in schemas.ts, for the hot path: a 2 GB file is millions of
- * records, and running zod on every one costs more than JSON.parse itself. It only answers "valid, and
+ * records, and zod costs about half of JSON.parse per record (measured on a 650-byte, 5-message chat record:
+ * JSON.parse 8.9 µs, zod safeParse 4.4 µs, this check 0.1 µs). It only answers "valid, and
  * in which format"; a record it rejects is explained by the zod schema (explain.ts). The unit tests
  * check that both agree on every fixture.
  */
