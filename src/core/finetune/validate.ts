@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { explainRecord } from './explain';
 import { jsonErrorIndex } from './json-error';
 import { claimedFormat, isValidRecord } from './fast-check';
-import { scanLines } from './lines';
+import { DEFAULT_MAX_LINE_BYTES, scanLines } from './lines';
 import type { DatasetDiagnostic, DatasetFormat } from './schemas';
 
 export interface ValidationProgress {
@@ -18,6 +18,8 @@ export interface ValidateOptions {
   onProgress?: (p: ValidationProgress) => void;
   /** Read size in bytes (tests use a tiny one). */
   chunkSize?: number;
+  /** Longest line read into memory; longer ones are reported, not parsed (default 64 MiB). */
+  maxLineBytes?: number;
 }
 
 export interface DatasetValidation {
@@ -119,6 +121,11 @@ export async function validateDataset(file: string, opts: ValidateOptions = {}):
   const { bytes } = await scanLines(file, onLine, {
     signal: opts.signal,
     chunkSize: opts.chunkSize,
+    maxLineBytes: opts.maxLineBytes,
+    onOversizedLine: (line, size) => {
+      lines = line;
+      report({ severity: 'error', line, code: 'line-too-large', message: `line of ${size} bytes is larger than ${opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES} bytes; not read` });
+    },
     onChunk: (bytesRead) => {
       const now = Date.now();
       if (opts.onProgress && (now - lastProgress >= 100 || bytesRead === totalBytes)) {

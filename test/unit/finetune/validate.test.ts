@@ -170,3 +170,19 @@ describe('finetune: JSON error column', () => {
     }
   });
 });
+
+describe('finetune: oversized lines', () => {
+  const t = tempDir();
+  after(() => t.cleanup());
+  it('a line longer than maxLineBytes is reported and skipped, not buffered; the next lines still count', async () => {
+    const huge = chat(['user', 'x'.repeat(5000)], ['assistant', 'y']);
+    const file = t.file('huge.jsonl', `${GOOD}\n${huge}\r\n${GOOD}\n${huge}`);
+    for (const chunkSize of [64, 1000, 1 << 20]) {
+      const r = await validateDataset(file, { chunkSize, maxLineBytes: 1000 });
+      assert.deepEqual(r.diagnostics.map((d) => `${d.line}:${d.code}`), ['2:line-too-large', '4:line-too-large'], `chunk ${chunkSize}`);
+      assert.match(r.diagnostics[0]!.message, new RegExp(`line of ${Buffer.byteLength(huge) + 2} bytes`));
+      assert.equal(r.examples, 2);
+      assert.equal(r.lines, 4);
+    }
+  });
+});
