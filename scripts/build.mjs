@@ -45,6 +45,8 @@ const builds = [
   { ...node, entryPoints: ['src/vendor/ssh2.ts'], outfile: 'dist/vendor/ssh2.js' },
   // The Together AI SDK for managed fine-tuning (src/providers/together/api.ts).
   { ...node, entryPoints: ['src/vendor/together.ts'], outfile: 'dist/vendor/together.js' },
+  // Llama 3 tokenizer for fine-tune token counts (vocabulary baked in, ~3.2 MB): loaded on first count.
+  { ...node, entryPoints: ['src/vendor/llama3-tokenizer.ts'], outfile: 'dist/vendor/llama3-tokenizer.js' },
   ...(webviewEntries.length
     ? [{ ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: webviewEntries, outdir: 'dist/webview', plugins: [zodEnglishOnly] }]
     : []),

@@ -8,7 +8,7 @@ import path from 'node:path';
  * file is beside it; from source (tests, tsx) the entry is src/vendor/<name>.ts. The computed path
  * keeps esbuild from pulling the library back into the bundle.
  */
-export function loadVendor<T>(name: 'aws-s3' | 'ssh2' | 'together'): T {
+export function loadVendor<T>(name: 'aws-s3' | 'ssh2' | 'together' | 'llama3-tokenizer'): T {
   const shipped = path.join(__dirname, 'vendor', `${name}.js`);
   const file = existsSync(shipped) ? shipped : path.join(__dirname, name);
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -10,6 +10,7 @@ import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/set
 import { cliContext } from '../context';
 import { UsageError } from '../io';
 import { scoped } from '../scope';
+import { runEstimateFinetune } from './finetune-dataset';
 import { estimateText } from './submit';
 
 const USAGE = 'usage: cloudtrain estimate <config> --provider P --hardware H [--steps N] [--json]';
@@ -20,6 +21,8 @@ const USAGE = 'usage: cloudtrain estimate <config> --provider P --hardware H [--
  * spending limit would block it. Exit 0 even if a limit would block (submit is what refuses).
  */
 export const runEstimate = scoped(async (argv, io) => {
+  // `--dataset x.jsonl`: a managed LLM fine-tune (Together/Fireworks), priced per token, not per GPU-second.
+  if (argv.some((a) => a === '--dataset' || a.startsWith('--dataset='))) return runEstimateFinetune(argv, io);
   const { values, positionals } = parseArgs({
     args: argv,
     options: { provider: { type: 'string', short: 'p' }, hardware: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' } },

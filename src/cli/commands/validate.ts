@@ -4,12 +4,15 @@ import { lineColumn } from '../../core/config/diagnostics';
 import { trainingOptionsFor } from '../../core/config/discover';
 import { validateConfigFile } from '../../core/config/validate';
 import { UsageError, type CliIO } from '../io';
+import { isJsonlDataset, runValidateJsonl } from './finetune-dataset';
 
 /**
  * `cloudtrain validate <config> [--json]` — check a dataloader config, or a training config and the
  * dataloader config it names. Prints `file:line:col: severity: message [code]`; exit 1 if any error.
  */
 export async function runValidate(argv: string[], io: CliIO): Promise<number> {
+  // Fine-tune datasets (`*.jsonl`) have their own checks and output; configs keep theirs unchanged.
+  if (argv.some((a) => !a.startsWith('-') && isJsonlDataset(a))) return runValidateJsonl(argv, io);
   const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError('usage: cloudtrain validate <config.json|config.toml|config.env|multidatabackend.json> [--json]');
   const file = path.resolve(io.cwd, positionals[0]!);
