@@ -10,6 +10,7 @@ import { parseProgressLine } from '../logs/progress';
 import { appendMetrics } from '../logs/metrics';
 import { finalCost } from '../cost/estimate';
 import type { UserPricing } from '../cost/prices';
+import { eventsAtFinalize } from '../notify/events';
 
 export interface MonitorOptions {
   dataHome: string;
@@ -28,6 +29,8 @@ export interface MonitorOptions {
    * was closed mid-download leaves one to lapse).
    */
   finalizeLeaseMs?: number;
+  /** Told after this monitor finalised a job (its events are recorded then): shows/sends them. */
+  notifier?: { scan(): Promise<void> | void };
 }
 
 /**
@@ -141,7 +144,7 @@ export class JobMonitor {
           renew = setInterval(() => void this.claimFinalize(job.id).catch(() => undefined), Math.max(1000, lease / 3));
           const extra = provider.finalize ? await provider.finalize(current, { ...ctx, signal: this.stopFinalizing.signal }) : {};
           const pricing = await this.opts.pricing?.();
-          current = (await this.history.update(job.id, (j) => ({
+          current = (await this.history.update(job.id, (j) => withEvents({
             ...j,
             outputs: mergeOutputs(j.outputs, extra.outputs ?? []),
             // Providers that bill (Replicate) report their cost; for the rest: run time × price.
@@ -151,6 +154,7 @@ export class JobMonitor {
             metadata: withoutClaim({ ...j.metadata, ...extra.metadata, finalized: true }),
             progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
           }))) ?? current;
+          void this.opts.notifier?.scan();
         } catch (e) {
           // Let the next attempt (here or in another process) start at once.
           await this.history.update(job.id, (j) => (claimOf(j)?.by === this.owner ? { ...j, metadata: withoutClaim(j.metadata) } : undefined)).catch(() => undefined);
@@ -219,6 +223,15 @@ export class JobMonitor {
     this.timer = undefined;
     this.stopFinalizing.abort(new Error('The job monitor stopped'));
   }
+}
+
+/**
+ * The job's notification events, recorded in the write that marks it finalised: only the process
+ * holding the finalisation claim makes that write, so each event is recorded exactly once.
+ */
+function withEvents(j: Job): Job {
+  const events = { ...eventsAtFinalize(j), ...(j.metadata.events as Record<string, string> | undefined) };
+  return { ...j, metadata: { ...j.metadata, events } };
 }
 
 function withoutClaim(metadata: Record<string, unknown>): Record<string, unknown> {
