@@ -43,7 +43,7 @@ export function recordedEvents(job: Job): JobEvent[] {
 }
 
 /** One line for a person: "LoRA run failed on ssh: CUDA out of memory". */
-export function eventTitle(job: Pick<Job, 'name' | 'provider'>, kind: JobEventKind): string {
+export function eventTitle(job: { name: string; provider: string }, kind: JobEventKind): string {
   const what = kind === 'delivery-failed' ? 'finished, but delivering its results failed' : kind;
   return `Job "${job.name}" ${what} (${job.provider})`;
 }
