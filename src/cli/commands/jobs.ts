@@ -3,6 +3,7 @@ import { isActive } from '../../core/jobs/schema';
 import { cliContext } from '../context';
 import { jobDetails, jobsTable } from '../format';
 import { UsageError, type CliIO } from '../io';
+import { sendPendingNotifications } from '../notify';
 
 /**
  * `cloudtrain jobs [--json] [--status S] [--no-refresh]` — list the job history, newest first.
@@ -18,6 +19,7 @@ export async function runJobs(argv: string[], io: CliIO): Promise<number> {
       const monitor = ctx.monitor();
       job = (await monitor.refresh(job)) ?? job;
       monitor.dispose();
+      await sendPendingNotifications(ctx.history, io);
     }
     io.stdout.write(values.json ? `${JSON.stringify(job, null, 2)}\n` : jobDetails(job));
     return 0;
@@ -27,6 +29,8 @@ export async function runJobs(argv: string[], io: CliIO): Promise<number> {
     const monitor = ctx.monitor();
     for (const job of await ctx.history.list()) if (isActive(job.status)) await monitor.refresh(job);
     monitor.dispose();
+    // A job this refresh finalised (or one nobody has sent yet) goes to the webhook, if one is set.
+    await sendPendingNotifications(ctx.history, io);
   }
   let jobs = await ctx.history.list();
   if (values.status) jobs = jobs.filter((j) => j.status === values.status);

@@ -3,6 +3,7 @@ import { isTerminal } from '../../core/jobs/schema';
 import { LogTail } from '../../core/logs/tail';
 import { cliContext } from '../context';
 import { UsageError, type CliIO } from '../io';
+import { sendPendingNotifications } from '../notify';
 
 /**
  * `cloudtrain logs <id> [--follow]` — print the job's log; with --follow keep polling the provider and
@@ -35,6 +36,7 @@ export async function runLogs(argv: string[], io: CliIO): Promise<number> {
         if (final.metadata.finalized !== true && final.metadata.finalizing) io.stderr.write('Another Cloud Training process (a VS Code window?) is collecting its outputs; `cloudtrain jobs` shows when that is done.\n');
         if (typeof final.metadata.deliveryError === 'string') io.stderr.write(`${final.metadata.deliveryError} (retry: cloudtrain deliver ${final.id})\n`);
         else if (final.metadata.deliveredAt) for (const o of final.outputs.filter((x) => x.kind === 's3' || x.kind === 'huggingface')) io.stderr.write(`Results: ${o.uri}\n`);
+        await sendPendingNotifications(ctx.history, io);
         return current.status === 'succeeded' ? 0 : 1;
       }
       await monitor.refresh(current);
