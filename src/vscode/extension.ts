@@ -59,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
     // A poll that meets an unknown host key or a locked key file asks, as a submission does.
     context: { prompter: vscodePrompter },
     notifier,
+    gpuSampleIntervalMs: Math.max(0, vscode.workspace.getConfiguration('cloudTraining').get<number>('gpuSampleSeconds', 30) * 1000),
   });
   const tree = new JobsTreeProvider(model);
   const view = vscode.window.createTreeView('cloudTraining.jobs', { treeDataProvider: tree, showCollapseAll: true });

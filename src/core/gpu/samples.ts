@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
 import { metricsPathFor } from '../logs/metrics';
 
 /**
@@ -11,31 +10,8 @@ import { metricsPathFor } from '../logs/metrics';
  */
 export const GPU_SAMPLE_COMMAND = 'nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total,power.draw --format=csv,noheader,nounits';
 
-export const GpuReadingSchema = z.object({
-  index: z.number().int().nonnegative(),
-  /** % */
-  util: z.number().min(0).max(100),
-  /** MiB */
-  memUsed: z.number().nonnegative(),
-  memTotal: z.number().nonnegative(),
-  /** W; absent when the GPU does not report it ("[N/A]"). */
-  power: z.number().nonnegative().optional(),
-});
-export type GpuReading = z.infer<typeof GpuReadingSchema>;
-
-export const GpuSampleSchema = z.object({ t: z.number(), gpus: z.array(GpuReadingSchema).min(1) });
-export type GpuSample = z.infer<typeof GpuSampleSchema>;
-
-/** `metadata.gpu` on the job: the latest sample, and since when every GPU has been under 10%. */
-export const GpuSummarySchema = z.object({
-  at: z.string(),
-  gpus: z.array(GpuReadingSchema),
-  idleSince: z.string().optional(),
-});
-export type GpuSummary = z.infer<typeof GpuSummarySchema>;
-
-export const IDLE_UTIL_PERCENT = 10;
-export const IDLE_WARN_MS = 10 * 60_000;
+export { GpuReadingSchema, GpuSampleSchema, GpuSummarySchema, IDLE_UTIL_PERCENT, IDLE_WARN_MS, isGpuIdle, type GpuReading, type GpuSample, type GpuSummary } from './schema';
+import { GpuReadingSchema, GpuSampleSchema, GpuSummarySchema, IDLE_UTIL_PERCENT, type GpuReading, type GpuSample, type GpuSummary } from './schema';
 
 /** Parse the CSV of GPU_SAMPLE_COMMAND; undefined when it is not that (no nvidia-smi, a driver error). */
 export function parseGpuSample(stdout: string, t = Date.now()): GpuSample | undefined {
@@ -62,11 +38,6 @@ export function nextSummary(prev: GpuSummary | undefined, sample: GpuSample): Gp
 export function summaryOf(metadata: Record<string, unknown>): GpuSummary | undefined {
   const r = GpuSummarySchema.safeParse(metadata.gpu);
   return r.success ? r.data : undefined;
-}
-
-/** "GPU idle — data loading bound?" once every GPU sat under 10% for 10 minutes. */
-export function isGpuIdle(s: GpuSummary | undefined): boolean {
-  return !!s?.idleSince && Date.parse(s.at) - Date.parse(s.idleSince) >= IDLE_WARN_MS;
 }
 
 export function describeGpus(s: GpuSummary): string {
