@@ -62,6 +62,8 @@ export class JobNotifier {
   private scanning: Promise<void> | undefined;
   private rescan = false;
   private disposed = false;
+  /** Aborts requests under way when the window or CLI process stops (their claim then lapses). */
+  private readonly stop = new AbortController();
 
   constructor(private readonly history: JobHistory, private readonly opts: NotifierOptions) {}
 
@@ -177,7 +179,7 @@ export class JobNotifier {
     const req = formatRequest(target.format, buildPayload(job, kind, at, reason));
     let outcome: { ok: true } | { ok: false; permanent: boolean; error: string };
     try {
-      const res = await fetch(target.url, { method: 'POST', headers: req.headers, body: req.body, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
+      const res = await fetch(target.url, { method: 'POST', headers: req.headers, body: req.body, signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.stop.signal]), redirect: 'error' });
       await res.arrayBuffer().catch(() => undefined);
       // 4xx (but 408/429) will not get better by asking again: a wrong URL or a body the service refuses.
       outcome = res.ok ? { ok: true } : { ok: false, permanent: res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429, error: `HTTP ${res.status}` };
@@ -185,6 +187,11 @@ export class JobNotifier {
       // Never the URL in the record or the log: Slack/Discord/ntfy URLs are the credential.
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
       outcome = { ok: false, permanent: false, error: `network error (${cause})` };
+    }
+    if (this.stop.signal.aborted) {
+      // Stopped mid-attempt: hand the event back (not counted) so the next process sends it at once.
+      await this.history.update(id, (j) => (deliveryOf(j, kind).by === this.owner ? withDelivery(j, kind, { state: 'pending', attempts: claimed!.attempts, error: claimed!.error }) : undefined));
+      return;
     }
     const attempts = claimed.attempts + 1;
     const next: Delivery = outcome.ok
@@ -213,6 +220,7 @@ export class JobNotifier {
 
   dispose(): void {
     this.disposed = true;
+    this.stop.abort();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }

@@ -205,3 +205,36 @@ describe('notifications: job events shown once and sent once across processes', 
     assert.ok(JSON.parse(long.body).content.length <= 2000);
   });
 });
+
+describe('notifications: a process stopping mid-attempt', function () {
+  this.timeout(30_000);
+  it('aborts the request and hands the event back, so the next process sends it at once', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-notify-stop-'));
+    const { createServer } = await import('node:http');
+    let hits = 0;
+    const hanging = createServer(() => { hits++; /* never answers */ });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    const rx = await startReceiver(() => 'k', []);
+    try {
+      const history = new JobHistory(dir);
+      await history.add(JobSchema.parse({ id: 'j', name: 'j', provider: 'local', status: 'failed', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), metadata: { finalized: true, events: { failed: new Date().toISOString() } } }));
+      const first = new JobNotifier(history, { webhook: () => ({ url: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/`, format: 'json' }) });
+      void first.scan();
+      const deadline = Date.now() + 10_000;
+      while (hits === 0) { if (Date.now() > deadline) throw new Error('no request'); await new Promise((r) => setTimeout(r, 20)); }
+      first.dispose();
+      while (((await history.get('j'))!.metadata.webhook as Record<string, { state: string }>).failed!.state !== 'pending') {
+        if (Date.now() > deadline) throw new Error('not handed back'); await new Promise((r) => setTimeout(r, 20));
+      }
+      const next = new JobNotifier(history, { webhook: () => ({ url: rx.url, format: 'json' }) });
+      await next.flush(5000);
+      next.dispose();
+      const rec = ((await history.get('j'))!.metadata.webhook as Record<string, { state: string; attempts: number }>).failed!;
+      assert.deepEqual([rec.state, rec.attempts, rx.received.length], ['delivered', 1, 1]);
+    } finally {
+      hanging.closeAllConnections(); hanging.close();
+      await rx.close();
+      await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    }
+  });
+});
