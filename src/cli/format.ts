@@ -1,3 +1,4 @@
+import { describeGpus, isGpuIdle, summaryOf } from '../core/gpu/samples';
 import type { Job } from '../core/jobs/schema';
 import { formatDuration, usd } from '../core/format';
 
@@ -41,6 +42,7 @@ export function jobDetails(j: Job, now = Date.now()): string {
     ['Finished', j.finishedAt],
     ['Elapsed', el === undefined ? undefined : formatDuration(el)],
     ['Progress', progressText(j) || undefined],
+    ['GPU', gpuText(j)],
     ['Estimate', j.cost?.estimate ? `${usd(j.cost.estimate.expected)} (${usd(j.cost.estimate.low)}–${usd(j.cost.estimate.high)})` : undefined],
     ['Cost', j.cost?.actual !== undefined ? `${usd(j.cost.actual)}${j.cost.pricePerHour !== undefined ? ` at ${usd(j.cost.pricePerHour)}/h` : ''}` : undefined],
     ['Error', j.error],
@@ -55,4 +57,11 @@ export function jobDetails(j: Job, now = Date.now()): string {
   const shown = lines.filter((l): l is [string, string] => l[1] !== undefined && l[1] !== '');
   const width = Math.max(...shown.map(([k]) => k.length));
   return shown.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${v}`).join('\n') + '\n';
+}
+
+/** Latest nvidia-smi figures of a running SSH/local job, with the idle warning. */
+function gpuText(j: Job): string | undefined {
+  const g = summaryOf(j.metadata);
+  if (!g || j.status !== 'running') return undefined;
+  return `${describeGpus(g)} (${g.at})${isGpuIdle(g) ? ' — GPU idle for 10+ min: data loading bound?' : ''}`;
 }

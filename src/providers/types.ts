@@ -62,6 +62,12 @@ export interface TrainingProvider {
    */
   finalize?(job: Job, ctx: ProviderContext): Promise<FinalizeResult>;
 
+  /**
+   * The output of `nvidia-smi` (GPU_SAMPLE_COMMAND, src/core/gpu/samples.ts) on the machine running
+   * the job, over the connection already held; undefined when there is nothing to sample. Optional.
+   */
+  sampleGpus?(job: Job, ctx: ProviderContext): Promise<string | undefined>;
+
   dispose?(): void | Promise<void>;
 }
 

@@ -18,6 +18,7 @@ import type { ExtensionServices } from './services';
 import { JobsStatusBar } from './status-bar';
 import { JobsModel } from './tree/jobs-model';
 import { JobsTreeProvider } from './tree/jobs-tree-provider';
+import { createWindowNotifier } from './notifications/register';
 
 /** The folder shared with the CLI: setting, else $CLOUD_TRAINING_HOME, else ~/.cloud-training. */
 function resolveDataHome(): string {
@@ -49,6 +50,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
   const services: ExtensionServices = { context, history, layout, providers, log };
 
   const model = new JobsModel(history, log);
+  const notifier = createWindowNotifier(context, history, log);
   const monitor = new JobMonitor(history, providers, {
     dataHome: layout.home,
     intervalMs: Math.max(500, vscode.workspace.getConfiguration('cloudTraining').get<number>('pollIntervalSeconds', 3) * 1000),
@@ -56,6 +58,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
     pricing: () => userPricing(readSubmitSettings()),
     // A poll that meets an unknown host key or a locked key file asks, as a submission does.
     context: { prompter: vscodePrompter },
+    notifier,
+    gpuSampleIntervalMs: Math.max(0, vscode.workspace.getConfiguration('cloudTraining').get<number>('gpuSampleSeconds', 30) * 1000),
   });
   const tree = new JobsTreeProvider(model);
   const view = vscode.window.createTreeView('cloudTraining.jobs', { treeDataProvider: tree, showCollapseAll: true });
@@ -70,6 +74,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
     view.badge = model.activeCount ? { value: model.activeCount, tooltip: `${model.activeCount} active job(s)` } : undefined;
     if (firstLoad) { firstLoad = false; logs.reattachActive(); }
     if (model.activeCount && !monitor.active) monitor.poke();
+    // Events recorded by another window or the CLI: one window (whichever claims first) shows them.
+    void notifier.scan();
   }));
   void model.ensureLoaded();
 

@@ -1,6 +1,7 @@
 import '../shared/zod-config'; // first: before any schema is parsed
 import type { Job } from '../../src/core/jobs/schema';
 import { lineChart } from '../shared/chart';
+import { GpuSummarySchema, isGpuIdle } from '../../src/core/gpu/schema';
 import { vscodeApi } from '../shared/client';
 import { el, facts, formatBytes, formatDuration, formatTime, section, usd } from '../shared/dom';
 import { appRoot, startPage, status } from '../shared/page';
@@ -45,10 +46,7 @@ startPage('job', (data, client) => {
     el('div', { className: 'progress-row' }, progress, el('span', { text: progressText(job) })),
     el('div', { className: 'actions' }, logs, cancel),
     feedback,
-    section('Loss and learning rate', lineChart([
-      { name: 'loss', className: 's-loss', points: (job.metrics ?? []).filter((m) => m.loss !== undefined).map((m) => ({ x: m.step, y: m.loss! })) },
-      { name: 'learning rate', className: 's-lr', points: (job.metrics ?? []).filter((m) => m.learningRate !== undefined).map((m) => ({ x: m.step, y: m.learningRate! })) },
-    ], { xLabel: 'step' })),
+    ...charts(data),
     el('div', { className: 'columns' },
       section('Timeline', facts(timeline(data))),
       section('Cost', facts(costFacts(job))),
@@ -69,6 +67,35 @@ startPage('job', (data, client) => {
       : el('p', { className: 'muted', text: 'Nothing yet: outputs appear when the job finishes.' })),
   );
 });
+
+/**
+ * Loss/lr and, for SSH and local jobs, GPU use under it. With timed points (the monitor stamps each)
+ * both charts share one axis, minutes since the job started; older jobs' points only have steps.
+ */
+function charts(data: JobViewData): HTMLElement[] {
+  const { job, gpu } = data;
+  const metrics = data.metrics.length ? data.metrics : (job.metrics ?? []);
+  const timed = metrics.length > 0 && metrics.every((m) => m.t !== undefined);
+  const times = [...(timed ? metrics.map((m) => m.t!) : []), ...gpu.map((g) => g.t)];
+  const origin = job.startedAt ? Date.parse(job.startedAt) : Math.min(...times);
+  const min = (t: number) => (t - origin) / 60_000;
+  const xDomain: [number, number] | undefined = times.length ? [Math.min(0, ...times.map(min)), Math.max(...times.map(min))] : undefined;
+  const x = (m: (typeof metrics)[number]) => (timed ? min(m.t!) : m.step);
+  const out = [section('Loss and learning rate', lineChart([
+    { name: 'loss', className: 's-loss', points: metrics.filter((m) => m.loss !== undefined).map((m) => ({ x: x(m), y: m.loss! })) },
+    { name: 'learning rate', className: 's-lr', points: metrics.filter((m) => m.learningRate !== undefined).map((m) => ({ x: x(m), y: m.learningRate! })) },
+  ], timed ? { xLabel: 'minutes since start', xDomain } : { xLabel: 'step' }))];
+  if (job.provider === 'ssh' || job.provider === 'local' || gpu.length) {
+    const last = gpu[gpu.length - 1];
+    out.push(section('GPU use', lineChart([
+      { name: 'utilisation % (mean of GPUs)', className: 's-loss', points: gpu.map((g) => ({ x: min(g.t), y: g.gpus.reduce((a, r) => a + r.util, 0) / g.gpus.length })) },
+      { name: 'memory used (GiB, all GPUs)', className: 's-lr', points: gpu.map((g) => ({ x: min(g.t), y: g.gpus.reduce((a, r) => a + r.memUsed, 0) / 1024 })) },
+    ], { xLabel: 'minutes since start', xDomain, empty: 'No GPU samples yet: nvidia-smi is read every 30 s while the job runs.' }),
+    job.status === 'running' && isGpuIdle(GpuSummarySchema.safeParse(job.metadata.gpu).data) ? el('p', { className: 'error', text: '⚠ GPU idle — data loading bound? (every GPU under 10% for 10 minutes)' }) : undefined,
+    last ? el('p', { className: 'muted', text: last.gpus.map((r) => `GPU ${r.index}: ${r.util}% · ${(r.memUsed / 1024).toFixed(1)}/${(r.memTotal / 1024).toFixed(1)} GiB${r.power !== undefined ? ` · ${Math.round(r.power)} W` : ''}`).join('  |  ') }) : undefined));
+  }
+  return out;
+}
 
 function progressText(job: Job): string {
   const p = job.progress;

@@ -36,15 +36,16 @@ export function formatTick(v: number): string {
 }
 
 /** Returns an `<svg>` element; an empty-state message when there are no points yet. */
-export function lineChart(series: Series[], opts: { xLabel?: string; title?: string } = {}): SVGSVGElement {
+export function lineChart(series: Series[], opts: { xLabel?: string; title?: string; empty?: string; xDomain?: [number, number] } = {}): SVGSVGElement {
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': opts.title ?? series.map((s) => s.name).join(' and ') });
   const all = series.flatMap((s) => s.points);
   if (!all.length) {
-    root.append(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'chart-empty' }, 'No metrics yet: loss and learning rate appear here as the log reports them.'));
+    root.append(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', class: 'chart-empty' }, opts.empty ?? 'No metrics yet: loss and learning rate appear here as the log reports them.'));
     return root;
   }
   const xs = all.map((p) => p.x);
-  const xMin = Math.min(...xs), xMax = Math.max(...xs, xMin + 1);
+  // A shared domain lines two charts up on one time axis (loss above, GPU use below).
+  const xMin = opts.xDomain?.[0] ?? Math.min(...xs), xMax = Math.max(opts.xDomain?.[1] ?? Math.max(...xs), xMin + 1e-9);
   const sx = (x: number) => PAD.l + ((x - xMin) / (xMax - xMin)) * (W - PAD.l - PAD.r);
   // x axis
   root.append(svg('line', { x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b, class: 'axis' }));

@@ -2,7 +2,8 @@ import * as z from 'zod';
 import { ConsentAnswerSchema } from '../../src/core/consent/policy';
 import { ConsentSummarySchema } from '../../src/core/consent/summary';
 import { CostEstimateSchema } from '../../src/core/cost/estimate';
-import { JobSchema } from '../../src/core/jobs/schema';
+import { JobSchema, MetricPointSchema } from '../../src/core/jobs/schema';
+import { GpuSampleSchema } from '../../src/core/gpu/schema';
 
 /**
  * The one message protocol between webview front ends and their panel hosts. Both sides validate
@@ -51,6 +52,10 @@ export const JobViewDataSchema = z.object({
   /** Host clock (ISO) so elapsed times agree with the tree. */
   now: z.string(),
   canCancel: z.boolean(),
+  /** Loss/lr points from the metrics sidecar (thinned); `t` puts them on the GPU chart's time axis. */
+  metrics: z.array(MetricPointSchema).default([]),
+  /** GPU samples (SSH and local jobs) from the same sidecar. */
+  gpu: z.array(GpuSampleSchema).default([]),
 });
 export type JobViewData = z.infer<typeof JobViewDataSchema>;
 

@@ -4,6 +4,7 @@ import { cliContext } from '../context';
 import { jobDetails, jobsTable } from '../format';
 import { UsageError } from '../io';
 import { scoped } from '../scope';
+import { sendPendingNotifications } from '../notify';
 
 /**
  * `cloudtrain jobs [--json] [--status S] [--no-refresh]` — list the job history, newest first.
@@ -19,6 +20,7 @@ export const runJobs = scoped(async (argv, io) => {
       const monitor = ctx.monitor();
       job = (await monitor.refresh(job)) ?? job;
       monitor.dispose();
+      await sendPendingNotifications(ctx.history, io);
     }
     io.stdout.write(values.json ? `${JSON.stringify(job, null, 2)}\n` : jobDetails(job));
     return 0;
@@ -28,6 +30,8 @@ export const runJobs = scoped(async (argv, io) => {
     const monitor = ctx.monitor();
     for (const job of await ctx.history.list()) if (isActive(job.status)) await monitor.refresh(job);
     monitor.dispose();
+    // A job this refresh finalised (or one nobody has sent yet) goes to the webhook, if one is set.
+    await sendPendingNotifications(ctx.history, io);
   }
   let jobs = await ctx.history.list();
   if (values.status) jobs = jobs.filter((j) => j.status === values.status);

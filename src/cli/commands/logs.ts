@@ -4,6 +4,7 @@ import { LogTail } from '../../core/logs/tail';
 import { cliContext } from '../context';
 import { UsageError } from '../io';
 import { scoped, signalExitCode } from '../scope';
+import { sendPendingNotifications } from '../notify';
 
 /**
  * `cloudtrain logs <id> [--follow]` — print the job's log; with --follow keep polling the provider and
@@ -31,6 +32,7 @@ export const runLogs = scoped(async (argv, io) => {
       if (final.metadata.finalized !== true && final.metadata.finalizing) io.stderr.write('Another Cloud Training process (a VS Code window?) is collecting its outputs; `cloudtrain jobs` shows when that is done.\n');
       if (typeof final.metadata.deliveryError === 'string') io.stderr.write(`${final.metadata.deliveryError} (retry: cloudtrain deliver ${final.id})\n`);
       else if (final.metadata.deliveredAt) for (const o of final.outputs.filter((x) => x.kind === 's3' || x.kind === 'huggingface')) io.stderr.write(`Results: ${o.uri}\n`);
+      await sendPendingNotifications(ctx.history, io);
       return current.status === 'succeeded' ? 0 : 1;
     }
     await monitor.refresh(current);

@@ -4,12 +4,14 @@ import type { JobHistory } from './history';
 import { Job, MetricPoint, isActive, isTerminal } from './schema';
 import { mergeOutputs } from './outputs';
 import type { ProviderRegistry } from '../../providers/registry';
-import type { ProviderContext, StatusUpdate } from '../../providers/types';
+import type { ProviderContext, StatusUpdate, TrainingProvider } from '../../providers/types';
 import { syncLogMirror, readLinesFrom } from '../logs/mirror';
 import { parseProgressLine } from '../logs/progress';
 import { appendMetrics } from '../logs/metrics';
 import { finalCost } from '../cost/estimate';
 import type { UserPricing } from '../cost/prices';
+import { eventsAtFinalize } from '../notify/events';
+import { appendGpuSample, nextSummary, parseGpuSample, summaryOf } from '../gpu/samples';
 
 export interface MonitorOptions {
   dataHome: string;
@@ -28,6 +30,10 @@ export interface MonitorOptions {
    * was closed mid-download leaves one to lapse).
    */
   finalizeLeaseMs?: number;
+  /** Told after this monitor finalised a job (its events are recorded then): shows/sends them. */
+  notifier?: { scan(): Promise<void> | void };
+  /** How often a running job's GPUs are sampled (providers with `sampleGpus`: SSH, local); 0 = never. Default 30 s. */
+  gpuSampleIntervalMs?: number;
 }
 
 /**
@@ -129,6 +135,7 @@ export class JobMonitor {
       if (job.logPath) {
         await syncLogMirror(current, provider, ctx);
         current = (await this.parseNewLogLines(current)) ?? current;
+        if (current.status === 'running' && provider.sampleGpus) current = (await this.sampleGpus(current, provider, ctx)) ?? current;
       }
       if (isTerminal(current.status) && current.metadata.finalized !== true && !this.finalizing.has(job.id) && !opts.deferFinalize) {
         this.finalizing.add(job.id);
@@ -141,7 +148,7 @@ export class JobMonitor {
           renew = setInterval(() => void this.claimFinalize(job.id).catch(() => undefined), Math.max(1000, lease / 3));
           const extra = provider.finalize ? await provider.finalize(current, { ...ctx, signal: this.stopFinalizing.signal }) : {};
           const pricing = await this.opts.pricing?.();
-          current = (await this.history.update(job.id, (j) => ({
+          current = (await this.history.update(job.id, (j) => withEvents({
             ...j,
             outputs: mergeOutputs(j.outputs, extra.outputs ?? []),
             // Providers that bill (Replicate) report their cost; for the rest: run time × price.
@@ -151,6 +158,7 @@ export class JobMonitor {
             metadata: withoutClaim({ ...j.metadata, ...extra.metadata, finalized: true }),
             progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
           }))) ?? current;
+          void this.opts.notifier?.scan();
         } catch (e) {
           // Let the next attempt (here or in another process) start at once.
           await this.history.update(job.id, (j) => (claimOf(j)?.by === this.owner ? { ...j, metadata: withoutClaim(j.metadata) } : undefined)).catch(() => undefined);
@@ -183,7 +191,8 @@ export class JobMonitor {
       const r = parseProgressLine(line, progress);
       if (!r) continue;
       progress = r.progress;
-      if (r.metric) points.push(r.metric);
+      // The time the monitor read the line: the loss and GPU charts share a time axis.
+      if (r.metric) points.push({ ...r.metric, t: Date.now() });
     }
     let claimed = false;
     const updated = await this.history.update(job.id, (j) => {
@@ -194,6 +203,37 @@ export class JobMonitor {
     });
     if (claimed) await appendMetrics(job.logPath!, points);
     return updated;
+  }
+
+  /**
+   * One GPU sample when due. `metadata.gpuSampleAt` is advanced under the history lock before
+   * sampling, so of several windows polling the same job only one samples each interval. A failed
+   * sample (no nvidia-smi, a dropped connection) is skipped: it never makes the job "reconnecting".
+   */
+  private async sampleGpus(job: Job, provider: Pick<TrainingProvider, "sampleGpus">, ctx: ProviderContext): Promise<Job | undefined> {
+    const every = this.opts.gpuSampleIntervalMs ?? 30_000;
+    if (every <= 0 || !job.logPath) return job;
+    const last = typeof job.metadata.gpuSampleAt === 'string' ? job.metadata.gpuSampleAt : undefined;
+    if (last && Date.now() - Date.parse(last) < every) return job;
+    let claimed = false;
+    const at = Date.now();
+    await this.history.update(job.id, (j) => {
+      if (j.metadata.gpuSampleAt !== job.metadata.gpuSampleAt) return undefined;
+      claimed = true;
+      return { ...j, metadata: { ...j.metadata, gpuSampleAt: new Date(at).toISOString() } };
+    });
+    if (!claimed) return job;
+    let sample;
+    try {
+      // Stamped with the claim's time: samples sit exactly one interval apart on the chart.
+      sample = parseGpuSample((await provider.sampleGpus!(job, ctx)) ?? '', at);
+    } catch (e) {
+      this.opts.log?.(`Job ${job.id}: GPU sample failed: ${(e as Error).message}`);
+      return job;
+    }
+    if (!sample) return job;
+    await appendGpuSample(job.logPath, sample);
+    return this.history.update(job.id, (j) => ({ ...j, metadata: { ...j.metadata, gpu: nextSummary(summaryOf(j.metadata), sample) } }));
   }
 
   /**
@@ -219,6 +259,15 @@ export class JobMonitor {
     this.timer = undefined;
     this.stopFinalizing.abort(new Error('The job monitor stopped'));
   }
+}
+
+/**
+ * The job's notification events, recorded in the write that marks it finalised: only the process
+ * holding the finalisation claim makes that write, so each event is recorded exactly once.
+ */
+function withEvents(j: Job): Job {
+  const events = { ...eventsAtFinalize(j), ...(j.metadata.events as Record<string, string> | undefined) };
+  return { ...j, metadata: { ...j.metadata, events } };
 }
 
 function withoutClaim(metadata: Record<string, unknown>): Record<string, unknown> {

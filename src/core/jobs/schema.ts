@@ -30,7 +30,8 @@ export const ProgressSchema = z.object({
 export type Progress = z.infer<typeof ProgressSchema>;
 
 /** One point of the metric series drawn in the job details chart. */
-export const MetricPointSchema = z.object({ step: z.number(), loss: z.number().optional(), learningRate: z.number().optional() });
+/** `t`: when the monitor read it (epoch ms), for a time axis shared with GPU samples; absent on old points. */
+export const MetricPointSchema = z.object({ step: z.number(), loss: z.number().optional(), learningRate: z.number().optional(), t: z.number().optional() });
 export type MetricPoint = z.infer<typeof MetricPointSchema>;
 
 export const CostSchema = z.object({

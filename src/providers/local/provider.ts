@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
@@ -11,6 +11,7 @@ import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
 } from '../types';
 import { fillCommand, shellQuote } from './command';
+import { GPU_SAMPLE_COMMAND } from '../../core/gpu/samples';
 import { isOurProcessAlive, localRunProbe } from './process-files';
 import { confirmGone, observeRun, type RunProbe } from '../run-observation';
 
@@ -139,6 +140,14 @@ export class LocalProvider implements TrainingProvider {
     // Gone without an exit code, twice: killed by a signal (our cancel, OOM killer, reboot).
     if (job.cancelRequestedAt) return { status: 'cancelled', providerStatus: 'killed', finishedAt: new Date().toISOString() };
     return { status: 'failed', providerStatus: 'killed', error: 'The training process ended without an exit code (killed by a signal, or the machine restarted)' };
+  }
+
+  /** nvidia-smi on this machine (found on the PATH the jobs get); undefined without one. */
+  async sampleGpus(_job: Job, ctx: ProviderContext): Promise<string | undefined> {
+    const [cmd, ...args] = GPU_SAMPLE_COMMAND.split(' ');
+    return new Promise((resolve) => {
+      execFile(cmd!, args, { env: this.opts.env ?? process.env, timeout: 15_000, signal: ctx.signal, maxBuffer: 1 << 20 }, (err, stdout) => resolve(err ? undefined : stdout));
+    });
   }
 
   async fetchLogs(): Promise<Buffer | null> {

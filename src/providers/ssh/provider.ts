@@ -11,6 +11,7 @@ import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, SyncedFolder, TrainingProvider,
 } from '../types';
 import { SshConnection } from './connection';
+import { GPU_SAMPLE_COMMAND } from '../../core/gpu/samples';
 import { checkGpus, describeGpus } from './gpu';
 import { listHostChoices, resolveSshTarget, type HostSources } from './hosts';
 import { SshJobMetadataSchema, SshSubmitOptionsSchema, type SshJobMetadata } from './options';
@@ -205,6 +206,13 @@ export class SshProvider implements TrainingProvider {
       case 'missing':
         return { status: 'failed', providerStatus: 'missing', error: `The job folder ${meta.runDir} is gone from ${meta.host}` };
     }
+  }
+
+  /** One nvidia-smi query on the job's host, through the connection the polling already holds. */
+  async sampleGpus(job: Job, ctx: ProviderContext): Promise<string | undefined> {
+    const conn = await this.connection(this.meta(job).host, ctx);
+    const r = await conn.exec(`${GPU_SAMPLE_COMMAND} 2>/dev/null`, { signal: ctx.signal });
+    return r.code === 0 ? r.stdout : undefined;
   }
 
   async fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> {

@@ -3,6 +3,7 @@ import type { Job, ProviderId } from '../../core/jobs/schema';
 import { isActive } from '../../core/jobs/schema';
 import { elapsedSeconds, progressText } from '../../cli/format';
 import { formatDuration, usd } from '../../core/format';
+import { describeGpus, isGpuIdle, summaryOf } from '../../core/gpu/samples';
 
 const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
 const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
@@ -12,6 +13,8 @@ const STATUS_COLORS: Partial<Record<Job['status'], string>> = {
 };
 
 export function providerIcon(job: Job): vscode.ThemeIcon {
+  // A running job whose GPUs have idled for 10 minutes gets the warning mark instead of its provider icon.
+  if (gpuIdle(job)) return new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));
   const color = STATUS_COLORS[job.status];
   return new vscode.ThemeIcon(PROVIDER_ICONS[job.provider], color ? new vscode.ThemeColor(color) : undefined);
 }
@@ -20,7 +23,7 @@ export function providerIcon(job: Job): vscode.ThemeIcon {
 export function jobDescription(job: Job, now = Date.now()): string {
   const el = elapsedSeconds(job, now);
   const cost = job.cost?.actual ?? job.cost?.estimate?.expected;
-  return [job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), cost ? usd(cost) : '']
+  return [gpuIdle(job) ? `⚠ ${GPU_IDLE}` : '', job.statusDetail ?? job.status, el === undefined ? '' : formatDuration(el), progressText(job), cost ? usd(cost) : '']
     .filter(Boolean).join(' · ');
 }
 
@@ -52,10 +55,18 @@ export function jobTooltip(job: Job): vscode.MarkdownString {
   if (job.cost?.estimate) md.appendMarkdown(`Estimate: ${usd(job.cost.estimate.low)}–${usd(job.cost.estimate.high)}  \n`);
   if (job.cost?.actual !== undefined) md.appendMarkdown(`Cost: ${usd(job.cost.actual)}  \n`);
   if (job.configPaths.training) md.appendMarkdown(`Config: \`${job.configPaths.training}\`  \n`);
+  const gpu = summaryOf(job.metadata);
+  if (gpu && isActive(job.status)) {
+    md.appendMarkdown(`GPU (${new Date(gpu.at).toLocaleTimeString()}): ${escape(describeGpus(gpu))}  \n`);
+    if (gpuIdle(job)) md.appendMarkdown(`$(warning) ${escape(GPU_IDLE)} (under 10% since ${new Date(gpu.idleSince!).toLocaleTimeString()})  \n`);
+  }
   if (job.error) md.appendMarkdown(`Error: ${escape(job.error)}  \n`);
   if (typeof job.metadata.deliveryError === 'string') md.appendMarkdown(`Delivery: ${escape(job.metadata.deliveryError)}  \n`);
   md.appendMarkdown(`ID: \`${job.id}\`${job.providerJobId ? ` · provider id \`${job.providerJobId}\`` : ''}`);
   return md;
 }
+
+export const GPU_IDLE = 'GPU idle — data loading bound?';
+export const gpuIdle = (job: Job): boolean => job.status === 'running' && isGpuIdle(summaryOf(job.metadata));
 
 const escape = (s: string): string => s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');

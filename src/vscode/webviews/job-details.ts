@@ -4,6 +4,8 @@ import { isActive, type Job } from '../../core/jobs/schema';
 import type { JobViewData } from '../../../webview/shared/protocol';
 import type { ExtensionServices } from '../services';
 import { attachView, webviewOptions, type ViewPanel } from './panel';
+import { readMetrics } from '../../core/logs/metrics';
+import { readGpuSamples } from '../../core/gpu/samples';
 
 export const JOB_DETAILS_VIEW_TYPE = 'cloudTraining.jobDetails';
 /** What the page stores with vscode.setState, handed back to the serializer after a reload. */
@@ -56,7 +58,12 @@ export class JobDetailsPanels implements vscode.Disposable {
     panel.title = title(first);
     panel.iconPath = vscode.Uri.joinPath(this.services.context.extensionUri, 'media', 'cloud-training.svg');
     let last = first;
-    const data = (job: Job): JobViewData => ({ job, now: new Date().toISOString(), canCancel: isActive(job.status) });
+    // Series come from the job's sidecar (not the history, which stays small): read on each push.
+    const data = async (job: Job): Promise<JobViewData> => ({
+      job, now: new Date().toISOString(), canCancel: isActive(job.status),
+      metrics: job.logPath ? await readMetrics(job.logPath, 1000) : (job.metrics ?? []),
+      gpu: job.logPath ? await readGpuSamples(job.logPath, 500) : [],
+    });
     const view = attachView(this.services, panel, 'job', async () => data((last = (await this.services.history.get(id)) ?? last)));
     view.channel
       .handle('job.showLogs', async ({ jobId }) => { await this.actions.showLogs(jobId); return {}; })
@@ -81,8 +88,8 @@ export class JobDetailsPanels implements vscode.Disposable {
         lastStamp = s;
         last = job;
         panel.title = title(job);
-        view.channel.update(data(job));
-      }, (e) => this.services.log.warn(`Job details ${id}: ${(e as Error).message}`));
+        return data(job).then((d) => view.channel.update(d));
+      }).then(undefined, (e) => this.services.log.warn(`Job details ${id}: ${(e as Error).message}`));
     }, this.refreshMs);
     panel.onDidDispose(() => {
       clearInterval(timer);

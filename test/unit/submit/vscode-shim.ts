@@ -30,6 +30,13 @@ export class Uri {
   toString() { return this.raw ?? `file://${this.fsPath}`; }
 }
 
+export class ThemeColor { constructor(readonly id: string) {} }
+export class ThemeIcon { constructor(readonly id: string, readonly color?: ThemeColor) {} }
+export class MarkdownString {
+  value = '';
+  constructor(value?: string, readonly supportThemeIcons?: boolean) { this.value = value ?? ''; }
+  appendMarkdown(s: string) { this.value += s; return this; }
+}
 export const ViewColumn = { Active: -1, One: 1, Beside: -2 } as const;
 export const ProgressLocation = { Notification: 15, Window: 10 } as const;
 

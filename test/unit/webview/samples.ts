@@ -55,6 +55,8 @@ export function sampleJob(): JobViewData {
   return {
     now: new Date(start + 25 * 60_000).toISOString(),
     canCancel: true,
+    metrics: [],
+    gpu: [],
     job: JobSchema.parse({
       id: 'mi3k2x7q-a1b2c3', name: 'fox-lora/config.json', provider: 'replicate', providerJobId: 'r8_abc123', providerStatus: 'processing',
       hardware: 'l40s', status: 'running', workspace: '/home/ada/fox-lora',
@@ -75,4 +77,26 @@ export function sampleCostBlocked(): CostViewData {
   const base = sampleCost();
   const message = 'Blocked by the replicate monthly limit of $35.00: spent $31.40 this month + this job\'s estimate $4.28 = $35.68 (raise cloudTraining.limits.perProvider.replicate.monthly to allow it).';
   return { ...base, limits: { ok: false, message, applicable: [{ label: 'Replicate monthly', limit: 35, spent: 31.4 }] } };
+}
+
+/** An SSH job with timed loss points and GPU samples on one time axis; its GPUs have idled for 12 minutes. */
+export function sampleSshJob(): JobViewData {
+  const start = Date.parse('2026-11-20T09:00:00Z');
+  const base = sampleJob();
+  const metrics = base.job.metrics!.map((m, i) => ({ ...m, t: start + (i + 1) * 25_000 }));
+  const gpu = Array.from({ length: 50 }, (_, i) => ({
+    t: start + i * 30_000,
+    gpus: [0, 1].map((index) => ({ index, util: i < 26 ? 85 + ((i * 7 + index * 3) % 12) : 4, memUsed: 30_000 + index * 1500 + (i % 5) * 200, memTotal: 81_559, power: i < 26 ? 520 : 95 })),
+  }));
+  const last = gpu[gpu.length - 1]!;
+  return {
+    ...base,
+    metrics,
+    gpu,
+    job: JobSchema.parse({
+      ...base.job, id: 'mi3k2x7q-ssh001', name: 'fox-lora on gpu-box', provider: 'ssh', providerJobId: 'gpu-box:4242', providerStatus: 'running', hardware: 'gpu-box',
+      metrics: undefined, outputs: [],
+      metadata: { gpu: { at: new Date(last.t).toISOString(), gpus: last.gpus, idleSince: new Date(gpu[26]!.t).toISOString() } },
+    }),
+  };
 }

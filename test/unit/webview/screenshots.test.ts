@@ -27,7 +27,7 @@ describe('webview screenshots (headless chromium)', function () {
     assert.equal(code, 0, log);
     assert.match(log, /all webviews rendered with their data/);
     const pngs = readdirSync(out).filter((f) => f.endsWith('.png')).sort();
-    assert.deepEqual(pngs, ['consent-dark.png', 'consent-light.png', 'cost-blocked-dark.png', 'cost-blocked-light.png', 'cost-dark.png', 'cost-light.png', 'job-dark.png', 'job-light.png']);
+    assert.deepEqual(pngs, ['consent-dark.png', 'consent-light.png', 'cost-blocked-dark.png', 'cost-blocked-light.png', 'cost-dark.png', 'cost-light.png', 'job-dark.png', 'job-gpu-dark.png', 'job-gpu-light.png', 'job-light.png']);
     for (const f of pngs) {
       const buf = readFileSync(path.join(out, f));
       assert.equal(buf.subarray(1, 4).toString(), 'PNG', f);
