@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { parseRetryAfter } from '../net/retry-after';
 
 /**
  * The HTTP layer shared by the Lambda, DigitalOcean and RunPod clients: bearer auth, zod at the
@@ -187,10 +188,3 @@ function providerCode(body: unknown): string | undefined {
   return undefined;
 }
 
-/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(v: string | null, now = Date.now()): number | undefined {
-  if (!v) return undefined;
-  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}

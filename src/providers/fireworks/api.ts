@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
-import { describeNetworkError, multipartBody, parseRetryAfter, scrubSecret, sleep, streamedRequest } from '../managed-http';
+import { describeNetworkError, multipartBody, parseRetryAfter, scrubSecret, sleep, streamedRequest } from '../streamed-http';
 
 /**
  * A small typed client for the Fireworks control-plane REST API (no official TypeScript SDK):

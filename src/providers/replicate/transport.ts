@@ -1,9 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
+import { parseRetryAfter } from '../../core/net/retry-after';
+import { streamedRequest, type BodyPart } from '../streamed-http';
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 
 /**
  * The `fetch` we hand to the `replicate` client. The client's own retry loop (lib/util.js
@@ -109,15 +109,6 @@ export class Transport {
   }
 }
 
-/** Seconds or an HTTP date → milliseconds from now. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
-
 function describe(e: unknown): string {
   const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError') return 'timed out';
@@ -145,7 +136,7 @@ async function nodeUpload(input: Parameters<typeof fetch>[0], init: RequestInit,
   const url = new URL(input instanceof Request ? input.url : String(input));
   const boundary = `----cloudtrain${randomBytes(12).toString('hex')}`;
   const quote = (v: string) => v.replace(/"/g, '%22').replace(/\r|\n/g, ' ');
-  const parts: (Buffer | { path: string; size: number })[] = [];
+  const parts: BodyPart[] = [];
   const entries: [string, FormDataEntryValue][] = [];
   form.forEach((value, name) => entries.push([name, value]));
   for (const [name, value] of entries) {
@@ -160,43 +151,16 @@ async function nodeUpload(input: Parameters<typeof fetch>[0], init: RequestInit,
     parts.push(Buffer.from('\r\n'));
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
-  const length = parts.reduce((n, p) => n + (Buffer.isBuffer(p) ? p.length : p.size), 0);
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((v, k) => { headers[k] = v; });
   headers['content-type'] = `multipart/form-data; boundary=${boundary}`;
-  headers['content-length'] = String(length);
-
-  const mod = url.protocol === 'https:' ? https : http;
-  return new Promise<Response>((resolve, reject) => {
-    const req = mod.request(url, { method: init.method ?? 'POST', headers, signal: init.signal ?? undefined }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-        const status = res.statusCode ?? 500;
-        resolve(new Response(status === 204 ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage, headers: h }));
-      });
-    });
-    req.on('error', (e) => reject(Object.assign(new TypeError('fetch failed'), { cause: e })));
+  let lastReport = 0;
+  const res = await streamedRequest({
+    url: url.toString(), method: init.method ?? 'POST', headers, parts, signal: init.signal ?? undefined,
     // No overall deadline for a big upload, but a stalled connection must not hang the submission.
-    req.setTimeout(UPLOAD_IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('upload stalled'), { code: 'ETIMEDOUT' })));
-    void (async () => {
-      let sent = 0;
-      let lastReport = 0;
-      for (const p of parts) {
-        const source: AsyncIterable<Buffer> = Buffer.isBuffer(p) ? [p] as unknown as AsyncIterable<Buffer> : createReadStream(p.path, { highWaterMark: 64 * 1024 });
-        for await (const chunk of source) {
-          if (!req.write(chunk)) await once(req, 'drain');
-          if (!Buffer.isBuffer(p)) {
-            sent += chunk.length;
-            if (Date.now() - lastReport > 200) { lastReport = Date.now(); scope.onProgress(sent, scope.totalBytes); }
-          }
-        }
-      }
-      scope.onProgress(scope.totalBytes, scope.totalBytes);
-      req.end();
-    })().catch((e) => req.destroy(e as Error));
+    idleTimeoutMs: UPLOAD_IDLE_TIMEOUT_MS,
+    onProgress: (sent) => { if (Date.now() - lastReport > 200) { lastReport = Date.now(); scope.onProgress(sent, scope.totalBytes); } },
   });
+  scope.onProgress(scope.totalBytes, scope.totalBytes);
+  return res;
 }

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import * as z from 'zod';
 import type * as TogetherSdk from '../../vendor/together';
 import { loadVendor } from '../../vendor/load';
-import { describeNetworkError, multipartBody, parseRetryAfter, scrubSecret, sleep, streamedRequest } from '../managed-http';
+import { describeNetworkError, multipartBody, parseRetryAfter, scrubSecret, sleep, streamedRequest } from '../streamed-http';
 
 /**
  * Thin typed wrapper over Together AI's official SDK (`together-ai`) for fine-tuning: responses are

@@ -7,7 +7,7 @@ import { Harness, startHarness, submitJob, trainerOptions, waitFor } from './har
 import { checkInput } from '../../../src/providers/replicate/input-schema';
 import { costFor, parseHardware } from '../../../src/providers/replicate/hardware';
 import { mapStatus } from '../../../src/providers/replicate/status';
-import { parseRetryAfter } from '../../../src/providers/replicate/transport';
+import { parseRetryAfter } from '../../../src/core/net/retry-after';
 import { scrub } from '../../../src/providers/replicate/errors';
 import { ReplicateOptionsSchema } from '../../../src/providers/replicate/options';
 import { replicateOptionsFromFlags, replicateProviderFromEnv } from '../../../src/providers/replicate/cli-options';

@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { parseRetryAfter } from '../core/net/retry-after';
+
+export { parseRetryAfter };
 
 /**
- * Streamed request bodies for the managed fine-tuning APIs (Together, Fireworks): a dataset file goes
- * from disk to the socket with back-pressure, never whole in memory. (Node 20's fetch buffers an upload
+ * Streamed request bodies for provider uploads (Replicate's package, Together's and Fireworks' datasets):
+ * a file goes from disk to the socket with back-pressure, never whole in memory. (Node 20's fetch buffers an upload
  * body far ahead of the socket, so it is not used for files; see replicate/transport.ts.)
  */
 export type BodyPart = Buffer | { path: string; size: number };
@@ -81,14 +84,6 @@ function drained(req: http.ClientRequest): Promise<void> {
   });
 }
 
-/** Seconds or an HTTP date → milliseconds from now. */
-export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
-}
 
 /** Remove the API key (and anything shaped like a bearer header) from text bound for a message or log. */
 export function scrubSecret(text: string, secret: string | undefined): string {
