@@ -1,6 +1,12 @@
 import { parseDataFlag, type DataRequest } from '../providers/replicate/data-route';
 import { TRAINER_PROFILES } from '../providers/replicate/hardware';
+import type { SecretLookup } from '../core/destinations/schema';
+import { s3SecretName } from '../core/destinations/schema';
 import { UsageError } from './io';
+
+/** Where the CLI reads the secrets of `--data-key` / `--data-read-key` (names, never values, on the command line). */
+export const DATA_SECRET_ENV = 'AWS_SECRET_ACCESS_KEY';
+export const DATA_READ_SECRET_ENV = 'CLOUD_TRAINING_DATA_READ_SECRET_ACCESS_KEY';
 
 /** parseArgs options of `cloudtrain submit --provider replicate`. */
 export const REPLICATE_OPTIONS = {
@@ -13,6 +19,8 @@ export const REPLICATE_OPTIONS = {
   'data-region': { type: 'string' },
   'data-key': { type: 'string' },
   'data-read-key': { type: 'string' },
+  'data-secret-env': { type: 'string' },
+  'data-read-secret-env': { type: 'string' },
   model: { type: 'string' },
   version: { type: 'string' },
   destination: { type: 'string' },
@@ -41,8 +49,12 @@ export const REPLICATE_HELP = `Replicate (--provider replicate only):
                                     (HF_TOKEN; use a fine-grained token limited to the repos)
   --data-endpoint URL    s3 route: the endpoint the trainer reads (a tunnel to the built-in one, R2, MinIO…)
   --data-region R        s3 route: region (default us-east-1)
-  --data-key ID          s3 route on your own service: the access key that uploads (secret: AWS_SECRET_ACCESS_KEY)
+  --data-key ID          s3 route on your own service: the access key that uploads (used here only)
   --data-read-key ID     s3 route on your own service: a read-only key for the trainer (required with --data-key)
+  --data-secret-env NAME       env var holding --data-key's secret (default AWS_SECRET_ACCESS_KEY)
+  --data-read-secret-env NAME  env var holding --data-read-key's secret (default CLOUD_TRAINING_DATA_READ_SECRET_ACCESS_KEY)
+                         Secrets are only read from the environment, never from the command line. The
+                         built-in endpoint's per-job keys are an editor feature (see README).
   --model O/N            a trainable model instead of the SimpleTuner trainer (trainings.create)
   --destination O/N      the model the training writes its new version to (with --model)
   --version V            version of --model (default: its latest)
@@ -75,7 +87,7 @@ export function parseReplicateFlags(v: ReplicateFlags, provider: string, hardwar
     const model = ref('model');
     const destination = ref('destination');
     if (!model || !destination) throw new UsageError('--model and --destination go together (e.g. --model ostris/flux-dev-lora-trainer --destination me/my-flux)');
-    for (const f of ['max-train-steps', 'hub-model-id', 'trainer-model', 'trainer-version', 'data', 'data-endpoint', 'data-region', 'data-key', 'data-read-key'] as const) {
+    for (const f of ['max-train-steps', 'hub-model-id', 'trainer-model', 'trainer-version', 'data', 'data-endpoint', 'data-region', 'data-key', 'data-read-key', 'data-secret-env', 'data-read-secret-env'] as const) {
       if (v[f] !== undefined) throw new UsageError(`--${f} is for the SimpleTuner trainer, not for --model (a trainable model takes --input key=value)`);
     }
     const input: Record<string, unknown> = {};
@@ -108,15 +120,44 @@ export function parseReplicateFlags(v: ReplicateFlags, provider: string, hardwar
   if (v.data !== undefined) {
     try { data = parseDataFlag(v.data); } catch (e) { throw new UsageError((e as Error).message); }
   }
-  const s3Only = (['data-endpoint', 'data-region', 'data-key', 'data-read-key'] as const).filter((f) => v[f] !== undefined);
+  const s3Only = (['data-endpoint', 'data-region', 'data-key', 'data-read-key', 'data-secret-env', 'data-read-secret-env'] as const).filter((f) => v[f] !== undefined);
   if (s3Only.length && data?.kind !== 's3') throw new UsageError(`--${s3Only[0]} is for --data s3://bucket/prefix`);
   if (data?.kind === 's3') {
     if (v['data-endpoint'] !== undefined && !/^https?:\/\/[^\s/]+/.test(v['data-endpoint'])) throw new UsageError(`--data-endpoint expects a URL, got "${v['data-endpoint']}"`);
     if (v['data-key'] && !v['data-read-key']) throw new UsageError('--data-key needs --data-read-key: the trainer gets a read-only key, never your write key');
+    if (!v['data-key'] && v['data-read-key']) throw new UsageError('--data-read-key needs --data-key (the key that uploads the datasets to your service)');
+    for (const f of ['data-secret-env', 'data-read-secret-env'] as const) {
+      if (v[f] !== undefined && !v['data-key']) throw new UsageError(`--${f} is for your own S3 service: give --data-key and --data-read-key too`);
+    }
+    if (v['data-key'] && v['data-key'] === v['data-read-key']) throw new UsageError('--data-read-key must be a separate read-only key, not --data-key itself: the trainer\'s key is visible in your Replicate account');
     data = drop({ ...data, endpoint: v['data-endpoint'], region: v['data-region'], accessKeyId: v['data-key'], readAccessKeyId: v['data-read-key'] }) as DataRequest;
   }
   const out = drop({ mode: 'trainer', profile, maxTrainSteps: steps, hubModelId: ref('hub-model-id'), trainerModel: ref('trainer-model'), trainerVersion: version, data });
   return Object.keys(out).length > 1 ? out : undefined;
+}
+
+/**
+ * The secrets of `--data-key` / `--data-read-key`, read from the environment (default names above, or
+ * the names given by `--data-secret-env` / `--data-read-secret-env`). Checked before anything is
+ * packaged: a missing one is a UsageError (exit 2) naming the variable, never showing a value.
+ */
+export function dataSecretLookup(v: ReplicateFlags, env: NodeJS.ProcessEnv): SecretLookup | undefined {
+  const write = v['data-key']?.trim();
+  const read = v['data-read-key']?.trim();
+  if (!write || !read) return undefined;
+  const name = (flag: 'data-secret-env' | 'data-read-secret-env', fallback: string) => {
+    const n = v[flag]?.trim() ?? fallback;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UsageError(`--${flag} expects the name of an environment variable, got "${v[flag]}" (e.g. --${flag} MY_S3_SECRET)`);
+    return n;
+  };
+  const pick = (flag: 'data-secret-env' | 'data-read-secret-env', fallback: string, key: string, role: string) => {
+    const n = name(flag, fallback);
+    const value = env[n];
+    if (!value) throw new UsageError(`The secret of ${role} ${key} is read from the environment variable ${n}, which is not set (set it, or name another variable with --${flag})`);
+    return value;
+  };
+  const secrets = new Map([[s3SecretName(write), pick('data-secret-env', DATA_SECRET_ENV, write, '--data-key')], [s3SecretName(read), pick('data-read-secret-env', DATA_READ_SECRET_ENV, read, '--data-read-key')]]);
+  return async (n) => secrets.get(n);
 }
 
 function drop<T extends Record<string, unknown>>(o: T): T {

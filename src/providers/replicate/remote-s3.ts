@@ -118,7 +118,7 @@ export class S3DataRoute implements RemoteRoutePlanner {
         changes: [],
         credentials: plan.mode === 'builtin'
           ? `Per-job read-only keys minted by the built-in endpoint, one per dataset, each limited to its dataset's prefix, expiring after ${Math.round(plan.ttlSeconds / 3600)} h and revoked when the job ends. They are in the job's dataloader_json, visible in your Replicate account.`
-          : `Your read-only key ${plan.readKeyId} (its secret from SecretStorage) is in the job's dataloader_json, visible in your Replicate account; your write key ${plan.writeKeyId} is used here only.`,
+          : `Your read-only key ${plan.readKeyId} (its secret from SecretStorage, or the environment in the CLI) is in the job's dataloader_json, visible in your Replicate account; your write key ${plan.writeKeyId} is used here only.`,
       },
       bytes: total,
       sent: datasets.map((d) => ({ id: d.id, files: d.files, bytes: d.bytes })),
