@@ -102,6 +102,25 @@ describe('cloudtrain submit --provider replicate --data s3://… on your own S3 
     assert.equal(sent[0]!.aws_secret_access_key, READ.secretAccessKey);
   });
 
+  it('--data-fallback s3://… is only used when the archive route does not fit (this example fits it)', async () => {
+    const args = ['submit', '--provider', 'replicate', '--config', 'config/config.json', '--data-fallback', 's3://datasets/team', '--data-endpoint', s3.server.storageEndpoint,
+      '--data-key', ADMIN.accessKeyId, '--data-read-key', READ.accessKeyId, '--yes'];
+    const sub = await cli(args, { AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, CLOUD_TRAINING_DATA_READ_SECRET_ACCESS_KEY: READ.secretAccessKey });
+    assert.equal(sub.code, 0, sub.err);
+    assert.match(sub.err, /Data route: Archive:/);
+    assert.equal([...server.runs.values()][0]!.input.dataloader_json, '');
+    assert.equal(s3.stored.length, 0, 'nothing put in the bucket');
+    for (const [extra, re] of [
+      [['--data', 'archive', '--data-fallback', 's3://datasets/team'], /--data-fallback is for --data auto/],
+      [['--data-fallback', 'archive'], /--data-fallback expects s3:\/\/bucket\/prefix or hf:owner\/dataset/],
+      [['--data-fallback', 'hf:me/data', '--data-endpoint', 'http://127.0.0.1:1'], /--data-endpoint is for --data s3:\/\/bucket\/prefix/],
+    ] as [string[], RegExp][]) {
+      const bad = await cli(['submit', '--provider', 'replicate', '--config', 'config/config.json', ...extra, '--yes'], {}, true);
+      assert.equal(bad.code, 2, extra.join(' '));
+      assert.match(bad.err, re);
+    }
+  });
+
   it('a missing secret exits 2 naming the env var, before anything is packaged or uploaded', async () => {
     const cases: [NodeJS.ProcessEnv, string[], RegExp][] = [
       [{ AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey }, [], /--data-read-key TESTREADONLYKEY is read from the environment variable CLOUD_TRAINING_DATA_READ_SECRET_ACCESS_KEY, which is not set/],
