@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
@@ -97,6 +98,7 @@ export async function planTrainerData(o: TrainerOptions, packagePath: string, pa
   ctx.report?.(`Preparing the archive of ${a.files.length} images`);
   const archive = await buildRouteArchive(packagePath, id, a.files, path.join(ctx.cacheDir, 'replicate-archives'), ctx.signal);
   if (archive.bytes > REPLICATE_UPLOAD_LIMIT_BYTES) {
+    await fs.rm(archive.path, { force: true }); // never uploadable: not worth keeping
     if (fallback) return fallBack([`The archive would be ${formatBytes(archive.bytes)}; Replicate's Files API accepts up to 100 MiB.`]);
     throw new DataRouteRefusedError([`The archive is ${formatBytes(archive.bytes)}; Replicate's Files API accepts up to 100 MiB.`], WAYS_OUT.slice(0, 1));
   }
