@@ -102,6 +102,16 @@ describe('cloudtrain submit --provider replicate --data s3://… on your own S3 
     assert.equal(sent[0]!.aws_secret_access_key, READ.secretAccessKey);
   });
 
+  it('a bucket that does not exist fails with the bucket\'s reason (not "cannot reach Replicate"), nothing started, no secret shown', async () => {
+    const args = s3Args().map((a) => (a === 's3://datasets/team' ? 's3://nobucket/team' : a));
+    const sub = await cli(args, { AWS_SECRET_ACCESS_KEY: ADMIN.secretAccessKey, CLOUD_TRAINING_DATA_READ_SECRET_ACCESS_KEY: READ.secretAccessKey });
+    assert.equal(sub.code, 1, sub.err);
+    assert.match(sub.err, /Putting dataset pixel-art in http:\/\/127\.0\.0\.1:\d+\/\S*nobucket failed: The specified bucket does not exist\. Nothing was started on Replicate\./);
+    assert.doesNotMatch(sub.err, /cannot reach Replicate/);
+    assert.ok(!sub.err.includes(ADMIN.secretAccessKey) && !sub.err.includes(READ.secretAccessKey));
+    assert.equal(server.runs.size, 0);
+  });
+
   it('--data-fallback s3://… is only used when the archive route does not fit (this example fits it)', async () => {
     const args = ['submit', '--provider', 'replicate', '--config', 'config/config.json', '--data-fallback', 's3://datasets/team', '--data-endpoint', s3.server.storageEndpoint,
       '--data-key', ADMIN.accessKeyId, '--data-read-key', READ.accessKeyId, '--yes'];
