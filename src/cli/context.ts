@@ -3,6 +3,8 @@ import { JobMonitor } from '../core/jobs/monitor';
 import { DataLayout, dataLayout } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
 import type { ProviderRegistry } from '../providers/registry';
+import { envSecretLookup } from '../core/destinations/job-delivery';
+import type { SecretLookup } from '../core/destinations/schema';
 import { loadCliSettings, userPricing } from '../core/submit/settings';
 import type { CliScope, ScopedIO } from './scope';
 
@@ -22,12 +24,15 @@ const contexts = new WeakMap<CliScope, CliContext>();
  * scope: its provider registry (SSH connections, jump hosts, Slurm login nodes) and every monitor it
  * hands out are closed when the command ends, so the process can exit.
  */
-export function cliContext(io: ScopedIO): CliContext {
+export function cliContext(io: ScopedIO, opts: { secrets?: SecretLookup } = {}): CliContext {
   const known = contexts.get(io.scope);
   if (known) return known;
   const layout = dataLayout(io.dataHome);
   const history = new JobHistory(layout.historyDir, (w) => io.stderr.write(`warning: ${w.message}\n`));
-  const providers = createDefaultRegistry({ layout, env: io.env });
+  // Extra secrets of this invocation (e.g. the S3 data route's keys, from named env vars) before the usual env ones.
+  const fromEnv = envSecretLookup(io.env);
+  const extra = opts.secrets;
+  const providers = createDefaultRegistry({ layout, env: io.env, secrets: extra ? async (n) => (await extra(n)) ?? fromEnv(n) : undefined });
   // Registered first, so closed last: monitors stop before the connections they poll through.
   io.scope.defer(() => providers.dispose());
   const ctx: CliContext = {

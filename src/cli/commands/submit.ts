@@ -23,7 +23,7 @@ import { runLogs } from './logs';
 import { ttyPrompter } from './ssh';
 import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from '../results';
 import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseLauncherFlag, parseSlurmFlags } from '../slurm-flags';
-import { REPLICATE_HELP, REPLICATE_OPTIONS, REPLICATE_USAGE, parseReplicateFlags } from '../replicate-flags';
+import { REPLICATE_HELP, REPLICATE_OPTIONS, REPLICATE_USAGE, dataSecretLookup, parseReplicateFlags } from '../replicate-flags';
 import { recordJobSnapshot } from '../../core/snapshots/record';
 import type { Job } from '../../core/jobs/schema';
 
@@ -128,7 +128,7 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
     throw new UsageError('--results local: Replicate would upload to the editor\'s local endpoint, which the CLI cannot hand out (use hf:<owner/repo> or s3://<bucket>/<prefix>, e.g. --results s3://my-bucket/loras)');
   }
 
-  const ctx = cliContext(io);
+  const ctx = cliContext(io, { secrets: dataSecretLookup(values, io.env) });
   const configPath = configArg ? path.resolve(io.cwd, configArg) : undefined;
   if (configPath && !existsSync(configPath)) throw new UsageError(`No config file at ${configPath}`);
   const workspace = workspaceOf(configPath, io.cwd);

@@ -55,7 +55,12 @@ export async function buildRouteArchive(packageZip: string, packageId: string, f
   const target = path.join(outDir, `${key}.zip`);
   await fs.mkdir(outDir, { recursive: true });
   const existing = await fs.stat(target).catch(() => undefined);
-  if (existing) return { path: target, sha256: await sha256File(target, signal), bytes: existing.size, reused: true };
+  if (existing) {
+    const now = new Date();
+    await fs.utimes(target, now, now).catch(() => undefined); // reused = recent: pruning keeps it
+    await pruneRouteArchives(outDir, target);
+    return { path: target, sha256: await sha256File(target, signal), bytes: existing.size, reused: true };
+  }
 
   const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
   const wanted = new Map(files.map((f) => [f.from, f.to]));
@@ -100,7 +105,37 @@ export async function buildRouteArchive(packageZip: string, packageId: string, f
     await fs.rm(tmp, { force: true });
     throw e;
   }
+  await pruneRouteArchives(outDir, target);
   return { path: target, sha256: hash.digest('hex'), bytes, reused: false };
+}
+
+/** How many route archives stay in the cache, and how long any archive is kept regardless (a submission between plan and upload). */
+export const ROUTE_ARCHIVES_KEPT = 3;
+export const ROUTE_ARCHIVE_MIN_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Route archives are only needed until Replicate has them (and to skip rebuilding an unchanged
+ * dataset), so the cache keeps the `keep` most recent, plus any younger than `minAgeMs` (another
+ * submission may be waiting for consent before uploading it) and `current`. Leftover `.tmp` files of
+ * interrupted builds go once they are that old too. Best effort: a file in use elsewhere is skipped.
+ */
+export async function pruneRouteArchives(dir: string, current?: string, o: { keep?: number; minAgeMs?: number; now?: number } = {}): Promise<string[]> {
+  const keep = o.keep ?? ROUTE_ARCHIVES_KEPT;
+  const cutoff = (o.now ?? Date.now()) - (o.minAgeMs ?? ROUTE_ARCHIVE_MIN_AGE_MS);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const files = (await Promise.all(names.filter((n) => n.endsWith('.zip') || n.endsWith('.tmp')).map(async (n) => {
+    const p = path.join(dir, n);
+    const st = await fs.stat(p).catch(() => undefined);
+    return st?.isFile() ? { p, tmp: n.endsWith('.tmp'), mtime: st.mtimeMs } : undefined;
+  }))).filter((f): f is { p: string; tmp: boolean; mtime: number } => !!f);
+  const zips = files.filter((f) => !f.tmp).sort((a, b) => b.mtime - a.mtime);
+  const doomed = [
+    ...zips.slice(keep).filter((f) => f.mtime < cutoff && f.p !== current),
+    ...files.filter((f) => f.tmp && f.mtime < cutoff),
+  ];
+  const removed: string[] = [];
+  for (const f of doomed) if (await fs.rm(f.p, { force: true }).then(() => true, () => false)) removed.push(f.p);
+  return removed;
 }
 
 /** An empty zip (just the end-of-central-directory record): for a required `images` input when the data travels another way. */

@@ -19,24 +19,30 @@ import * as z from 'zod';
  * So the archive route can carry exactly one local image dataset whose captions survive as file names.
  */
 
+const S3RequestSchema = z.object({
+  kind: z.literal('s3'),
+  bucket: z.string().min(1),
+  prefix: z.string().default(''),
+  /** S3-compatible endpoint (R2, B2, MinIO, this machine's endpoint when exposed); AWS when absent. */
+  endpoint: z.string().url().optional(),
+  region: z.string().optional(),
+  /** Access key id of a configured key (secret in SecretStorage); absent = mint per-job keys on the built-in endpoint. */
+  accessKeyId: z.string().optional(),
+  /** With your own service: a read-only key (secret in SecretStorage) the trainer reads with; the write key stays here. */
+  readAccessKeyId: z.string().optional(),
+});
+const HfRequestSchema = z.object({ kind: z.literal('hf'), repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected "owner/dataset"') });
+
 /** Where the user wants the trainer to read the data from (`--data`, the Submit picker). */
 export const DataRequestSchema = z.discriminatedUnion('kind', [
-  /** Archive when the dataloader allows it, else a remote location when one is configured, else refuse. */
-  z.object({ kind: z.literal('auto') }),
+  /**
+   * Archive when the dataloader allows it, else the configured remote location (`fallback`: the CLI's
+   * `--data-fallback`, the editor's last bucket/repo) when there is one, else refuse.
+   */
+  z.object({ kind: z.literal('auto'), fallback: z.discriminatedUnion('kind', [S3RequestSchema, HfRequestSchema]).optional() }),
   z.object({ kind: z.literal('archive') }),
-  z.object({
-    kind: z.literal('s3'),
-    bucket: z.string().min(1),
-    prefix: z.string().default(''),
-    /** S3-compatible endpoint (R2, B2, MinIO, this machine's endpoint when exposed); AWS when absent. */
-    endpoint: z.string().url().optional(),
-    region: z.string().optional(),
-    /** Access key id of a configured key (secret in SecretStorage); absent = mint per-job keys on the built-in endpoint. */
-    accessKeyId: z.string().optional(),
-    /** With your own service: a read-only key (secret in SecretStorage) the trainer reads with; the write key stays here. */
-    readAccessKeyId: z.string().optional(),
-  }),
-  z.object({ kind: z.literal('hf'), repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected "owner/dataset"') }),
+  S3RequestSchema,
+  HfRequestSchema,
 ]);
 export type DataRequest = z.infer<typeof DataRequestSchema>;
 

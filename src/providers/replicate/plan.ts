@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
@@ -70,24 +71,35 @@ export async function planTrainerData(o: TrainerOptions, packagePath: string, pa
   const req: DataRequest = o.data ?? { kind: 'auto' };
   const id = packageId ?? (await sha256File(packagePath, ctx.signal));
 
-  if (req.kind === 's3') {
-    if (!remote) throw new DataRouteRefusedError(['The S3 data route is not available here.'], WAYS_OUT.slice(1));
-    const plan = await remote.planS3(req, { path: packagePath, id }, dataloader, ctx);
+  const remotePlan = async (r: Extract<DataRequest, { kind: 's3' | 'hf' }>): Promise<DataPlan> => {
+    if (r.kind === 's3' && !remote) throw new DataRouteRefusedError(['The S3 data route is not available here.'], WAYS_OUT.slice(1));
+    if (r.kind === 'hf' && !hf) throw new DataRouteRefusedError(['The HuggingFace dataset route is not available here.'], WAYS_OUT);
+    const plan = r.kind === 's3' ? await remote!.planS3(r, { path: packagePath, id }, dataloader, ctx) : await hf!.planHf(r, { path: packagePath }, dataloader, ctx);
     return { ...plan, details: { ...(plan.details as object), configJson } };
-  }
-  if (req.kind === 'hf') {
-    if (!hf) throw new DataRouteRefusedError(['The HuggingFace dataset route is not available here.'], WAYS_OUT);
-    const plan = await hf.planHf(req, { path: packagePath }, dataloader, ctx);
-    return { ...plan, details: { ...(plan.details as object), configJson } };
-  }
+  };
+  if (req.kind === 's3' || req.kind === 'hf') return remotePlan(req);
+  /** Automatic with a configured remote location: the archive route did not fit, so use it and say why in consent. */
+  const fallBack = async (reasons: string[]): Promise<DataPlan> => {
+    const f = (req as Extract<DataRequest, { kind: 'auto' }>).fallback!;
+    const where = f.kind === 's3' ? `s3://${f.bucket}${f.prefix ? `/${f.prefix}` : ''}` : `hf:${f.repo}`;
+    ctx.report?.(`The archive route does not fit; using the configured ${where}`);
+    const plan = await remotePlan(f);
+    return { ...plan, summary: { ...plan.summary, detail: [`Automatic: the archive route does not fit (${reasons.join(' ')}), so the configured ${where} is used instead.`, ...plan.summary.detail] } };
+  };
+  const fallback = req.kind === 'auto' && req.fallback !== undefined;
 
   ctx.report?.('Checking what SimpleTuner\'s Replicate trainer can read');
   const index = await readPackageIndex(packagePath);
   const a = planArchive(dataloader, training, index);
-  if (!a.ok) throw new DataRouteRefusedError(a.reasons, WAYS_OUT);
+  if (!a.ok) {
+    if (fallback) return fallBack(a.reasons);
+    throw new DataRouteRefusedError(a.reasons, WAYS_OUT);
+  }
   ctx.report?.(`Preparing the archive of ${a.files.length} images`);
   const archive = await buildRouteArchive(packagePath, id, a.files, path.join(ctx.cacheDir, 'replicate-archives'), ctx.signal);
   if (archive.bytes > REPLICATE_UPLOAD_LIMIT_BYTES) {
+    await fs.rm(archive.path, { force: true }); // never uploadable: not worth keeping
+    if (fallback) return fallBack([`The archive would be ${formatBytes(archive.bytes)}; Replicate's Files API accepts up to 100 MiB.`]);
     throw new DataRouteRefusedError([`The archive is ${formatBytes(archive.bytes)}; Replicate's Files API accepts up to 100 MiB.`], WAYS_OUT.slice(0, 1));
   }
   const captions = a.captionSource === 'filename' ? 'captioned from their file names' : a.captionSource === 'textfile' ? 'renamed to their .txt captions' : 'named by the instance prompt';

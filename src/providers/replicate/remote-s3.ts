@@ -12,7 +12,7 @@ import { s3SecretName, type S3Destination, type SecretLookup } from '../../core/
 import type { PlanDataContext, ProviderContext } from '../types';
 import { readPackageIndex } from './archive';
 import { datasetsOf, imageDatasets, isRemoteEntry, packagePrefix, type DataRequest, type DataloaderEntry } from './data-route';
-import { ReplicateError } from './errors';
+import { ReplicateError, scrub } from './errors';
 import { PACKAGE_MANIFEST_ENTRY, readPackageEntries } from './package-contents';
 import type { RemoteRoutePlanner } from './plan';
 
@@ -118,7 +118,7 @@ export class S3DataRoute implements RemoteRoutePlanner {
         changes: [],
         credentials: plan.mode === 'builtin'
           ? `Per-job read-only keys minted by the built-in endpoint, one per dataset, each limited to its dataset's prefix, expiring after ${Math.round(plan.ttlSeconds / 3600)} h and revoked when the job ends. They are in the job's dataloader_json, visible in your Replicate account.`
-          : `Your read-only key ${plan.readKeyId} (its secret from SecretStorage) is in the job's dataloader_json, visible in your Replicate account; your write key ${plan.writeKeyId} is used here only.`,
+          : `Your read-only key ${plan.readKeyId} (its secret from SecretStorage, or the environment in the CLI) is in the job's dataloader_json, visible in your Replicate account; your write key ${plan.writeKeyId} is used here only.`,
       },
       bytes: total,
       sent: datasets.map((d) => ({ id: d.id, files: d.files, bytes: d.bytes })),
@@ -142,30 +142,33 @@ export class S3DataRoute implements RemoteRoutePlanner {
       }
       const secret = await this.deps.secrets?.(s3SecretName(plan.writeKeyId!));
       if (!secret) throw new ReplicateError(`No secret key stored for S3 access key ${plan.writeKeyId}.`);
+      secrets.push(secret); // scrubbed from any message, like the read keys
       return { accessKeyId: plan.writeKeyId!, secretAccessKey: secret };
     };
     const reads = new Map<string, S3Credentials & { sessionToken?: string }>();
     const secrets: string[] = [];
     for (const d of plan.datasets) {
       const creds = await writeCreds(d);
-      if (await exists(uploadDest(d.key), creds, `${d.key}${COMPLETE_MARKER}`)) {
-        ctx.log?.(`Dataset ${d.id} is already in ${plan.bucket}/${d.key}: not uploaded again`);
-      } else {
-        const tmp = await fs.mkdtemp(path.join(ctx.dataHome, 'replicate-s3-'));
-        try {
-          await extractPrefix(packagePath, d.packagePrefix, tmp);
-          ctx.report?.(`Uploading dataset ${d.id} to ${plan.bucket}/${d.key}`);
-          await uploadFolderToS3({ folder: tmp, dest: uploadDest(d.key), credentials: creds, signal: ctx.signal, onProgress: (p) => ctx.report?.(`Uploading ${d.id}: ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}`, p.totalBytes ? p.bytes / p.totalBytes : undefined) });
-          // Written last, alone: a dataset is "there" only when every file is.
-          const marker = path.join(tmp, COMPLETE_MARKER);
-          await fs.rm(tmp, { recursive: true, force: true });
-          await fs.mkdir(tmp, { recursive: true });
-          await fs.writeFile(marker, `${new Date().toISOString()}\n`);
-          await uploadFolderToS3({ folder: tmp, dest: uploadDest(d.key), credentials: creds, signal: ctx.signal });
-        } finally {
-          await fs.rm(tmp, { recursive: true, force: true });
+      await this.toBucket(plan, d, async () => {
+        if (await exists(uploadDest(d.key), creds, `${d.key}${COMPLETE_MARKER}`)) {
+          ctx.log?.(`Dataset ${d.id} is already in ${plan.bucket}/${d.key}: not uploaded again`);
+        } else {
+          const tmp = await fs.mkdtemp(path.join(ctx.dataHome, 'replicate-s3-'));
+          try {
+            await extractPrefix(packagePath, d.packagePrefix, tmp);
+            ctx.report?.(`Uploading dataset ${d.id} to ${plan.bucket}/${d.key}`);
+            await uploadFolderToS3({ folder: tmp, dest: uploadDest(d.key), credentials: creds, signal: ctx.signal, onProgress: (p) => ctx.report?.(`Uploading ${d.id}: ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}`, p.totalBytes ? p.bytes / p.totalBytes : undefined) });
+            // Written last, alone: a dataset is "there" only when every file is.
+            const marker = path.join(tmp, COMPLETE_MARKER);
+            await fs.rm(tmp, { recursive: true, force: true });
+            await fs.mkdir(tmp, { recursive: true });
+            await fs.writeFile(marker, `${new Date().toISOString()}\n`);
+            await uploadFolderToS3({ folder: tmp, dest: uploadDest(d.key), credentials: creds, signal: ctx.signal });
+          } finally {
+            await fs.rm(tmp, { recursive: true, force: true });
+          }
         }
-      }
+      }, secrets, ctx.signal);
       if (plan.mode === 'builtin') {
         const m = await local!.minter.mintJobCredentials({ jobId, bucket: plan.bucket, prefix: d.key, ttlSeconds: plan.ttlSeconds, readOnly: true });
         reads.set(d.id, { accessKeyId: m.accessKeyId, secretAccessKey: m.secretAccessKey });
@@ -178,6 +181,20 @@ export class S3DataRoute implements RemoteRoutePlanner {
       }
     }
     return { dataloaderJson: JSON.stringify(rewriteForS3(JSON.parse(dataloaderJson), plan, reads)), secrets };
+  }
+
+  /**
+   * A bucket failure is the bucket's, not Replicate's: say which bucket and why (e.g. "The specified
+   * bucket does not exist"), secrets scrubbed; nothing was started, so it is not an unknown outcome.
+   */
+  private async toBucket(plan: S3RoutePlan, d: S3RoutePlan['datasets'][number], fn: () => Promise<void>, secrets: string[], signal?: AbortSignal): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      if (e instanceof ReplicateError || signal?.aborted) throw e;
+      const where = `${plan.uploadEndpoint ? `${plan.uploadEndpoint.replace(/\/+$/, '')}/` : 's3://'}${plan.bucket}`;
+      throw new ReplicateError(scrub(`Putting dataset ${d.id} in ${where} failed: ${(e as Error).message ?? String(e)}. Nothing was started on Replicate.`, secrets));
+    }
   }
 
   /** The job ended: its read keys stop working now, not at expiry. */

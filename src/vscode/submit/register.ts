@@ -141,7 +141,7 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   if (provider === 'replicate') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { pickReplicateOptions } = require('./replicate-options') as typeof import('./replicate-options'); // on first use, not at activation
-    const replicate = await pickReplicateOptions();
+    const replicate = await pickReplicateOptions(services.context.globalState);
     if (!replicate) return undefined;
     providerOptions = replicate;
     if (replicate.mode !== 'trainable') {

@@ -79,6 +79,28 @@ describe('replicate remote-data route over S3 (built-in endpoint, read-only per-
     assert.equal(stored, 0);
   });
 
+  it('automatic with a configured bucket: falls back to it when the archive route does not fit, and consent says why', async () => {
+    const auto = opts({ kind: 'auto', fallback: { kind: 's3', bucket: 'datasets', prefix: 'team' } });
+    const plan = await h.provider.planData({ packagePath: h.packagePath, packageId: 'pkg', options: auto }, { cacheDir: h.dir });
+    assert.equal(plan?.summary.route, 'remote-s3');
+    assert.match(plan!.summary.detail[0]!, /^Automatic: the archive route does not fit \(The archive route carries one image dataset; this config has 2 .*\), so the configured s3:\/\/datasets\/team is used instead\.$/);
+    assert.equal(stored, 0, 'planning uploads nothing');
+    const job = await submitJob(h, auto, { dataPlan: plan });
+    const done = await trackToEnd(h, job.id);
+    assert.equal(done.status, 'succeeded', h.server.runs.get(job.providerJobId!)!.trainerError);
+    assert.deepEqual(h.server.runs.get(job.providerJobId!)!.trainer!.datasets.map((d) => d.id), ['portraits', 'styles']);
+  });
+
+  it('automatic with a configured bucket still takes the archive route when the dataloader fits it', async () => {
+    await writeZip(h.packagePath, {
+      'multidatabackend.json': JSON.stringify(trainerOptions().dataloaderJson), 'config/config.json': JSON.stringify(trainerOptions().configJson),
+      'datasets/subjects/a_photo_of_tok.png': randomBytes(2000),
+    });
+    const plan = await h.provider.planData({ packagePath: h.packagePath, packageId: 'pkg2', options: opts({ kind: 'auto', fallback: { kind: 's3', bucket: 'datasets' } }) }, { cacheDir: h.dir });
+    assert.equal(plan?.summary.route, 'archive');
+    assert.ok(!plan!.summary.detail.some((l) => /Automatic/.test(l)));
+  });
+
   it('goes green: datasets in the bucket once, dataloader rewritten to type aws, the trainer finds every image and caption', async () => {
     const plan = await h.provider.planData({ packagePath: h.packagePath, packageId: 'pkg', options: opts({ kind: 's3', bucket: 'datasets', prefix: 'team' }) }, { cacheDir: h.dir });
     assert.equal(plan?.summary.route, 'remote-s3');
