@@ -3,7 +3,7 @@ import type { Page } from 'replicate';
 import type { Job, JobOutput } from '../../core/jobs/schema';
 import type {
   CredentialCheck, HardwareOption, PlanDataContext, ProviderCapabilities, ProviderContext, RemoteJobSummary, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
-} from '../types';
+} from '../../core/providers/types';
 import { AccountSchema, ModelSchema, ReplicateRun, ReplicateVersion, RunSchema, VersionSchema, WebhookSecretSchema, pageOf } from './api';
 import { ReplicateError, scrub, toReplicateError } from './errors';
 import { hardwareLabel, parseHardware, trainerHardwareOptions, TRAINER_PROFILES, TrainerProfile } from './hardware';

@@ -15,7 +15,7 @@ import {
   LauncherSchema, RESOURCE_FIELDS, SlurmClusterSchema, type Launcher, SlurmResources, maxCostUsd, slurmClustersFromSection, describeResources, editResource, formatResource,
   type ResourceField, type SlurmCluster,
 } from '../../providers/slurm/resources';
-import type { SubmitRequest } from '../../providers/types';
+import type { SubmitRequest } from '../../core/providers/types';
 import type { ExtensionServices } from '../services';
 
 /** `cloudTraining.slurm.clusters`, validated; a broken entry is reported and skipped, not fatal. */

@@ -9,7 +9,7 @@ import type { SshProvider } from '../../providers/ssh/provider';
 // The provider's code (sync, runs, templates) loads on first use, not at activation.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const sshProvider = () => require('../../providers/ssh/provider') as typeof import('../../providers/ssh/provider');
-import type { Prompter } from '../../providers/types';
+import type { Prompter } from '../../core/providers/types';
 import type { ExtensionServices } from '../services';
 import { secretLookup } from '../server/register';
 

@@ -1,5 +1,5 @@
-import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../core/jobs/schema';
-import type { DataPlan } from '../core/submit/data-route';
+import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../jobs/schema';
+import type { DataPlan } from '../submit/data-route';
 
 /**
  * The one interface every provider implements (the seed's CloudTrainerService).
