@@ -6,7 +6,7 @@ import { createDefaultRegistry } from '../providers/defaults';
 import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer, secretLookupFor } from './server/register';
 import { registerReplicate } from './replicate/register';
-import type { ReplicateProvider } from '../providers/replicate/provider';
+import { webhookRouting } from '../core/providers/webhooks';
 import { registerSubmit } from './submit/register';
 import { registerSsh, vscodePrompter } from './ssh/register';
 import { registerConfigFeatures } from './configs/register';
@@ -82,23 +82,10 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
   registerJobCommands({ services, model, monitor, logs });
   registerConfigFeatures(services);
   registerReplicate(services);
-  const replicate = () => providers.get('replicate') as ReplicateProvider;
-  let replicateSecret: Promise<string> | undefined;
-  const server = registerLocalServer(services, (provider) => {
-    if (provider !== 'replicate') return Promise.resolve(undefined);
-    replicateSecret ??= replicate().webhookSecret().catch((e) => { replicateSecret = undefined; throw e; });
-    return replicateSecret;
-  });
-  // Verified webhooks update jobs sooner; polling stays the fallback.
-  let onReplicateWebhook: ((payload: unknown) => Promise<void>) | undefined;
-  server.setWebhookHandler(async (provider, payload) => {
-    if (provider !== 'replicate') throw new Error(`No webhook handler for provider "${provider}"`);
-    // The handler (Replicate's API schemas) loads with the first webhook, not at activation.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { createReplicateWebhookHandler } = require('../providers/replicate/webhook') as typeof import('../providers/replicate/webhook');
-    onReplicateWebhook ??= createReplicateWebhookHandler({ history, provider: replicate, dataHome: layout.home, log: (l) => log.info(l) });
-    await onReplicateWebhook(payload);
-  });
+  // Verified webhooks update jobs sooner (for providers with the capability); polling stays the fallback.
+  const webhooks = webhookRouting(providers, { history, dataHome: layout.home, log: (l) => log.info(l) });
+  const server = registerLocalServer(services, webhooks.secret);
+  server.setWebhookHandler(webhooks.handle);
   registerSsh(services);
   registerSlurm(services);
   registerSubmit(services);
