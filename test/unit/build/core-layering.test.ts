@@ -53,4 +53,13 @@ describe('core layering', () => {
     }
     assert.deepEqual(bad, [], `core must not depend on outer layers:\n${bad.join('\n')}`);
   });
+
+  it('the editor does not import from the CLI (shared code lives in core)', () => {
+    const cli = path.join(root, 'src/cli');
+    const bad = tsFiles(path.join(root, 'src/vscode')).flatMap((file) => specifiers(readFileSync(file, 'utf8'))
+      .filter((spec) => spec.startsWith('.'))
+      .filter((spec) => { const t = path.resolve(path.dirname(file), spec); return t === cli || t.startsWith(cli + path.sep); })
+      .map((spec) => `${path.relative(root, file)} → ${spec}`));
+    assert.deepEqual(bad, []);
+  });
 });
