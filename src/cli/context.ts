@@ -2,7 +2,7 @@ import { JobHistory } from '../core/jobs/history';
 import { JobMonitor } from '../core/jobs/monitor';
 import { DataLayout, dataLayout } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
-import type { ProviderRegistry } from '../providers/registry';
+import type { ProviderRegistry } from '../core/providers/registry';
 import { envSecretLookup } from '../core/destinations/job-delivery';
 import type { SecretLookup } from '../core/destinations/schema';
 import { loadCliSettings, userPricing } from '../core/submit/settings';

@@ -1,21 +1,6 @@
 import { describeGpus, isGpuIdle, summaryOf } from '../core/gpu/samples';
 import type { Job } from '../core/jobs/schema';
-import { formatDuration, usd } from '../core/format';
-
-export function elapsedSeconds(job: Job, now = Date.now()): number | undefined {
-  if (!job.startedAt) return undefined;
-  const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
-  return (end - Date.parse(job.startedAt)) / 1000;
-}
-
-export function progressText(job: Job): string {
-  const p = job.progress;
-  const parts: string[] = [];
-  if (p.step !== undefined && p.totalSteps) parts.push(`${p.step}/${p.totalSteps}`);
-  if (p.percent !== undefined) parts.push(`${Math.round(p.percent)}%`);
-  if (p.loss !== undefined) parts.push(`loss ${p.loss.toPrecision(3)}`);
-  return parts.join(' ');
-}
+import { elapsedSeconds, formatDuration, progressText, usd } from '../core/format';
 
 /** One line per job for `cloudtrain jobs`. */
 export function jobsTable(jobs: Job[], now = Date.now()): string {

@@ -2,6 +2,7 @@
  * How sizes, durations and money read everywhere: CLI, tree, CodeLens and webviews (this module is
  * plain TS with no Node imports, so the webview bundles use it too).
  */
+import type { Job } from './jobs/schema';
 
 /** 1.5 KB, 12 MB, 3.4 GB */
 export function formatBytes(n: number): string {
@@ -21,3 +22,19 @@ export function formatDuration(seconds: number): string {
 
 /** $3.50 */
 export const usd = (n: number): string => `$${n.toFixed(2)}`;
+
+/** Seconds a job has run (to its end, or to `now` while it runs); undefined before it started. */
+export function elapsedSeconds(job: Job, now = Date.now()): number | undefined {
+  if (!job.startedAt) return undefined;
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
+  return (end - Date.parse(job.startedAt)) / 1000;
+}
+
+export function progressText(job: Job): string {
+  const p = job.progress;
+  const parts: string[] = [];
+  if (p.step !== undefined && p.totalSteps) parts.push(`${p.step}/${p.totalSteps}`);
+  if (p.percent !== undefined) parts.push(`${Math.round(p.percent)}%`);
+  if (p.loss !== undefined) parts.push(`loss ${p.loss.toPrecision(3)}`);
+  return parts.join(' ');
+}

@@ -1,7 +1,7 @@
 import { envSecretLookup } from '../core/destinations/job-delivery';
 import type { SecretLookup } from '../core/destinations/schema';
 import type { DataLayout } from '../core/paths';
-import { ProviderRegistry } from './registry';
+import { ProviderRegistry } from '../core/providers/registry';
 import type { SlurmCluster } from './slurm/resources';
 import { hostSourcesFromEnv, type HostSources } from './ssh/hosts';
 

@@ -46,7 +46,7 @@ export class LocalServerController {
     return this.credentialStore;
   }
 
-  /** The provider that updates jobs from verified webhooks (set by the Replicate integration). */
+  /** Where verified webhooks go (the extension routes them to each provider's `webhooks` capability). */
   setWebhookHandler(handler: WebhookRoutes['handler'] | undefined): void {
     this.webhookHandler = handler;
   }

@@ -5,14 +5,13 @@ import { dataLayout, defaultDataHome, expandHome } from '../core/paths';
 import { createDefaultRegistry } from '../providers/defaults';
 import { registerJobCommands } from './commands/job-commands';
 import { registerLocalServer, secretLookupFor } from './server/register';
-import { registerReplicate } from './replicate/register';
-import type { ReplicateProvider } from '../providers/replicate/provider';
+import { webhookRouting } from '../core/providers/webhooks';
 import { registerSubmit } from './submit/register';
-import { registerSsh, vscodePrompter } from './ssh/register';
+import { vscodePrompter } from './prompter';
+import { PROVIDER_WIRING, editorRegistryOptions } from './providers';
 import { registerConfigFeatures } from './configs/register';
 import { readSubmitSettings } from './submit/settings';
 import { userPricing } from '../core/submit/settings';
-import { readSlurmClusters, registerSlurm, slurmHostSources } from './slurm/register';
 import { JobLogChannels } from './logs/job-log-channels';
 import type { ExtensionServices } from './services';
 import { JobsStatusBar } from './status-bar';
@@ -40,10 +39,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
   });
   const providers = createDefaultRegistry({
     layout,
-    localCommand: () => vscode.workspace.getConfiguration('cloudTraining').get<string>('local.command') || undefined,
-    slurmClusters: () => readSlurmClusters(log),
-    sshHostSources: () => slurmHostSources(log),
-    // Results delivery of local/Slurm jobs (F13): HF token and S3 secret keys from SecretStorage.
+    ...editorRegistryOptions(log),
+    // Results delivery by this machine (F13): HF token and S3 secret keys from SecretStorage.
     secrets: secretLookupFor(context.secrets),
   });
   context.subscriptions.push({ dispose: () => void providers.dispose() });
@@ -81,26 +78,12 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
 
   registerJobCommands({ services, model, monitor, logs });
   registerConfigFeatures(services);
-  registerReplicate(services);
-  const replicate = () => providers.get('replicate') as ReplicateProvider;
-  let replicateSecret: Promise<string> | undefined;
-  const server = registerLocalServer(services, (provider) => {
-    if (provider !== 'replicate') return Promise.resolve(undefined);
-    replicateSecret ??= replicate().webhookSecret().catch((e) => { replicateSecret = undefined; throw e; });
-    return replicateSecret;
-  });
-  // Verified webhooks update jobs sooner; polling stays the fallback.
-  let onReplicateWebhook: ((payload: unknown) => Promise<void>) | undefined;
-  server.setWebhookHandler(async (provider, payload) => {
-    if (provider !== 'replicate') throw new Error(`No webhook handler for provider "${provider}"`);
-    // The handler (Replicate's API schemas) loads with the first webhook, not at activation.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { createReplicateWebhookHandler } = require('../providers/replicate/webhook') as typeof import('../providers/replicate/webhook');
-    onReplicateWebhook ??= createReplicateWebhookHandler({ history, provider: replicate, dataHome: layout.home, log: (l) => log.info(l) });
-    await onReplicateWebhook(payload);
-  });
-  registerSsh(services);
-  registerSlurm(services);
+  // Each provider's commands, pickers and settings (replaces registry entries built from the environment).
+  for (const register of PROVIDER_WIRING) register(services);
+  // Verified webhooks update jobs sooner (for providers with the capability); polling stays the fallback.
+  const webhooks = webhookRouting(providers, { history, dataHome: layout.home, log: (l) => log.info(l) });
+  const server = registerLocalServer(services, webhooks.secret);
+  server.setWebhookHandler(webhooks.handle);
   registerSubmit(services);
   log.info(`Cloud Training active; job history in ${history.file}`);
   return { ...services, tree };

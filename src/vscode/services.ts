@@ -1,7 +1,7 @@
 import type * as vscode from 'vscode';
 import type { JobHistory } from '../core/jobs/history';
 import type { DataLayout } from '../core/paths';
-import type { ProviderRegistry } from '../providers/registry';
+import type { ProviderRegistry } from '../core/providers/registry';
 
 /**
  * What activate() builds once and hands to every feature module (tree, commands, CodeLens, webviews,

@@ -5,8 +5,8 @@ import { JobHistory } from '../../src/core/jobs/history';
 import { JobMonitor } from '../../src/core/jobs/monitor';
 import type { Job } from '../../src/core/jobs/schema';
 import { JobNotifier } from '../../src/core/notify/notifier';
-import { ProviderRegistry } from '../../src/providers/registry';
-import type { StatusUpdate, TrainingProvider } from '../../src/providers/types';
+import { ProviderRegistry } from '../../src/core/providers/registry';
+import type { StatusUpdate, TrainingProvider } from '../../src/core/providers/types';
 
 interface Fake { status: StatusUpdate['status']; error?: string; deliveryError?: string; outputs?: Job['outputs'] }
 

@@ -5,7 +5,7 @@ import { dataLayout } from '../../core/paths';
 import { checkGpus, describeGpus } from '../../providers/ssh/gpu';
 import { hostSourcesFromEnv, listHostChoices, type HostSources } from '../../providers/ssh/hosts';
 import { SshProvider } from '../../providers/ssh/provider';
-import type { Prompter } from '../../providers/types';
+import type { Prompter } from '../../core/providers/types';
 import { UsageError, type CliIO } from '../io';
 import { scoped } from '../scope';
 

@@ -14,7 +14,7 @@ import { defaultPackager } from '../../core/submit/packager';
 import { submitJob, type SubmitInput } from '../../core/submit/pipeline';
 import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
 import { SubmitError, STEP_LABELS, type Packager, type SubmitStep } from '../../core/submit/steps';
-import type { ProviderRegistry } from '../../providers/registry';
+import type { ProviderRegistry } from '../../core/providers/registry';
 import { cliContext } from '../context';
 import { formatDuration } from '../../core/format';
 import { ExitCode, UsageError, type CliIO } from '../io';

@@ -1,7 +1,7 @@
 import type { JobHistory } from './history';
 import type { JobMonitor } from './monitor';
 import { Job, isTerminal } from './schema';
-import type { ProviderRegistry } from '../../providers/registry';
+import type { ProviderRegistry } from '../providers/registry';
 
 /**
  * Cancel a job: record the request first (so a provider that then loses the process reports

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { withFileLock } from '../fs/lock';
 import type { Job } from '../jobs/schema';
-import type { ProviderContext, TrainingProvider } from '../../providers/types';
+import type { ProviderContext, TrainingProvider } from '../providers/types';
 
 /** The local mirror of a job's log: `<logsDir>/<jobId>.log`. */
 export const logPathFor = (logsDir: string, jobId: string): string => path.join(logsDir, `${jobId}.log`);

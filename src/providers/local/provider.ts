@@ -9,7 +9,7 @@ import type { SecretLookup } from '../../core/destinations/schema';
 import type { Job } from '../../core/jobs/schema';
 import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
-} from '../types';
+} from '../../core/providers/types';
 import { fillCommand, shellQuote } from './command';
 import { GPU_SAMPLE_COMMAND } from '../../core/gpu/samples';
 import { isOurProcessAlive, localRunProbe } from './process-files';

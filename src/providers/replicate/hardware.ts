@@ -1,5 +1,5 @@
 import { priceFor } from '../../core/cost/prices';
-import type { HardwareOption } from '../types';
+import type { HardwareOption } from '../../core/providers/types';
 
 /**
  * Replicate GPU prices in USD per second (replicate.com/pricing), used when the shared price table

@@ -2,7 +2,7 @@ import { newJob } from '../../core/jobs/factory';
 import type { JobHistory } from '../../core/jobs/history';
 import { JobSchema, type Job } from '../../core/jobs/schema';
 import type { DataLayout } from '../../core/paths';
-import type { RemoteJobSummary } from '../types';
+import type { RemoteJobSummary } from '../../core/providers/types';
 
 /** Remote jobs not yet in the history (matched by provider job id). */
 export async function importCandidates(history: JobHistory, remote: readonly RemoteJobSummary[]): Promise<RemoteJobSummary[]> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
 import { formatBytes } from '../../core/format';
-import type { PlanDataContext, ProviderContext } from '../types';
+import type { PlanDataContext, ProviderContext } from '../../core/providers/types';
 import { buildRouteArchive, readPackageIndex } from './archive';
 import { planArchive, REPLICATE_UPLOAD_LIMIT_BYTES, type DataRequest } from './data-route';
 import { ReplicateError } from './errors';

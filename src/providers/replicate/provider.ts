@@ -3,7 +3,7 @@ import type { Page } from 'replicate';
 import type { Job, JobOutput } from '../../core/jobs/schema';
 import type {
   CredentialCheck, HardwareOption, PlanDataContext, ProviderCapabilities, ProviderContext, RemoteJobSummary, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
-} from '../types';
+} from '../../core/providers/types';
 import { AccountSchema, ModelSchema, ReplicateRun, ReplicateVersion, RunSchema, VersionSchema, WebhookSecretSchema, pageOf } from './api';
 import { ReplicateError, scrub, toReplicateError } from './errors';
 import { hardwareLabel, parseHardware, trainerHardwareOptions, TRAINER_PROFILES, TrainerProfile } from './hardware';
@@ -23,6 +23,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { planDestination, type PlanContext } from '../../core/destinations';
 import { HF_TOKEN_SECRET, type SecretLookup } from '../../core/destinations/schema';
+import { replicateWebhooks } from './webhook-capability';
 
 export const DEFAULT_BASE_URL = 'https://api.replicate.com/v1';
 export const DEFAULT_TRAINER_MODEL = 'simpletuner/advanced-trainer';
@@ -72,6 +73,7 @@ export class ReplicateProvider implements TrainingProvider {
   readonly capabilities: ProviderCapabilities = {
     costTracking: true, liveLogs: true, cancel: true, resume: false, webhooks: true, listRemote: true, uploadsData: true,
   };
+  readonly webhooks = replicateWebhooks(this);
   readonly transport: Transport;
   private readonly cache = new Map<string, { at: number; run: ReplicateRun; kind: Kind; fresh?: number }>();
   private lastToken: string | undefined;

@@ -6,7 +6,7 @@ import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
 import { formatBytes } from '../../core/format';
 import { uploadFolderToHub } from '../../core/destinations/huggingface';
-import type { PlanDataContext, ProviderContext } from '../types';
+import type { PlanDataContext, ProviderContext } from '../../core/providers/types';
 import { readPackageIndex } from './archive';
 import { datasetsOf, imageDatasets, isImage, isRemoteEntry, packagePrefix, type DataRequest, type DataloaderEntry } from './data-route';
 import { ReplicateError } from './errors';

@@ -9,7 +9,7 @@ import { formatBytes } from '../../core/format';
 import type { CredentialMinter, CredentialRevoker } from '../../core/destinations/local';
 import { awsSdk, s3Client, uploadFolderToS3, type S3Credentials } from '../../core/destinations/s3';
 import { s3SecretName, type S3Destination, type SecretLookup } from '../../core/destinations/schema';
-import type { PlanDataContext, ProviderContext } from '../types';
+import type { PlanDataContext, ProviderContext } from '../../core/providers/types';
 import { readPackageIndex } from './archive';
 import { datasetsOf, imageDatasets, isRemoteEntry, packagePrefix, type DataRequest, type DataloaderEntry } from './data-route';
 import { ReplicateError, scrub } from './errors';

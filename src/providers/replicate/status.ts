@@ -1,5 +1,5 @@
 import type { JobOutput, JobStatus } from '../../core/jobs/schema';
-import type { StatusUpdate } from '../types';
+import type { StatusUpdate } from '../../core/providers/types';
 import { ReplicateRun, ReplicateStatus, TrainingOutputSchema } from './api';
 import { costFor } from './hardware';
 

@@ -1,7 +1,7 @@
 import type { Job } from '../../core/jobs/schema';
 import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, SyncedFolder, TrainingProvider,
-} from '../types';
+} from '../../core/providers/types';
 import { foldersToSync } from '../ssh/provider';
 import { SlurmProvider, SlurmSubmitOptionsSchema, type SlurmProviderOptions } from './provider';
 import type { SlurmCluster } from './resources';

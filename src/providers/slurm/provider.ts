@@ -7,7 +7,7 @@ import type { SecretLookup } from '../../core/destinations/schema';
 import { isActive, type Job } from '../../core/jobs/schema';
 import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, TrainingProvider,
-} from '../types';
+} from '../../core/providers/types';
 import {
   detectSlurm, listPartitions, observeJob, parseSbatchParsable, readRemoteBytes, scancel, writeRemoteFile,
 } from './commands';

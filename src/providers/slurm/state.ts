@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { JobStatus } from '../../core/jobs/schema';
-import type { StatusUpdate } from '../types';
+import type { StatusUpdate } from '../../core/providers/types';
 
 /** What the cluster said about one job, from whichever command answered. */
 export const SlurmObservationSchema = z.object({

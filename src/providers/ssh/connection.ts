@@ -12,7 +12,7 @@ const ssh2 = () => loadVendor<typeof import('../../vendor/ssh2')>('ssh2');
 import {
   appendKnownHost, changedKeyMessage, knownHostName, verifyHostKey, type HostKeyVerdict,
 } from '../../core/ssh/known-hosts';
-import type { Prompter } from '../types';
+import type { Prompter } from '../../core/providers/types';
 import { openSshRoute, type OpenSshRoute } from './openssh';
 import { recycleChunk } from './tar-stream';
 

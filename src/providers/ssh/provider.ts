@@ -9,7 +9,7 @@ import type { Job, JobOutput } from '../../core/jobs/schema';
 import { mapLimit } from '../../core/packaging/abort';
 import type {
   CredentialCheck, FinalizeResult, HardwareOption, ProviderCapabilities, ProviderContext, StatusUpdate, SubmitRequest, SubmitResult, SyncedFolder, TrainingProvider,
-} from '../types';
+} from '../../core/providers/types';
 import { SshConnection } from './connection';
 import { GPU_SAMPLE_COMMAND } from '../../core/gpu/samples';
 import { checkGpus, describeGpus } from './gpu';

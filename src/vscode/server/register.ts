@@ -55,7 +55,7 @@ export function localServerController(): LocalServerController | undefined {
  */
 export function registerLocalServer(
   services: ExtensionServices,
-  /** Providers that know their own signing secret (Replicate's default webhook secret). */
+  /** Providers that know their own signing secret (their `webhooks.secret()` capability). */
   providerSecret?: (provider: string) => Promise<string | undefined>,
 ): LocalServerController {
   const { context, log } = services;

@@ -2,7 +2,8 @@ import os from 'node:os';
 import * as vscode from 'vscode';
 import type { HostSources } from '../../providers/ssh/hosts';
 import type { PartitionInfo } from '../../providers/slurm/commands';
-import { pickSshHost, readSettingsHosts, vscodePrompter } from '../ssh/register';
+import { pickSshHost, readSettingsHosts } from '../ssh/register';
+import { vscodePrompter } from '../prompter';
 import type { SlurmProvider } from '../../providers/slurm/provider';
 
 // The provider's code loads when a Slurm submission is reviewed or a cluster added, not at activation.
@@ -15,7 +16,7 @@ import {
   LauncherSchema, RESOURCE_FIELDS, SlurmClusterSchema, type Launcher, SlurmResources, maxCostUsd, slurmClustersFromSection, describeResources, editResource, formatResource,
   type ResourceField, type SlurmCluster,
 } from '../../providers/slurm/resources';
-import type { SubmitRequest } from '../../providers/types';
+import type { SubmitRequest } from '../../core/providers/types';
 import type { ExtensionServices } from '../services';
 
 /** `cloudTraining.slurm.clusters`, validated; a broken entry is reported and skipped, not fatal. */

@@ -9,23 +9,11 @@ import type { SshProvider } from '../../providers/ssh/provider';
 // The provider's code (sync, runs, templates) loads on first use, not at activation.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const sshProvider = () => require('../../providers/ssh/provider') as typeof import('../../providers/ssh/provider');
-import type { Prompter } from '../../providers/types';
+import { vscodePrompter } from '../prompter';
 import type { ExtensionServices } from '../services';
 import { secretLookup } from '../server/register';
 
 const SECTION = 'cloudTraining.ssh';
-
-/** Host keys and key passphrases asked in the editor. Passphrases are returned once, never stored. */
-export const vscodePrompter: Prompter = {
-  async confirm(message, detail) {
-    const yes = 'Trust and Connect';
-    const pick = await vscode.window.showWarningMessage(message, { modal: true, detail }, yes);
-    return pick === yes;
-  },
-  async secret(prompt) {
-    return vscode.window.showInputBox({ title: prompt, password: true, ignoreFocusOut: true, prompt: 'Used for this connection only; not saved.' });
-  },
-};
 
 /** `cloudTraining.ssh.hosts`, validated; broken entries are logged and skipped. */
 export function readSettingsHosts(log?: vscode.LogOutputChannel): SettingsHost[] {

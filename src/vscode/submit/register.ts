@@ -15,7 +15,7 @@ import { STEP_LABELS, SubmitError } from '../../core/submit/steps';
 import type { CostViewData } from '../../../webview/shared/protocol';
 import { extraExcludes } from '../configs/settings';
 import type { ExtensionServices } from '../services';
-import { vscodePrompter } from '../ssh/register';
+import { vscodePrompter } from '../prompter';
 import { pickResultsDestination } from './pick-destination';
 
 import { askConsentInPanel, confirmCostInPanel, showCostPanel } from '../webviews/decision-panels';

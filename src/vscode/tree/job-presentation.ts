@@ -1,8 +1,7 @@
 import * as vscode from 'vscode';
 import type { Job, ProviderId } from '../../core/jobs/schema';
 import { isActive } from '../../core/jobs/schema';
-import { elapsedSeconds, progressText } from '../../cli/format';
-import { formatDuration, usd } from '../../core/format';
+import { elapsedSeconds, formatDuration, progressText, usd } from '../../core/format';
 import { describeGpus, isGpuIdle, summaryOf } from '../../core/gpu/samples';
 
 const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };

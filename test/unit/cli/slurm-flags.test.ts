@@ -5,7 +5,7 @@ import { UsageError } from '../../../src/cli/io';
 import { parseLauncherFlag, parseSlurmFlags } from '../../../src/cli/slurm-flags';
 import type { Job } from '../../../src/core/jobs/schema';
 import { SlurmProvider, SlurmSubmitOptionsSchema } from '../../../src/providers/slurm/provider';
-import type { ProviderContext, SubmitRequest, SubmitResult, TrainingProvider } from '../../../src/providers/types';
+import type { ProviderContext, SubmitRequest, SubmitResult, TrainingProvider } from '../../../src/core/providers/types';
 import { capturedIo } from '../../support/captured-io';
 import { harness, type Harness } from '../submit/fixtures';
 

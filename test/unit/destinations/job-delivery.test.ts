@@ -10,7 +10,7 @@ import { newJob } from '../../../src/core/jobs/factory';
 import type { Job } from '../../../src/core/jobs/schema';
 import { dataLayout } from '../../../src/core/paths';
 import { LocalProvider } from '../../../src/providers/local/provider';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { tempDir } from '../../support/tmp';
 import { startTestServer, type TestServer } from '../server/helpers';
 

@@ -7,7 +7,7 @@ import { JobMonitor } from '../../../src/core/jobs/monitor';
 import { newJob } from '../../../src/core/jobs/factory';
 import { IDLE_WARN_MS, isGpuIdle, nextSummary, parseGpuSample, readGpuSamples, summaryOf, type GpuSummary } from '../../../src/core/gpu/samples';
 import { dataLayout } from '../../../src/core/paths';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { LocalProvider } from '../../../src/providers/local/provider';
 
 describe('GPU use of a local job (fake nvidia-smi on PATH)', function () {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { JobHistory } from '../../../src/core/jobs/history';
 import { JobMonitor } from '../../../src/core/jobs/monitor';
 import { JobSchema, type Job } from '../../../src/core/jobs/schema';
-import { ProviderRegistry } from '../../../src/providers/registry';
-import type { ProviderContext, StatusUpdate, TrainingProvider } from '../../../src/providers/types';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
+import type { ProviderContext, StatusUpdate, TrainingProvider } from '../../../src/core/providers/types';
 
 /**
  * Finalisation (output downloads, results pushes) across processes sharing one history file: two

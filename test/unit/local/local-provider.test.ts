@@ -8,7 +8,7 @@ import { cancelJob } from '../../../src/core/jobs/cancel';
 import { newJob } from '../../../src/core/jobs/factory';
 import type { Job } from '../../../src/core/jobs/schema';
 import { dataLayout } from '../../../src/core/paths';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { LocalProvider } from '../../../src/providers/local/provider';
 import { tempDir } from '../../support/tmp';
 import { readMetrics } from '../../../src/core/logs/metrics';

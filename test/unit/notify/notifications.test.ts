@@ -8,7 +8,7 @@ import { JobMonitor } from '../../../src/core/jobs/monitor';
 import { JobSchema, type Job } from '../../../src/core/jobs/schema';
 import { JobNotifier, type ShownEvent } from '../../../src/core/notify/notifier';
 import { JobEventPayloadSchema, formatRequest, buildPayload } from '../../../src/core/notify/payload';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { fakeProvider } from '../../support/notify-worker';
 import { startReceiver } from './receiver';
 

@@ -4,7 +4,7 @@ import { Harness, startHarness, submitJob, trackToEnd, trainerOptions, waitFor }
 import { REPLICATE_PRICE_PER_SECOND } from '../../../src/providers/replicate/hardware';
 import { newJob } from '../../../src/core/jobs/factory';
 import { JobMonitor } from '../../../src/core/jobs/monitor';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { ReplicateProvider } from '../../../src/providers/replicate/provider';
 import { trainableSchema, trainerSchema } from '../../support/replicate-server/schemas';
 

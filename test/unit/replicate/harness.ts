@@ -7,9 +7,9 @@ import { JobMonitor } from '../../../src/core/jobs/monitor';
 import { newJob } from '../../../src/core/jobs/factory';
 import { Job, isTerminal } from '../../../src/core/jobs/schema';
 import { dataLayout, DataLayout } from '../../../src/core/paths';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { ReplicateProvider, ReplicateProviderDeps } from '../../../src/providers/replicate/provider';
-import type { ProviderContext, SubmitRequest } from '../../../src/providers/types';
+import type { ProviderContext, SubmitRequest } from '../../../src/core/providers/types';
 import { FakeReplicate } from '../../support/replicate-server/server';
 
 export interface Harness {

@@ -11,7 +11,7 @@ import { connectCluster, type SshCommandRunner } from '../../../src/providers/sl
 import type { HostSources } from '../../../src/providers/ssh/hosts';
 import type { SlurmResourcesInput } from '../../../src/providers/slurm/resources';
 import { localRunner } from '../../../src/providers/slurm/runner';
-import type { ProviderContext, StatusUpdate, SubmitRequest } from '../../../src/providers/types';
+import type { ProviderContext, StatusUpdate, SubmitRequest } from '../../../src/core/providers/types';
 import { startSlurmCluster, type SlurmClusterFixture } from '../../support/slurm-cluster';
 import { startSshd, type SshdFixture } from '../../support/sshd';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';

@@ -9,7 +9,7 @@ import type { CommandResult, CommandRunner } from '../../../src/providers/slurm/
 import { SlurmProvider } from '../../../src/providers/slurm/provider';
 import { SlurmResourcesSchema } from '../../../src/providers/slurm/resources';
 import { exitRecordPath, generateSbatchScript } from '../../../src/providers/slurm/script';
-import type { StatusUpdate } from '../../../src/providers/types';
+import type { StatusUpdate } from '../../../src/core/providers/types';
 
 /**
  * The end of a Slurm job as the login node reports it, poll by poll, from recorded squeue / sacct /

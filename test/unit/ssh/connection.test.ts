@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { startSshd, type SshdFixture } from '../../support/sshd';
 import { SshConnection, HostKeyChangedError, HostKeyRejectedError, type SshTarget } from '../../../src/providers/ssh/connection';
-import type { Prompter } from '../../../src/providers/types';
+import type { Prompter } from '../../../src/core/providers/types';
 
 /** Records what a provider asked; answers from a script. */
 class ScriptedPrompter implements Prompter {

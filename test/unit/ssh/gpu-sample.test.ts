@@ -8,7 +8,7 @@ import { JobSchema, type Job } from '../../../src/core/jobs/schema';
 import { readGpuSamples, summaryOf } from '../../../src/core/gpu/samples';
 import { readMetrics } from '../../../src/core/logs/metrics';
 import { dataLayout } from '../../../src/core/paths';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { SshProvider } from '../../../src/providers/ssh/provider';
 import type { HostSources } from '../../../src/providers/ssh/hosts';
 import { startSshd, type SshdFixture } from '../../support/sshd';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { JobSchema, type Job } from '../../../src/core/jobs/schema';
 import { SshProvider, resumeRequestFor } from '../../../src/providers/ssh/provider';
 import { checkGpus } from '../../../src/providers/ssh/gpu';
-import type { ProviderContext, SubmitRequest } from '../../../src/providers/types';
+import type { ProviderContext, SubmitRequest } from '../../../src/core/providers/types';
 import { startSshd, type SshdFixture } from '../../support/sshd';
 import type { HostSources } from '../../../src/providers/ssh/hosts';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -13,7 +13,7 @@ import { s3SecretName } from '../../../src/core/destinations/schema';
 import { JobHistory } from '../../../src/core/jobs/history';
 import { JobMonitor } from '../../../src/core/jobs/monitor';
 import { dataLayout } from '../../../src/core/paths';
-import { ProviderRegistry } from '../../../src/providers/registry';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { startTestServer } from '../server/helpers';
 
 /**

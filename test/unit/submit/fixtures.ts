@@ -10,8 +10,8 @@ import { simpleConfigReader } from '../../../src/core/submit/config-reader';
 import type { SubmitDeps } from '../../../src/core/submit/pipeline';
 import type { PackageInfo, Packager } from '../../../src/core/submit/steps';
 import { LocalProvider } from '../../../src/providers/local/provider';
-import { ProviderRegistry } from '../../../src/providers/registry';
-import type { ProviderContext, SubmitRequest, SubmitResult, TrainingProvider } from '../../../src/providers/types';
+import { ProviderRegistry } from '../../../src/core/providers/registry';
+import type { ProviderContext, SubmitRequest, SubmitResult, TrainingProvider } from '../../../src/core/providers/types';
 
 /** A workspace with a training config (100 steps) that points at a dataloader with one local dataset. */
 export function makeWorkspace(root: string): { workspace: string; config: string; dataloader: string } {

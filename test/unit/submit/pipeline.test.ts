@@ -10,7 +10,7 @@ import { FilePackager, harness, waitForAbort, type Harness } from './fixtures';
 import { ConsentMemory } from '../../../src/core/consent/memory';
 import type { ConsentSummary } from '../../../src/core/consent/summary';
 import { foldersToSync } from '../../../src/providers/ssh/provider';
-import type { SubmitRequest } from '../../../src/providers/types';
+import type { SubmitRequest } from '../../../src/core/providers/types';
 
 describe('submit pipeline', () => {
   let h: Harness;

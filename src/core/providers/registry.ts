@@ -1,4 +1,4 @@
-import type { ProviderId } from '../core/jobs/schema';
+import type { ProviderId } from '../jobs/schema';
 import type { TrainingProvider } from './types';
 
 /** Providers by id. Built lazily so activation does not load ssh2 or the Replicate client until used. */

@@ -1,5 +1,6 @@
-import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../core/jobs/schema';
-import type { DataPlan } from '../core/submit/data-route';
+import type { Job, JobOutput, JobStatus, Progress, ProviderId } from '../jobs/schema';
+import type { DataPlan } from '../submit/data-route';
+import type { JobHistory } from '../jobs/history';
 
 /**
  * The one interface every provider implements (the seed's CloudTrainerService).
@@ -68,7 +69,28 @@ export interface TrainingProvider {
    */
   sampleGpus?(job: Job, ctx: ProviderContext): Promise<string | undefined>;
 
+  /**
+   * Providers that push status to `/api/cloud/webhooks/{id}` on the local server. Optional; the server
+   * routes verified deliveries here (src/core/providers/webhooks.ts). Keep heavy code out of the
+   * provider's module: load it inside `handle`, with the first delivery.
+   */
+  readonly webhooks?: ProviderWebhooks;
+
   dispose?(): void | Promise<void>;
+}
+
+/** What a webhook handler may use: the job history, the data folder (log mirrors), a log. */
+export interface WebhookContext {
+  history: JobHistory;
+  dataHome: string;
+  log?(line: string): void;
+}
+
+export interface ProviderWebhooks {
+  /** The provider's own signing secret, used when the user stored none. */
+  secret?(): Promise<string>;
+  /** Apply a delivery whose signature, timestamp and id were already verified by the server. */
+  handle(payload: unknown, ctx: WebhookContext): Promise<void>;
 }
 
 export type FinalizeResult = Partial<Pick<Job, 'outputs' | 'metadata' | 'cost' | 'statusDetail'>>;
