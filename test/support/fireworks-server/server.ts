@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import http, { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultInjectingServer } from '../fault-server';
 import { readMultipart } from '../replicate-server/multipart';
 import { JsonlChecker, JsonlReport } from '../jsonl-check';
 
@@ -31,17 +31,6 @@ import { JsonlChecker, JsonlReport } from '../jsonl-check';
  *
  * A job advances one state per GET (deterministic "slow progress"); faults are switchable per test.
  */
-export interface Fault {
-  method?: string;
-  path: RegExp;
-  status?: number;
-  retryAfter?: string;
-  drop?: boolean;
-  afterHandling?: boolean;
-  delayMs?: number;
-  times: number;
-}
-
 interface StoredDataset {
   name: string; displayName: string; createTime: string; updateTime: string; state: 'UPLOADING' | 'READY';
   status: { code: string; message: string }; exampleCount: string; userUploaded: Record<string, never>; format: string;
@@ -59,7 +48,7 @@ interface StoredJob {
 
 const GRPC: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14 };
 
-export class FakeFireworks {
+export class FakeFireworks extends FaultInjectingServer {
   apiKey = `fw_${randomBytes(16).toString('hex')}`;
   readonly account = 'acme-ml';
   /** The documented 150 MB ceiling of `:upload`; tests lower it to exercise the signed-URL path. */
@@ -69,38 +58,14 @@ export class FakeFireworks {
   outcome: 'completed' | 'failed' = 'completed';
   readonly datasets = new Map<string, StoredDataset>();
   readonly jobs = new Map<string, StoredJob>();
-  readonly faults: Fault[] = [];
-  readonly requests: string[] = [];
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  base = '';
 
-  fail(f: Omit<Fault, 'times'> & { times?: number }): void { this.faults.push({ times: 1, ...f }); }
+  constructor() { super(''); }
 
-  count(method: string, path: RegExp): number {
-    return this.requests.filter((r) => r.startsWith(`${method} `) && path.test(r.slice(method.length + 1))).length;
-  }
-
-  async start(): Promise<string> {
-    this.server = http.createServer((req, res) => { void this.handle(req, res); });
-    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this.base;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const path = decodeURIComponent(url.pathname);
-    this.requests.push(`${method} ${path}`);
-    const fault = this.faults.find((x) => (!x.method || x.method === method) && x.path.test(path) && x.times > 0);
-    if (fault) fault.times--;
+    const fault = this.takeFault(method, path);
     try {
       if (fault && !fault.afterHandling && !fault.delayMs) {
         req.resume();

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import http, { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FaultInjectingServer } from '../fault-server';
 import { readMultipart } from '../replicate-server/multipart';
 import { JsonlChecker } from '../jsonl-check';
 
@@ -28,18 +28,6 @@ import { JsonlChecker } from '../jsonl-check';
  */
 export type TogetherStatus = 'pending' | 'queued' | 'running' | 'compressing' | 'uploading' | 'cancel_requested' | 'cancelled' | 'error' | 'completed';
 
-export interface Fault {
-  method?: string;
-  path: RegExp;
-  status?: number;
-  retryAfter?: string;
-  drop?: boolean;
-  /** Handle the request first (e.g. create the job), then answer `status` / drop. */
-  afterHandling?: boolean;
-  delayMs?: number;
-  times: number;
-}
-
 export interface StoredFile {
   id: string; object: 'file'; created_at: number; filename: string; bytes: number; purpose: string;
   Processed: boolean; FileType: string; LineCount: number;
@@ -58,7 +46,7 @@ export interface StoredJob {
   steps: number; step: number; outcome: 'completed' | 'error';
 }
 
-export class FakeTogether {
+export class FakeTogether extends FaultInjectingServer {
   apiKey = `tgp_v1_${randomBytes(16).toString('hex')}`;
   readonly userId = 'user-0001';
   /** Steps a job runs (one per poll while running). */
@@ -67,43 +55,19 @@ export class FakeTogether {
   readonly weights = randomBytes(1024 * 1024 + 123);
   readonly files = new Map<string, StoredFile>();
   readonly jobs = new Map<string, StoredJob>();
-  readonly faults: Fault[] = [];
-  readonly requests: string[] = [];
   /** Peak bytes the server held at once for a file upload (streamed: one chunk). */
   maxChunk = 0;
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
   private seq = 0;
-  base = '';
 
-  fail(f: Omit<Fault, 'times'> & { times?: number }): void { this.faults.push({ times: 1, ...f }); }
-
-  count(method: string, path: RegExp): number {
-    return this.requests.filter((r) => r.startsWith(`${method} `) && path.test(r.slice(method.length + 1))).length;
-  }
-
-  async start(): Promise<string> {
-    this.server = http.createServer((req, res) => { void this.handle(req, res); });
-    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
-    return this.base;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
+  constructor() { super('/v1'); }
 
   // ------------------------------------------------------------------ dispatch
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const method = req.method ?? 'GET';
     const path = url.pathname.replace(/^\/v1/, '');
-    this.requests.push(`${method} ${path}`);
-    const fault = this.faults.find((x) => (!x.method || x.method === method) && x.path.test(path) && x.times > 0);
-    if (fault) fault.times--;
+    const fault = this.takeFault(method, path);
     try {
       if (fault && !fault.afterHandling && !fault.delayMs) {
         req.resume();
