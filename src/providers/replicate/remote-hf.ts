@@ -1,18 +1,14 @@
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import type yauzl from 'yauzl';
 import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
 import { formatBytes } from '../../core/format';
 import { uploadFolderToHub } from '../../core/destinations/huggingface';
 import type { PlanDataContext, ProviderContext } from '../../core/providers/types';
 import { readPackageIndex } from './archive';
+import { extractFromPackage } from './package-extract';
 import { datasetsOf, imageDatasets, isImage, isRemoteEntry, packagePrefix, type DataRequest, type DataloaderEntry } from './data-route';
 import { ReplicateError } from './errors';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const loadYauzl = (): typeof yauzl => require('yauzl');
 
 /**
  * The remote-data route over a HuggingFace dataset repo. Each packaged image dataset becomes one split
@@ -106,7 +102,8 @@ export class HfDataRoute {
       const yaml = ['---', 'configs:', '- config_name: default', '  data_files:', ...plan.splits.flatMap((s) => [`  - split: ${s.split}`, `    path: "${s.split}/**"`]), '---', '', 'Training data uploaded by Cloud Training for a SimpleTuner job.', ''];
       await fs.writeFile(path.join(dir, 'README.md'), yaml.join('\n'));
       for (const s of plan.splits) {
-        await extractImages(packagePath, s.packagePrefix, Object.keys(s.captions), path.join(dir, s.split));
+        const images = new Set(Object.keys(s.captions));
+        await extractFromPackage(packagePath, s.packagePrefix, path.join(dir, s.split), (rel) => images.has(rel));
         const lines = Object.entries(s.captions).map(([rel, caption]) => JSON.stringify({ file_name: rel, caption }));
         await fs.writeFile(path.join(dir, s.split, 'metadata.jsonl'), `${lines.join('\n')}\n`);
       }
@@ -146,25 +143,3 @@ export function rewriteForHf(dataloader: unknown, plan: HfRoutePlan, revision: s
   return Array.isArray(dataloader) ? list : { ...(dataloader as object), datasets: list };
 }
 
-function extractImages(zipPath: string, prefix: string, rels: string[], dir: string): Promise<void> {
-  const wanted = new Set(rels.map((r) => `${prefix}/${r}`));
-  return new Promise((resolve, reject) => {
-    loadYauzl().open(zipPath, { lazyEntries: true, autoClose: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error(`cannot open ${zipPath}`));
-      const fail = (e: Error) => { zip.close(); reject(e); };
-      zip.on('error', fail);
-      zip.on('end', () => resolve());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        if (!wanted.has(entry.fileName)) return zip.readEntry();
-        const rel = path.posix.normalize(entry.fileName.slice(prefix.length + 1));
-        if (rel.startsWith('../') || path.posix.isAbsolute(rel)) return fail(new Error(`unsafe path in package: ${entry.fileName}`));
-        const target = path.join(dir, ...rel.split('/'));
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return fail(e ?? new Error(`cannot read ${entry.fileName}`));
-          fs.mkdir(path.dirname(target), { recursive: true }).then(() => pipeline(stream, createWriteStream(target))).then(() => zip.readEntry(), fail);
-        });
-      });
-      zip.readEntry();
-    });
-  });
-}

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import type yauzl from 'yauzl';
 import * as z from 'zod';
 import { DataRouteRefusedError, type DataPlan } from '../../core/submit/data-route';
 import { formatBytes } from '../../core/format';
@@ -11,13 +9,11 @@ import { awsSdk, s3Client, uploadFolderToS3, type S3Credentials } from '../../co
 import { s3SecretName, type S3Destination, type SecretLookup } from '../../core/destinations/schema';
 import type { PlanDataContext, ProviderContext } from '../../core/providers/types';
 import { readPackageIndex } from './archive';
+import { extractFromPackage } from './package-extract';
 import { datasetsOf, imageDatasets, isRemoteEntry, packagePrefix, type DataRequest, type DataloaderEntry } from './data-route';
 import { ReplicateError, scrub } from './errors';
 import { PACKAGE_MANIFEST_ENTRY, readPackageEntries } from './package-contents';
 import type { RemoteRoutePlanner } from './plan';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const loadYauzl = (): typeof yauzl => require('yauzl');
 
 /**
  * The remote-data route over S3: each packaged dataset is put under its own content-addressed key
@@ -155,7 +151,7 @@ export class S3DataRoute implements RemoteRoutePlanner {
         } else {
           const tmp = await fs.mkdtemp(path.join(ctx.dataHome, 'replicate-s3-'));
           try {
-            await extractPrefix(packagePath, d.packagePrefix, tmp);
+            await extractFromPackage(packagePath, d.packagePrefix, tmp);
             ctx.report?.(`Uploading dataset ${d.id} to ${plan.bucket}/${d.key}`);
             await uploadFolderToS3({ folder: tmp, dest: uploadDest(d.key), credentials: creds, signal: ctx.signal, onProgress: (p) => ctx.report?.(`Uploading ${d.id}: ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}`, p.totalBytes ? p.bytes / p.totalBytes : undefined) });
             // Written last, alone: a dataset is "there" only when every file is.
@@ -239,27 +235,3 @@ async function exists(dest: S3Destination, creds: S3Credentials, key: string): P
   }
 }
 
-/** The package's files under `prefix/`, written below `dir` (paths relative to the prefix; traversal refused). */
-function extractPrefix(zipPath: string, prefix: string, dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    loadYauzl().open(zipPath, { lazyEntries: true, autoClose: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error(`cannot open ${zipPath}`));
-      const fail = (e: Error) => { zip.close(); reject(e); };
-      zip.on('error', fail);
-      zip.on('end', () => resolve());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        if (!entry.fileName.startsWith(`${prefix}/`) || entry.fileName.endsWith('/')) return zip.readEntry();
-        const rel = path.posix.normalize(entry.fileName.slice(prefix.length + 1));
-        if (rel.startsWith('../') || path.posix.isAbsolute(rel)) return fail(new Error(`unsafe path in package: ${entry.fileName}`));
-        const target = path.join(dir, ...rel.split('/'));
-        zip.openReadStream(entry, (e, stream) => {
-          if (e || !stream) return fail(e ?? new Error(`cannot read ${entry.fileName}`));
-          fs.mkdir(path.dirname(target), { recursive: true })
-            .then(() => pipeline(stream, createWriteStream(target)))
-            .then(() => zip.readEntry(), fail);
-        });
-      });
-      zip.readEntry();
-    });
-  });
-}
