@@ -93,7 +93,9 @@ describe('GPU use of an SSH job, sampled over the held connection (real sshd)', 
     const elapsed = Date.now() - started;
     const samples = await readGpuSamples(job.logPath!);
     assert.ok(samples.length <= Math.ceil(elapsed / 400) + 2, `no more than one sample per interval across both monitors (${samples.length} in ${elapsed} ms)`);
-    for (let i = 1; i < samples.length; i++) assert.ok(samples[i]!.t >= samples[i - 1]!.t + 300, 'spaced by the interval');
+    // A sample's time is when its reading came back (parseGpuSample), after an SSH round trip whose length
+    // varies under load, so readings are in order but not evenly spaced; the rate bound above is the interval.
+    for (let i = 1; i < samples.length; i++) assert.ok(samples[i]!.t > samples[i - 1]!.t, `readings in order: ${samples.map((x) => x.t).join(', ')}`);
     const first = samples[0]!;
     assert.equal(first.gpus.length, 2);
     assert.deepEqual(first.gpus[1], { index: 1, util: 3, memUsed: 500, memTotal: 81559 });
