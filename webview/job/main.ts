@@ -69,7 +69,7 @@ startPage('job', (data, client) => {
 });
 
 /**
- * Loss/lr and, for SSH and local jobs, GPU use under it. With timed points (the monitor stamps each)
+ * Loss/lr and, for SSH, local and Slurm jobs, GPU use under it (or why it is not sampled). With timed points (the monitor stamps each)
  * both charts share one axis, minutes since the job started; older jobs' points only have steps.
  */
 function charts(data: JobViewData): HTMLElement[] {
@@ -85,7 +85,10 @@ function charts(data: JobViewData): HTMLElement[] {
     { name: 'loss', className: 's-loss', points: metrics.filter((m) => m.loss !== undefined).map((m) => ({ x: x(m), y: m.loss! })) },
     { name: 'learning rate', className: 's-lr', points: metrics.filter((m) => m.learningRate !== undefined).map((m) => ({ x: x(m), y: m.learningRate! })) },
   ], timed ? { xLabel: 'minutes since start', xDomain } : { xLabel: 'step' }))];
-  if (job.provider === 'ssh' || job.provider === 'local' || gpu.length) {
+  const unavailable = typeof job.metadata.gpuUnavailable === 'string' ? job.metadata.gpuUnavailable : undefined;
+  if (unavailable && !gpu.length) {
+    out.push(section('GPU use', el('p', { className: 'muted', text: `Not sampled: ${unavailable}.` })));
+  } else if (job.provider === 'ssh' || job.provider === 'local' || job.provider === 'slurm' || gpu.length) {
     const last = gpu[gpu.length - 1];
     out.push(section('GPU use', lineChart([
       { name: 'utilisation % (mean of GPUs)', className: 's-loss', points: gpu.map((g) => ({ x: min(g.t), y: g.gpus.reduce((a, r) => a + r.util, 0) / g.gpus.length })) },

@@ -35,6 +35,20 @@ export function nextSummary(prev: GpuSummary | undefined, sample: GpuSample): Gp
   return { at, gpus: sample.gpus, idleSince: idle ? (prev?.idleSince ?? at) : undefined };
 }
 
+/**
+ * Thrown by a provider's `sampleGpus` when GPU use cannot be sampled for this job at all (a cluster
+ * whose srun refuses `--overlap`, a node without nvidia-smi): the monitor records the reason on the
+ * job (`metadata.gpuUnavailable`), shows it, and stops asking. A passing failure is a plain Error.
+ */
+export class GpuSamplingUnavailable extends Error {
+  override readonly name = 'GpuSamplingUnavailable';
+}
+
+/** Why this job's GPU use is not sampled, when a provider said it cannot be. */
+export function gpuUnavailableReason(metadata: Record<string, unknown>): string | undefined {
+  return typeof metadata.gpuUnavailable === 'string' ? metadata.gpuUnavailable : undefined;
+}
+
 export function summaryOf(metadata: Record<string, unknown>): GpuSummary | undefined {
   const r = GpuSummarySchema.safeParse(metadata.gpu);
   return r.success ? r.data : undefined;

@@ -11,7 +11,7 @@ import { appendMetrics } from '../logs/metrics';
 import { finalCost } from '../cost/estimate';
 import type { UserPricing } from '../cost/prices';
 import { eventsAtFinalize } from '../notify/events';
-import { appendGpuSample, nextSummary, parseGpuSample, summaryOf } from '../gpu/samples';
+import { appendGpuSample, GpuSamplingUnavailable, gpuUnavailableReason, nextSummary, parseGpuSample, summaryOf } from '../gpu/samples';
 
 export interface MonitorOptions {
   dataHome: string;
@@ -32,7 +32,7 @@ export interface MonitorOptions {
   finalizeLeaseMs?: number;
   /** Told after this monitor finalised a job (its events are recorded then): shows/sends them. */
   notifier?: { scan(): Promise<void> | void };
-  /** How often a running job's GPUs are sampled (providers with `sampleGpus`: SSH, local); 0 = never. Default 30 s. */
+  /** How often a running job's GPUs are sampled (providers with `sampleGpus`: SSH, local, Slurm); 0 = never. Default 30 s. */
   gpuSampleIntervalMs?: number;
 }
 
@@ -212,7 +212,7 @@ export class JobMonitor {
    */
   private async sampleGpus(job: Job, provider: Pick<TrainingProvider, "sampleGpus">, ctx: ProviderContext): Promise<Job | undefined> {
     const every = this.opts.gpuSampleIntervalMs ?? 30_000;
-    if (every <= 0 || !job.logPath) return job;
+    if (every <= 0 || !job.logPath || gpuUnavailableReason(job.metadata) !== undefined) return job;
     const last = typeof job.metadata.gpuSampleAt === 'string' ? job.metadata.gpuSampleAt : undefined;
     if (last && Date.now() - Date.parse(last) < every) return job;
     let claimed = false;
@@ -228,6 +228,10 @@ export class JobMonitor {
       // Stamped with the claim's time: samples sit exactly one interval apart on the chart.
       sample = parseGpuSample((await provider.sampleGpus!(job, ctx)) ?? '', at);
     } catch (e) {
+      if (e instanceof GpuSamplingUnavailable) {
+        this.opts.log?.(`Job ${job.id}: GPU use is not sampled: ${e.message}`);
+        return this.history.update(job.id, (j) => ({ ...j, metadata: { ...j.metadata, gpuUnavailable: e.message } }));
+      }
       this.opts.log?.(`Job ${job.id}: GPU sample failed: ${(e as Error).message}`);
       return job;
     }

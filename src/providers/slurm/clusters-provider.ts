@@ -81,6 +81,7 @@ export class SlurmClustersProvider implements TrainingProvider {
   fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> { return this.forJob(job).fetchLogs(job, offset, ctx); }
   cancel(job: Job, ctx: ProviderContext): Promise<void> { return this.forJob(job).cancel(job, ctx); }
   finalize(job: Job, ctx: ProviderContext): Promise<FinalizeResult> { return this.forJob(job).finalize(job, ctx); }
+  sampleGpus(job: Job, ctx: ProviderContext): Promise<string | undefined> { return this.forJob(job).sampleGpus(job, ctx); }
 
   async dispose(): Promise<void> {
     const all = [...this.byHost.values()];

@@ -16,6 +16,25 @@ import { LauncherSchema, SlurmCluster, SlurmResources, SlurmResourcesSchema, des
 import { CommandRunner, shq } from './runner';
 import { exitRecordPath, generateSbatchScript } from './script';
 import { toStatusUpdate } from './state';
+import { GPU_SAMPLE_COMMAND, GpuSamplingUnavailable } from '../../core/gpu/samples';
+
+/** A GPU sample step that has not answered in this long is abandoned (`timeout` kills srun, which cancels the step). */
+const GPU_STEP_TIMEOUT_S = 30;
+
+/**
+ * Why an overlapping nvidia-smi step can never work for this job, from srun's stderr and exit code;
+ * undefined for a passing failure (the job ended, the controller was busy, the step timed out).
+ */
+export function gpuStepRefusal(stderr: string, code: number): string | undefined {
+  const line = stderr.split('\n').map((l) => l.trim()).find((l) => l && !/^srun: (Job step|Force Terminated|Step created)/i.test(l)) ?? '';
+  if (code === 124 || /already (completed|finished)|Invalid job id|not running|Unable to confirm allocation/i.test(stderr)) return undefined;
+  if (/(unrecognized|invalid|unknown) option.*overlap/i.test(stderr)) {
+    return 'this cluster\'s srun has no --overlap (Slurm older than 20.11), so a monitoring step cannot share the job\'s node';
+  }
+  if (code === 127 || /nvidia-smi.*(not found|No such file)|execve\(\).*nvidia-smi/i.test(stderr)) return 'nvidia-smi was not found on the job\'s node';
+  if (/denied|not allowed|not permitted|disabled|not supported/i.test(stderr)) return `the cluster refused a monitoring step: ${line}`;
+  return undefined;
+}
 
 /** `request.options` of a Slurm submission (data options as for the SSH provider). */
 export const SlurmSubmitOptionsSchema = z.object({
@@ -307,6 +326,22 @@ export class SlurmProvider implements TrainingProvider {
       statusDetail: 'Slurm does not list the job right now; waiting for its final state',
       ...(Number.isFinite(since) ? {} : { metadata: { [UNKNOWN_SINCE]: new Date().toISOString() } }),
     };
+  }
+
+  /**
+   * nvidia-smi on the job's first node, as a step that overlaps the running one (`srun --overlap
+   * --jobid`, Slurm ≥ 20.11), through the login connection already held. Clusters that refuse such a
+   * step, or nodes without nvidia-smi, throw GpuSamplingUnavailable with srun's reason, which the job
+   * then shows instead of a chart; a job that just ended, or a slow step, only skips this sample.
+   */
+  async sampleGpus(job: Job, ctx: ProviderContext): Promise<string | undefined> {
+    const id = requireId(job);
+    const r = await (await this.conn(ctx)).exec(
+      `timeout ${GPU_STEP_TIMEOUT_S} srun --overlap --jobid=${shq(id)} --nodes=1 --ntasks=1 --quiet ${GPU_SAMPLE_COMMAND}`, { signal: ctx.signal });
+    if (r.code === 0) return r.stdout;
+    const why = gpuStepRefusal(r.stderr, r.code);
+    if (why) throw new GpuSamplingUnavailable(why);
+    return undefined;
   }
 
   async fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> {

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import type { Job, ProviderId } from '../../core/jobs/schema';
 import { isActive } from '../../core/jobs/schema';
 import { elapsedSeconds, formatDuration, progressText, usd } from '../../core/format';
-import { describeGpus, isGpuIdle, summaryOf } from '../../core/gpu/samples';
+import { describeGpus, gpuUnavailableReason, isGpuIdle, summaryOf } from '../../core/gpu/samples';
 
 const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
 const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
@@ -59,6 +59,8 @@ export function jobTooltip(job: Job): vscode.MarkdownString {
     md.appendMarkdown(`GPU (${new Date(gpu.at).toLocaleTimeString()}): ${escape(describeGpus(gpu))}  \n`);
     if (gpuIdle(job)) md.appendMarkdown(`$(warning) ${escape(GPU_IDLE)} (under 10% since ${new Date(gpu.idleSince!).toLocaleTimeString()})  \n`);
   }
+  const gpuUnavailable = gpuUnavailableReason(job.metadata);
+  if (gpuUnavailable && isActive(job.status)) md.appendMarkdown(`GPU use: not sampled — ${escape(gpuUnavailable)}  \n`);
   if (job.error) md.appendMarkdown(`Error: ${escape(job.error)}  \n`);
   if (typeof job.metadata.deliveryError === 'string') md.appendMarkdown(`Delivery: ${escape(job.metadata.deliveryError)}  \n`);
   md.appendMarkdown(`ID: \`${job.id}\`${job.providerJobId ? ` · provider id \`${job.providerJobId}\`` : ''}`);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { JobHistory } from '../../../src/core/jobs/history';
 import { JobMonitor } from '../../../src/core/jobs/monitor';
 import { newJob } from '../../../src/core/jobs/factory';
-import { IDLE_WARN_MS, isGpuIdle, nextSummary, parseGpuSample, readGpuSamples, summaryOf, type GpuSummary } from '../../../src/core/gpu/samples';
+import { GpuSamplingUnavailable, gpuUnavailableReason, IDLE_WARN_MS, isGpuIdle, nextSummary, parseGpuSample, readGpuSamples, summaryOf, type GpuSummary } from '../../../src/core/gpu/samples';
 import { dataLayout } from '../../../src/core/paths';
 import { ProviderRegistry } from '../../../src/core/providers/registry';
 import { LocalProvider } from '../../../src/providers/local/provider';
@@ -51,6 +51,36 @@ describe('GPU use of a local job (fake nvidia-smi on PATH)', function () {
     } finally {
       monitor.dispose();
       await fs.writeFile(stop, '').catch(() => undefined);
+    }
+  });
+
+  it('a provider that cannot sample this job says why once: the reason is kept on the job and it is not asked again', async () => {
+    const layout = dataLayout(path.join(tmp, 'data'));
+    const history = new JobHistory(layout.historyDir);
+    let asked = 0;
+    const provider = {
+      status: async () => ({ status: 'running' as const }),
+      fetchLogs: async () => Buffer.alloc(0),
+      sampleGpus: async () => { asked++; throw new GpuSamplingUnavailable('nvidia-smi was not found on the job\'s node'); },
+    };
+    const providers = new ProviderRegistry();
+    providers.register('slurm', () => provider as never);
+    const job = await history.add({ ...newJob(layout, { provider: 'slurm', name: 'no-gpu' }), status: 'running', providerJobId: '7' });
+    const monitor = new JobMonitor(history, providers, { dataHome: layout.home, intervalMs: 30, gpuSampleIntervalMs: 1 });
+    try {
+      monitor.poke();
+      const deadline = Date.now() + 20_000;
+      while (gpuUnavailableReason((await history.get(job.id))!.metadata) === undefined) {
+        if (Date.now() > deadline) throw new Error('timed out waiting for the reason');
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      await new Promise((res) => setTimeout(res, 400)); // several more polls
+      assert.equal(asked, 1, 'asked once, not every poll');
+      const after = (await history.get(job.id))!;
+      assert.equal(after.status, 'running', 'the job itself is not affected');
+      assert.equal(gpuUnavailableReason(after.metadata), 'nvidia-smi was not found on the job\'s node');
+    } finally {
+      monitor.dispose();
     }
   });
 

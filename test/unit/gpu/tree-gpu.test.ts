@@ -31,4 +31,9 @@ describe('tree: latest GPU figures and the idle mark', () => {
     assert.equal(p.gpuIdle(job(3, 30, 'succeeded')), false, 'an ended job is never marked');
     assert.match(jobDetails(idle), /GPU:\s+GPU 0: 3% .* GPU idle for 10\+ min/);
   });
+
+  it('tooltip says why a job\'s GPU use is not sampled', () => {
+    const j = JobSchema.parse({ ...job(0), metadata: { gpuUnavailable: 'this cluster\'s srun has no --overlap' } });
+    assert.match(p.jobTooltip(j).value, /GPU use: not sampled — this cluster's srun has no \\-\\-overlap/);
+  });
 });

@@ -6,7 +6,8 @@ import { JobSchema, isTerminal, type Job, type JobStatus } from '../../../src/co
 import type { SlurmClustersProvider } from '../../../src/providers/slurm/clusters-provider';
 import { detectSlurm } from '../../../src/providers/slurm/commands';
 import { createSlurmProvider } from '../../../src/providers/slurm/factory';
-import { PREVIEW_JOB_ID, SlurmProvider, type SlurmSubmitOptions } from '../../../src/providers/slurm/provider';
+import { PREVIEW_JOB_ID, SlurmProvider, gpuStepRefusal, type SlurmSubmitOptions } from '../../../src/providers/slurm/provider';
+import { GpuSamplingUnavailable, parseGpuSample } from '../../../src/core/gpu/samples';
 import { connectCluster, type SshCommandRunner } from '../../../src/providers/slurm/ssh';
 import type { HostSources } from '../../../src/providers/ssh/hosts';
 import type { SlurmResourcesInput } from '../../../src/providers/slurm/resources';
@@ -276,6 +277,37 @@ describe('slurm provider (real Slurm through sshd)', function () {
     assert.equal(last.providerStatus, 'CANCELLED');
     assert.match(last.statusDetail ?? '', /^Cancelled/);
     await provider.cancel(job, ctx); // already gone: not an error
+  });
+
+  it('samples a running job\'s GPUs with an overlapping srun step (nvidia-smi on its node); a node without nvidia-smi says so', async () => {
+    const job = await submit({ program: 'echo started; sleep 300' });
+    try {
+      await pollUntil(job, (u) => u.status === 'running');
+      // No nvidia-smi on this node yet: not a passing failure but a reason the job shows.
+      await assert.rejects(provider.sampleGpus(job, ctx), (e: Error) => e instanceof GpuSamplingUnavailable && /nvidia-smi was not found/.test(e.message));
+      // The step runs with the login session's PATH (srun --export=ALL), where the test puts a fake.
+      const log = path.join(home, 'nvidia-smi-calls');
+      await sshd.addTool('nvidia-smi', `#!/bin/sh\necho "$SLURM_JOB_ID $SLURM_STEP_ID" >> ${log}\nprintf '0, 87, 30000, 46068, 250.5\\n1, 91, 31000, 46068, [N/A]\\n'\n`);
+      const sample = parseGpuSample((await provider.sampleGpus(job, ctx)) ?? '');
+      assert.deepEqual(sample?.gpus, [
+        { index: 0, util: 87, memUsed: 30000, memTotal: 46068, power: 250.5 },
+        { index: 1, util: 91, memUsed: 31000, memTotal: 46068 },
+      ]);
+      // It ran inside the job (a step of it), not on the login shell.
+      const [jobId, stepId] = (await fs.readFile(log, 'utf8')).trim().split(' ');
+      assert.equal(jobId, job.providerJobId);
+      assert.match(stepId ?? '', /^\d+$/);
+    } finally {
+      await provider.cancel(job, ctx);
+      await fs.rm(path.join(sshd.binDir, 'nvidia-smi'), { force: true });
+    }
+  });
+
+  it('tells a cluster without srun --overlap, or one refusing the step, from a job that just ended', () => {
+    assert.match(gpuStepRefusal('srun: unrecognized option \'--overlap\'\nTry "srun --help" for more information', 1) ?? '', /no --overlap/);
+    assert.match(gpuStepRefusal('srun: error: Unable to create step for job 12: Access/permission denied', 1) ?? '', /refused a monitoring step: srun: error: Unable to create step for job 12: Access\/permission denied/);
+    assert.equal(gpuStepRefusal('srun: error: Unable to create step for job 12: Job/step already completing or completed', 1), undefined);
+    assert.equal(gpuStepRefusal('', 124), undefined);
   });
 
   it('a cancelled job resumes from the checkpoint it left: same output folder, {resume} and CLOUD_TRAINING_RESUME filled in', async () => {
