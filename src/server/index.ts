@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CredentialStore } from './s3/credentials';
 import { createS3Handler } from './s3/handler';
+import { HashPool } from './s3/hash-offload';
 import { ObjectStore, StoredEvent } from './s3/store';
 import path from 'node:path';
 import { WebhookRoutes, createWebhookRoute, replayFile } from './webhooks';
@@ -59,8 +60,9 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   const atRoot = basePath === '';
   const store = new ObjectStore(opts.storageDir);
   await store.init();
+  const hashPool = new HashPool();
   const s3 = createS3Handler({
-    store, credentials: opts.credentials, basePath, onObjectStored: opts.onObjectStored, log: opts.log, idleTimeoutMs: opts.idleTimeoutMs,
+    hashPool, store, credentials: opts.credentials, basePath, onObjectStored: opts.onObjectStored, log: opts.log, idleTimeoutMs: opts.idleTimeoutMs,
     maxObjectBytes: opts.maxObjectBytes, reservedBuckets: atRoot ? [API_BUCKET] : [],
   });
   const stateDir = opts.stateDir ?? path.join(opts.storageDir, '.cloudtrain');
@@ -111,6 +113,7 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await hashPool.close();
       await webhook?.flush();
     },
   };

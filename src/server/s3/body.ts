@@ -1,9 +1,10 @@
-import { createHash, Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
 import { AwsChunkedDecoder } from './chunked';
 import { CHECKSUM_ALGORITHMS, RunningChecksum, checksumAlgorithmOfHeader, createChecksum } from './checksums';
 import { S3Error } from './errors';
 import type { ParsedAuth, SigningContext } from './sigv4';
+import { BodyDigests, HashPool, OFFLOAD_MIN_BYTES } from './hash-offload';
 
 /**
  * Turns a request body into the object's bytes plus the checks to run once it has all arrived:
@@ -21,8 +22,13 @@ export interface DecodedBody {
   tap?: (chunk: Buffer) => void;
   /** The object's length as the client declared it (Content-Length, or x-amz-decoded-content-length for aws-chunked). */
   declaredLength: number | undefined;
-  /** Throws the S3 error for a body that does not match what the client declared. */
-  verify(): BodyFacts;
+  /** Rejects with the S3 error for a body that does not match what the client declared. */
+  verify(): Promise<BodyFacts>;
+  /** The body was not verified (refused, cut off): free what hashing it held. Safe to call after verify. */
+  discard(): void;
+  /** While true, stop reading the socket until `whenOpen` calls back (the hash worker is behind). */
+  blocked(): boolean;
+  whenOpen(cb: () => void): void;
 }
 
 export interface BodyFacts {
@@ -33,25 +39,41 @@ export interface BodyFacts {
   checksums: Record<string, string>;
 }
 
+/** MD5 and (when signed) SHA-256 of a body, on this thread or the pool's worker. */
+interface Hashes {
+  update(chunk: Buffer): void;
+  digest(): Promise<BodyDigests>;
+  discard(): void;
+}
+
+function inlineHashes(sha256: boolean): Hashes {
+  const md5 = createHash('md5');
+  const sha = sha256 ? createHash('sha256') : undefined;
+  return {
+    update(c) { md5.update(c); sha?.update(c); },
+    digest: async () => ({ md5: md5.digest(), ...(sha ? { sha256Hex: sha.digest('hex') } : {}) }),
+    discard() { /* nothing held */ },
+  };
+}
+
 /** Hashes what passes, and refuses to pass more than `limit` bytes (a body past its declared length is refused before those bytes reach a file). */
 class Digester {
   size = 0;
-  constructor(readonly md5: Hash, readonly sha256: Hash | undefined, readonly checksum: RunningChecksum | undefined,
+  constructor(readonly hashes: Hashes, readonly checksum: RunningChecksum | undefined,
     private readonly limit: number, private readonly tooLong: () => S3Error) {}
 
   /** Throws the S3 error when `chunk` would take the body past its limit. */
   take(chunk: Buffer): void {
     if (this.size + chunk.length > this.limit) throw this.tooLong();
     this.size += chunk.length;
-    this.md5.update(chunk);
-    this.sha256?.update(chunk);
+    this.hashes.update(chunk);
     this.checksum?.update(chunk);
   }
 }
 
 /** The digester as a stream stage, after the aws-chunked decoder. */
 class DigestStage extends Transform {
-  constructor(private readonly digester: Digester) {
+  constructor(private readonly digester: Digester, private readonly pool: HashPool | undefined) {
     super();
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -60,7 +82,8 @@ class DigestStage extends Transform {
     } catch (e) {
       return cb(e as Error);
     }
-    cb(null, chunk);
+    if (this.pool?.blocked()) this.pool.onceOpen(() => cb(null, chunk));
+    else cb(null, chunk);
   }
 }
 
@@ -74,7 +97,7 @@ const entityTooLarge = (): S3Error => new S3Error('EntityTooLarge', 'Your propos
  * `maxObjectBytes`: the size cap (default `MAX_OBJECT_BYTES`).
  */
 export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null, signing: SigningContext | null,
-  opts: { checksums?: boolean; maxObjectBytes?: number } = {}): DecodedBody {
+  opts: { checksums?: boolean; maxObjectBytes?: number; hashPool?: HashPool } = {}): DecodedBody {
   const maxBytes = opts.maxObjectBytes ?? MAX_OBJECT_BYTES;
   const payload = auth?.payload ?? { kind: 'unsigned' as const };
   const streaming = payload.kind === 'streaming-signed' || payload.kind === 'streaming-unsigned-trailer';
@@ -86,7 +109,6 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
   if (declared !== undefined && declared > maxBytes) throw entityTooLarge();
 
   const { name: checksumName, expected: checksumExpected } = opts.checksums !== false ? checksumOf(headers) : {};
-  const sha256 = payload.kind === 'sha256' ? createHash('sha256') : undefined;
   const checksum = checksumName ? createChecksum(checksumAlgorithmOfHeader(checksumName)!) : undefined;
   const stages: Transform[] = [];
   let decoder: AwsChunkedDecoder | undefined;
@@ -96,25 +118,30 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
     stages.push(decoder);
   }
   const contentMd5 = headers.get('content-md5');
-  const md5 = createHash('md5');
+  const signedSha256 = payload.kind === 'sha256';
+  const pool = opts.hashPool && (declared === undefined || declared >= OFFLOAD_MIN_BYTES) ? opts.hashPool : undefined;
+  const hashes: Hashes = pool ? pool.body(signedSha256) : inlineHashes(signedSha256);
   // Without a declared length (plain `Transfer-Encoding: chunked`) the cap is S3's size limit, counted as it streams.
-  const digester = new Digester(md5, sha256, checksum, declared ?? maxBytes, declared === undefined ? entityTooLarge
+  const digester = new Digester(hashes, checksum, declared ?? maxBytes, declared === undefined ? entityTooLarge
     : () => new S3Error('IncompleteBody', `The request body is longer than the ${streaming ? 'x-amz-decoded-content-length' : 'Content-Length'} it declared.`, 400));
-  if (decoder) stages.push(new DigestStage(digester));
+  if (decoder) stages.push(new DigestStage(digester, pool));
 
   return {
     stages,
     tap: decoder ? undefined : (chunk) => digester.take(chunk),
     declaredLength: declared,
-    verify(): BodyFacts {
+    discard: () => hashes.discard(),
+    blocked: () => pool?.blocked() ?? false,
+    whenOpen: (cb) => (pool ? pool.onceOpen(cb) : cb()),
+    async verify(): Promise<BodyFacts> {
       if (declared !== undefined && digester.size !== declared) {
+        hashes.discard();
         throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header.', 400);
       }
-      const sha256Hex = sha256?.digest('hex');
+      const { md5: md5Digest, sha256Hex } = await hashes.digest();
       if (sha256Hex !== undefined && payload.kind === 'sha256' && sha256Hex !== payload.hex) {
         throw new S3Error('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
       }
-      const md5Digest = md5.digest();
       if (contentMd5 !== undefined && contentMd5 !== md5Digest.toString('base64')) {
         throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.', 400);
       }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MAX_OBJECT_BYTES, decodeBody } from './body';
+import type { HashPool } from './hash-offload';
 import { Access, CredentialStore, StoredCredential, authorize, authorizeMethod, checkNotExpired } from './credentials';
 import { S3Error, accessDenied, invalidArgument } from './errors';
 import { decodePathPart, validateBucketName, validateKey } from './keys';
@@ -33,6 +34,8 @@ export interface S3HandlerOptions {
   maxObjectBytes?: number;
   /** Bucket names this mount cannot serve (at the root, `api` is the server's own routes). */
   reservedBuckets?: string[];
+  /** Hashes large bodies off the main thread (the server owns and closes it); without one, bodies are hashed inline. */
+  hashPool?: HashPool;
 }
 
 interface Ctx {
@@ -84,7 +87,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
       checkNotExpired(credentials, cred);
       authorizeMethod(cred, method);
 
-      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (o) => decodeBody(headers, auth, signing, { maxObjectBytes: opts.maxObjectBytes, ...o }) };
+      const ctx: Ctx = { req, res, method, bucket, key, query, headers, cred, body: (o) => decodeBody(headers, auth, signing, { maxObjectBytes: opts.maxObjectBytes, hashPool: opts.hashPool, ...o }) };
       await route(ctx);
     } catch (e) {
       sendError(res, req, e, rawPath, requestId, opts.log);
@@ -104,7 +107,7 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
   function bodyOf(ctx: Ctx, opts?: { checksums?: boolean }): ReturnType<typeof decodeBody> & { source: RequestBody } {
     const body = ctx.body(opts);
     if (ctx.headers.get('expect')?.toLowerCase() === '100-continue') ctx.res.writeContinue();
-    return { ...body, source: new RequestBody(ctx.req, idleMs, body.tap) };
+    return { ...body, source: new RequestBody(ctx.req, idleMs, body.tap, body) };
   }
 
   /** Reads and drops a body we do not use (a copy's), with the same idle timeout. */
@@ -436,9 +439,13 @@ export function createS3Handler(opts: S3HandlerOptions): (req: IncomingMessage, 
         cb();
       },
     });
-    await pipeline([body.source, ...body.stages, sink]);
+    try {
+      await pipeline([body.source, ...body.stages, sink]);
+      await body.verify();
+    } finally {
+      body.discard();
+    }
     const buf = Buffer.concat(chunks);
-    body.verify();
     return buf.toString('utf8');
   }
 

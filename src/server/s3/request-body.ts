@@ -20,8 +20,12 @@ export class RequestBody extends Readable {
   private readonly timer: NodeJS.Timeout;
   private ended = false;
 
-  /** `tap` sees each chunk before it is passed on; a throw ends the body with that error. */
-  constructor(private readonly req: IncomingMessage, idleMs: number, private readonly tap?: (chunk: Buffer) => void) {
+  /**
+   * `tap` sees each chunk before it is passed on; a throw ends the body with that error. While `gate`
+   * is blocked (the hash worker is behind) the socket is not read.
+   */
+  constructor(private readonly req: IncomingMessage, idleMs: number, private readonly tap?: (chunk: Buffer) => void,
+    private readonly gate?: { blocked(): boolean; whenOpen(cb: () => void): void }) {
     super({ highWaterMark: 1024 * 1024 });
     this.timer = setTimeout(() => this.destroy(requestTimeout()), idleMs);
     req.on('data', this.onData);
@@ -44,7 +48,15 @@ export class RequestBody extends Readable {
         return;
       }
     }
-    if (!this.push(chunk)) this.req.pause();
+    const more = this.push(chunk);
+    if (this.gate?.blocked()) {
+      this.req.pause();
+      this.gate.whenOpen(() => {
+        if (!this.destroyed && this.readableLength < this.readableHighWaterMark) this.req.resume();
+      });
+    } else if (!more) {
+      this.req.pause();
+    }
   };
 
   private readonly onEnd = (): void => {

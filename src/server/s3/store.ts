@@ -49,7 +49,7 @@ const PartSchema = z.object({ etag: z.string(), size: z.number().int().nonnegati
 type PartRecord = z.infer<typeof PartSchema>;
 
 /** What to stream into a file, and how to tell whether what arrived is what was declared. */
-export interface IncomingBody { source: Readable; stages: Transform[]; verify(): BodyFacts }
+export interface IncomingBody { source: Readable; stages: Transform[]; verify(): Promise<BodyFacts>; discard?(): void }
 
 export interface StoredEvent { bucket: string; key: string; size: number; path: string; etag: string }
 
@@ -161,13 +161,14 @@ export class ObjectStore {
     const tmp = this.newTmp();
     try {
       await pipeline([body.source, ...body.stages, createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: WRITE_HWM })]);
-      const facts = body.verify();
+      const facts = await body.verify();
       // S3's ETag of a single PUT: the quoted MD5 hex of the bytes.
       const etag = `"${facts.etagHex}"`;
       await this.moveIntoPlace(bucket, tmp, file);
       await this.writeMeta(bucket, key, { ...meta, etag, checksums: facts.checksums });
       return { bucket, key, size: facts.size, path: file, etag };
     } finally {
+      body.discard?.();
       await fs.rm(tmp, { force: true });
     }
   }
@@ -332,7 +333,7 @@ export class ObjectStore {
     return {
       source,
       stages: [digest],
-      verify: () => {
+      verify: async () => {
         if (size !== end - start + 1 && !(end < start && size === 0)) {
           throw new S3Error('InternalError', 'The copy source changed while it was being read. Please try again.', 500);
         }
@@ -400,7 +401,7 @@ export class ObjectStore {
       : createWriteStream(target, { flags: 'w', highWaterMark: WRITE_HWM });
     try {
       await pipeline([body.source, ...body.stages, sink]);
-      const facts = body.verify();
+      const facts = await body.verify();
       if (!inData) await fs.rename(target, path.join(dir, `${partNumber}.part`));
       const etag = `"${facts.etagHex}"`;
       const rec: PartRecord = { etag, size: facts.size, inData };
@@ -408,6 +409,7 @@ export class ObjectStore {
       await fs.rename(`${record}.tmp`, record);
       return etag;
     } catch (e) {
+      body.discard?.();
       if (!inData) await fs.rm(target, { force: true });
       throw e;
     }

@@ -128,7 +128,7 @@ describe('SigV4 verification (AWS documentation examples)', () => {
       const decoded = decodeBody(headers, auth, null);
       const out: Buffer[] = [];
       await pipeline([Readable.from([body]), ...decoded.stages, new Writable({ write(c, _e, cb) { out.push(c); cb(); } })]);
-      return { facts: decoded.verify(), data: Buffer.concat(out) };
+      return { facts: await decoded.verify(), data: Buffer.concat(out) };
     }
 
     it('accepts a body whose trailer checksum matches', async () => {
