@@ -36,6 +36,8 @@ export const runLogs = scoped(async (argv, io) => {
       return current.status === 'succeeded' ? 0 : 1;
     }
     await monitor.refresh(current);
+    // A queued job (this one or another) starts when a slot frees, even with no window open.
+    await monitor.runQueue();
     // Ctrl-C stops following (the job goes on); the scope closes the tail, monitor and connections.
     if (await abortableDelay(1000, signal)) return signalExitCode(io.scope.interruptedBy);
   }

@@ -6,6 +6,7 @@ import { eventsAtFinalize } from '../notify/events';
 import type { ProviderRegistry } from '../providers/registry';
 import type { ProviderContext, SubmitRequest } from '../providers/types';
 import { isLocallyQueued, localQueueOf, queueClaimOf, targetOfJob, type LocalQueue } from './schema';
+import { capacityResolver, configuredCapacity, type CapacitySettings } from './capacity';
 
 /** What a submission asks of the queue (`--priority`, `--after`, `--capacity`). */
 export interface QueueRequest { priority?: number; after?: string; capacity?: number }
@@ -254,13 +255,8 @@ export class JobQueue {
    * Cancel a waiting job without touching the machine. A job being started right now gets the
    * request instead; the process starting it stops it as soon as the start is recorded.
    */
-  async cancel(id: string): Promise<Job | undefined> {
-    return this.history.update(id, (j) => {
-      if (!isLocallyQueued(j)) return undefined;
-      const at = new Date().toISOString();
-      if (queueClaimOf(j)) return { ...j, cancelRequestedAt: j.cancelRequestedAt ?? at };
-      return { ...ended(j, 'cancelled', 'Cancelled while queued (never started)'), cancelRequestedAt: j.cancelRequestedAt ?? at };
-    });
+  cancel(id: string): Promise<Job | undefined> {
+    return cancelQueued(this.history, id);
   }
 
   /** Put a waiting job first in its target's queue: priority above every other waiting job's. */
@@ -280,6 +276,19 @@ export class JobQueue {
   }
 }
 
+/**
+ * Cancel a job waiting in this machine's queue without touching the machine. One being started right
+ * now gets the request instead; the process starting it stops it once the start is recorded.
+ */
+export function cancelQueued(history: JobHistory, id: string): Promise<Job | undefined> {
+  return history.update(id, (j) => {
+    if (!isLocallyQueued(j)) return undefined;
+    const at = new Date().toISOString();
+    if (queueClaimOf(j)) return { ...j, cancelRequestedAt: j.cancelRequestedAt ?? at };
+    return { ...ended(j, 'cancelled', 'Cancelled while queued (never started)'), cancelRequestedAt: j.cancelRequestedAt ?? at };
+  });
+}
+
 /** A waiting job that ends without starting: finalised in the same write (nothing to collect), its event recorded once. */
 function ended(j: Job, status: 'failed' | 'cancelled', reason: string): Job {
   const now = new Date().toISOString();
@@ -291,4 +300,16 @@ function ended(j: Job, status: 'failed' | 'cancelled', reason: string): Job {
 function withoutClaim(metadata: Record<string, unknown>): Record<string, unknown> {
   const { queueStart: _claim, ...rest } = metadata;
   return rest;
+}
+
+/** The queue every process builds the same way: capacities from the settings, else the machines' GPU counts. */
+export function createJobQueue(history: JobHistory, providers: ProviderRegistry, o: {
+  dataHome: string; settings: () => CapacitySettings | Promise<CapacitySettings>; log?: (line: string) => void;
+  context?: Partial<ProviderContext>; signal?: AbortSignal; leaseMs?: number;
+}): JobQueue {
+  const capacity = capacityResolver(providers, {
+    configured: async (target) => configuredCapacity(await o.settings(), target),
+    context: { ...o.context, dataHome: o.dataHome }, log: o.log,
+  });
+  return new JobQueue(history, providers, { dataHome: o.dataHome, capacity, log: o.log, context: o.context, signal: o.signal, leaseMs: o.leaseMs });
 }
