@@ -128,8 +128,9 @@ export class JobQueue {
     const waiting = queueOrder(jobs);
     if (!waiting.length) return [];
     await this.settle(waiting);
+    const now = await this.history.list();
     const targets = new Map<string, Job>();
-    for (const j of queueOrder(await this.history.list())) if (!targets.has(localQueueOf(j)!.target)) targets.set(localQueueOf(j)!.target, j);
+    for (const j of queueOrder(now)) if (!targets.has(localQueueOf(j)!.target)) targets.set(localQueueOf(j)!.target, j);
     const started: Job[] = [];
     for (const [target, head] of targets) {
       let capacity: number;
@@ -139,6 +140,9 @@ export class JobQueue {
         this.opts.log?.(`Queue for ${targetLabel(target)}: capacity unknown (${(e as Error).message}); trying again later`);
         continue;
       }
+      // Full as far as the last read shows: no need to take the lock (every window polls every few seconds).
+      const most = Math.max(...queueOrder(now, target).map((j) => localQueueOf(j)!.capacity ?? capacity));
+      if (occupancy(now, target, Date.now(), this.opts.leaseMs ?? QUEUE_CLAIM_LEASE_MS) >= most) continue;
       const claimed = await this.claim(target, capacity);
       // Several slots may free at once: the claimed jobs start side by side.
       const results = await Promise.all(claimed.map((j) => this.start(j)));
