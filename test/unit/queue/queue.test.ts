@@ -352,3 +352,58 @@ describe('queue: batch submission (one consent, one cost, batch total against th
     assert.equal((await history.list()).length, 1);
   });
 });
+
+describe('queue: starts in flight', function () {
+  this.timeout(30_000);
+  let root: string;
+  let e: Env;
+  beforeEach(async () => { root = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-queue-flight-')); e = env(root); });
+  afterEach(async () => { await fs.rm(root, { recursive: true, force: true }); });
+
+  function gatedProvider(calls: string[], gate: Promise<void>): ProviderRegistry {
+    const p: TrainingProvider = {
+      id: 'local', displayName: 'gated', capabilities: e.local.capabilities,
+      validateCredentials: async () => ({ ok: true, message: '' }), listHardware: async () => [],
+      submit: async (job) => { calls.push(`submit ${job.id}`); await gate; return { providerJobId: 'p1', status: 'running', metadata: { started: true } }; },
+      status: async () => ({ status: 'running' }), fetchLogs: async () => null,
+      cancel: async (job) => { calls.push(`cancel ${job.id}`); },
+    };
+    const r = new ProviderRegistry();
+    r.register('local', () => p);
+    return r;
+  }
+
+  it('Cancel while another process is starting the job: the start is recorded, then stopped at once', async () => {
+    const calls: string[] = [];
+    let open!: () => void;
+    const providers = gatedProvider(calls, new Promise<void>((r) => { open = r; }));
+    const job = await queued(e, 'true');
+    const queue = new JobQueue(e.history, providers, { dataHome: e.layout.home, capacity: async () => 1 });
+    const ticking = queue.tick();
+    await until('the start claimed', async () => (await e.history.get(job.id))?.metadata.queueStart !== undefined);
+    await until('submit called', async () => calls.length > 0);
+    // Cancel from another window/CLI while the start is under way: it cannot just mark it cancelled.
+    const during = await cancelJob((await e.history.get(job.id))!, e.history, providers, new JobMonitor(e.history, providers, { dataHome: e.layout.home }), e.layout.home);
+    assert.equal(during?.status, 'queued');
+    assert.ok(during?.cancelRequestedAt);
+    open();
+    await ticking;
+    assert.deepEqual(calls, [`submit ${job.id}`, `cancel ${job.id}`]);
+    const after = (await e.history.get(job.id))!;
+    assert.equal(after.providerJobId, 'p1');
+    assert.equal(after.metadata.queueStart, undefined);
+  });
+
+  it('a start claim that lapsed (its process died) is never started again: the job fails and says why', async () => {
+    const calls: string[] = [];
+    const providers = gatedProvider(calls, Promise.resolve());
+    const job = await queued(e, 'true');
+    await e.history.update(job.id, (j) => ({ ...j, metadata: { ...j.metadata, queueStart: { by: 'gone-host:1:dead', at: new Date(Date.now() - 10_000).toISOString() } } }));
+    const queue = new JobQueue(e.history, providers, { dataHome: e.layout.home, capacity: async () => 1, leaseMs: 1000 });
+    assert.deepEqual(await queue.tick(), []);
+    const after = (await e.history.get(job.id))!;
+    assert.equal(after.status, 'failed');
+    assert.match(after.error!, /stopped before it recorded the start.*check there, then resubmit/);
+    assert.deepEqual(calls, []);
+  });
+});
