@@ -147,7 +147,9 @@ export class JobMonitor {
         // the error or detail of a stale look may land on it).
         current = (await this.history.update(job.id, (j) => (isTerminal(j.status) ? undefined : applyStatus(j, update)))) ?? current;
       }
-      if (job.logPath) {
+      // A job that left this machine's queue without starting has no log anywhere.
+      const neverStarted = !current.providerJobId && current.metadata.localQueue !== undefined;
+      if (job.logPath && !neverStarted) {
         await syncLogMirror(current, provider, ctx);
         current = (await this.parseNewLogLines(current)) ?? current;
         if (current.status === 'running' && provider.sampleGpus) current = (await this.sampleGpus(current, provider, ctx)) ?? current;
