@@ -1,3 +1,5 @@
+import { queuePosition, targetLabel } from '../core/queue/queue';
+import { isLocallyQueued, localQueueOf } from '../core/queue/schema';
 import { describeGpus, isGpuIdle, summaryOf } from '../core/gpu/samples';
 import type { Job } from '../core/jobs/schema';
 import { elapsedSeconds, formatDuration, progressText, usd } from '../core/format';
@@ -7,7 +9,8 @@ export function jobsTable(jobs: Job[], now = Date.now()): string {
   const rows = [['ID', 'STATUS', 'PROVIDER', 'ELAPSED', 'PROGRESS', 'COST', 'NAME']];
   for (const j of jobs) {
     const el = elapsedSeconds(j, now);
-    rows.push([j.id, j.status, j.provider + (j.hardware && j.hardware !== j.provider ? `/${j.hardware}` : ''), el === undefined ? '' : formatDuration(el), progressText(j), j.cost?.actual !== undefined ? usd(j.cost.actual) : '', j.name]);
+    const pos = queuePosition(j, jobs);
+    rows.push([j.id, pos !== undefined ? `queued #${pos}` : j.status, j.provider + (j.hardware && j.hardware !== j.provider ? `/${j.hardware}` : ''), el === undefined ? '' : formatDuration(el), progressText(j), j.cost?.actual !== undefined ? usd(j.cost.actual) : '', j.name]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
@@ -31,6 +34,7 @@ export function jobDetails(j: Job, now = Date.now()): string {
     ['Estimate', j.cost?.estimate ? `${usd(j.cost.estimate.expected)} (${usd(j.cost.estimate.low)}–${usd(j.cost.estimate.high)})` : undefined],
     ['Cost', j.cost?.actual !== undefined ? `${usd(j.cost.actual)}${j.cost.pricePerHour !== undefined ? ` at ${usd(j.cost.pricePerHour)}/h` : ''}` : undefined],
     ['Error', j.error],
+    ['Queue', queueText(j)],
     ['Workspace', j.workspace],
     ['Training config', j.configPaths.training],
     ['Dataloader', j.configPaths.dataloader],
@@ -49,4 +53,11 @@ function gpuText(j: Job): string | undefined {
   const g = summaryOf(j.metadata);
   if (!g || j.status !== 'running') return undefined;
   return `${describeGpus(g)} (${g.at})${isGpuIdle(g) ? ' — GPU idle for 10+ min: data loading bound?' : ''}`;
+}
+
+/** A job waiting in this machine's queue: its target, priority and predecessor. */
+function queueText(j: Job): string | undefined {
+  const q = localQueueOf(j);
+  if (!q || !isLocallyQueued(j)) return undefined;
+  return `waiting for ${targetLabel(q.target)}, priority ${q.priority}${q.after ? `, after ${q.after} succeeds` : ''}${q.capacity ? `, capacity ${q.capacity}` : ''}`;
 }

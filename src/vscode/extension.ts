@@ -18,6 +18,7 @@ import { JobsStatusBar } from './status-bar';
 import { JobsModel } from './tree/jobs-model';
 import { JobsTreeProvider } from './tree/jobs-tree-provider';
 import { createWindowNotifier } from './notifications/register';
+import { createEditorQueue, registerQueueCommands } from './queue/register';
 
 /** The folder shared with the CLI: setting, else $CLOUD_TRAINING_HOME, else ~/.cloud-training. */
 function resolveDataHome(): string {
@@ -46,6 +47,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
   context.subscriptions.push({ dispose: () => void providers.dispose() });
   const services: ExtensionServices = { context, history, layout, providers, log };
 
+  services.queue = createEditorQueue(services);
   const model = new JobsModel(history, log);
   const notifier = createWindowNotifier(context, history, log);
   const monitor = new JobMonitor(history, providers, {
@@ -56,6 +58,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
     // A poll that meets an unknown host key or a locked key file asks, as a submission does.
     context: { prompter: vscodePrompter },
     notifier,
+    queue: services.queue.queue,
     gpuSampleIntervalMs: Math.max(0, vscode.workspace.getConfiguration('cloudTraining').get<number>('gpuSampleSeconds', 30) * 1000),
   });
   const tree = new JobsTreeProvider(model);
@@ -77,6 +80,7 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
   void model.ensureLoaded();
 
   registerJobCommands({ services, model, monitor, logs });
+  registerQueueCommands(services, services.queue, model);
   registerConfigFeatures(services);
   // Each provider's commands, pickers and settings (replaces registry entries built from the environment).
   for (const register of PROVIDER_WIRING) register(services);

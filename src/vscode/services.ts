@@ -15,4 +15,6 @@ export interface ExtensionServices {
   providers: ProviderRegistry;
   /** The extension's own diagnostic log ("Cloud Training"); job logs get their own channels. */
   log: vscode.LogOutputChannel;
+  /** This machine's job queue (local and SSH targets), set at activation. */
+  queue?: import('./queue/register').EditorQueue;
 }

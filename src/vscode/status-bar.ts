@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { isActive } from '../core/jobs/schema';
+import { isLocallyQueued } from '../core/queue/schema';
 import { spendingTotals } from '../core/cost/spending';
 import { usd } from '../core/format';
 import { Disposable } from './disposable';
@@ -18,14 +19,16 @@ export class JobsStatusBar extends Disposable {
 
   render(): void {
     const jobs = this.model.all;
-    const running = jobs.filter((j) => isActive(j.status)).length;
+    // Jobs waiting in this machine's queue are not running yet: "1 running · 2 queued".
+    const waiting = jobs.filter(isLocallyQueued).length;
+    const running = jobs.filter((j) => isActive(j.status)).length - waiting;
     // The same figure the daily spending limit uses (local calendar day, running jobs' estimates included).
     const spend = spendingTotals(jobs).day;
-    if (!running && !spend) {
+    if (!running && !waiting && !spend) {
       this.item.hide();
       return;
     }
-    this.item.text = `$(${running ? 'sync~spin' : 'cloud'}) ${running} running${spend ? ` · ${usd(spend)} today` : ''}`;
+    this.item.text = `$(${running ? 'sync~spin' : 'cloud'}) ${running} running${waiting ? ` · ${waiting} queued` : ''}${spend ? ` · ${usd(spend)} today` : ''}`;
     this.item.tooltip = `Cloud Training: ${running} active job(s); spent ${usd(spend)} today`;
     this.item.show();
   }

@@ -19,6 +19,9 @@ export const runJobs = scoped(async (argv, io) => {
     if (!values['no-refresh'] && isActive(job.status)) {
       const monitor = ctx.monitor();
       job = (await monitor.refresh(job)) ?? job;
+      // A waiting job starts here when its slot is free (and nobody else started it).
+      await monitor.runQueue();
+      job = (await ctx.history.get(job.id)) ?? job;
       monitor.dispose();
       await sendPendingNotifications(ctx.history, io);
     }
@@ -29,6 +32,8 @@ export const runJobs = scoped(async (argv, io) => {
     // Nobody may have polled since the job ended (no window open): bring active jobs up to date once.
     const monitor = ctx.monitor();
     for (const job of await ctx.history.list()) if (isActive(job.status)) await monitor.refresh(job);
+    // Slots freed by jobs that ended (here or unseen since): the queue's next jobs start now.
+    await monitor.runQueue();
     monitor.dispose();
     // A job this refresh finalised (or one nobody has sent yet) goes to the webhook, if one is set.
     await sendPendingNotifications(ctx.history, io);

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isTerminal } from '../../core/jobs/schema';
 import { LogTail } from '../../core/logs/tail';
+import { isLocallyQueued } from '../../core/queue/schema';
 import { cliContext } from '../context';
 import { UsageError } from '../io';
 import { scoped, signalExitCode } from '../scope';
@@ -18,6 +19,7 @@ export const runLogs = scoped(async (argv, io) => {
   if (!job.logPath) throw new Error(`Job ${job.id} has no log`);
   const monitor = ctx.monitor();
   await monitor.refresh(job);
+  if (isLocallyQueued(job)) io.stderr.write(`Job ${job.id} is queued (${job.statusDetail ?? 'waiting for a free slot'}); it starts by itself when a slot frees\n`);
   const tail = io.scope.use(new LogTail(job.logPath, { onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), intervalMs: 250 }));
   await tail.poll();
   if (!values.follow) return 0;
@@ -36,6 +38,8 @@ export const runLogs = scoped(async (argv, io) => {
       return current.status === 'succeeded' ? 0 : 1;
     }
     await monitor.refresh(current);
+    // A queued job (this one or another) starts when a slot frees, even with no window open.
+    await monitor.runQueue();
     // Ctrl-C stops following (the job goes on); the scope closes the tail, monitor and connections.
     if (await abortableDelay(1000, signal)) return signalExitCode(io.scope.interruptedBy);
   }

@@ -11,7 +11,9 @@ import { ProviderIdSchema } from '../../core/jobs/schema';
 import { configKind } from '../../core/submit/config-kind';
 import { trainingConfigReader } from '../../core/submit/config-reader';
 import { defaultPackager } from '../../core/submit/packager';
-import { submitJob, type SubmitInput } from '../../core/submit/pipeline';
+import { submitBatch, type SubmitInput } from '../../core/submit/pipeline';
+import { queuePosition } from '../../core/queue/queue';
+import { isLocallyQueued } from '../../core/queue/schema';
 import { loadCliSettings, userPricing, workspaceOf } from '../../core/submit/settings';
 import { SubmitError, STEP_LABELS, type Packager, type SubmitStep } from '../../core/submit/steps';
 import type { ProviderRegistry } from '../../core/providers/registry';
@@ -28,7 +30,7 @@ import { recordJobSnapshot } from '../../core/snapshots/record';
 import type { Job } from '../../core/jobs/schema';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
-const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--remote-dir DIR] ${SLURM_USAGE} ${REPLICATE_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
+const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>]... [--priority N] [--after JOB] [--capacity N] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--remote-dir DIR] ${SLURM_USAGE} ${REPLICATE_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
 
 const HELP = `${USAGE}
 
@@ -37,7 +39,14 @@ spending limits, starts the job and prints its id.
 
   -p, --provider P       local | replicate | ssh | slurm
       --hardware H       provider hardware (Replicate profile, SSH host, Slurm <host>[/<partition>])
-  -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config
+  -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config;
+                         give it several times to submit a batch to one target, queued in that order
+                         (consent and cost asked once, the batch total checked against the limits)
+      --priority N       local/SSH queue: higher starts first (default 0), then submission time
+      --after JOB        local/SSH: start only once job JOB has succeeded; its failure or
+                         cancellation cancels this one ("predecessor JOB failed")
+      --capacity N       local/SSH: start while fewer than N jobs run on the target (default: the
+                         settings cloudTraining.local.capacity / ssh.hostCapacity(-ies), else its GPU count, else 1)
       --command "..."    training command (local/SSH/Slurm); {config} {dataloader} {output_dir} {job_id} are filled in
       --cwd DIR          working folder of a local job
       --name N           job name
@@ -86,7 +95,10 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
     options: {
       provider: { type: 'string', short: 'p' },
       hardware: { type: 'string' },
-      config: { type: 'string', short: 'c' },
+      config: { type: 'string', short: 'c', multiple: true },
+      priority: { type: 'string' },
+      after: { type: 'string' },
+      capacity: { type: 'string' },
       command: { type: 'string' },
       cwd: { type: 'string' },
       name: { type: 'string' },
@@ -110,7 +122,7 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
     return ExitCode.ok;
   }
   if (positionals.length > 1) throw new UsageError(USAGE);
-  const configArg = values.config ?? positionals[0];
+  const configArgs = values.config?.length ? values.config : positionals.length ? [positionals[0]!] : [];
   const provider = ProviderIdSchema.safeParse(values.provider);
   if (!provider.success) throw new UsageError(`--provider must be one of ${ProviderIdSchema.options.join(', ')}\n${USAGE}`);
   const steps = parsePositiveInt(values.steps, '--steps');
@@ -128,37 +140,50 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
     throw new UsageError('--results local: Replicate would upload to the editor\'s local endpoint, which the CLI cannot hand out (use hf:<owner/repo> or s3://<bucket>/<prefix>, e.g. --results s3://my-bucket/loras)');
   }
 
+  const queued = provider.data === 'local' || provider.data === 'ssh';
+  const priority = parseInteger(values.priority, '--priority');
+  const capacity = parsePositiveInt(values.capacity, '--capacity');
+  if (!queued && (priority !== undefined || values.after !== undefined || capacity !== undefined)) {
+    throw new UsageError(`--priority, --after and --capacity are for the queue of this machine or an SSH host (--provider local|ssh); ${provider.data} queues jobs on its side`);
+  }
+  if (configArgs.length > 1 && values.name !== undefined) throw new UsageError('--name names one job: leave it out when submitting several configs (each job is named after its config)');
+
   const ctx = cliContext(io, { secrets: dataSecretLookup(values, io.env) });
-  const configPath = configArg ? path.resolve(io.cwd, configArg) : undefined;
-  if (configPath && !existsSync(configPath)) throw new UsageError(`No config file at ${configPath}`);
+  const after = values.after !== undefined ? (await ctx.history.resolve(values.after)).id : undefined;
+  const configPaths = configArgs.map((c) => path.resolve(io.cwd, c));
+  for (const c of configPaths) if (!existsSync(c)) throw new UsageError(`No config file at ${c}`);
+  const configPath = configPaths[0];
   const workspace = workspaceOf(configPath, io.cwd);
   const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace, env: io.env });
-  const kind = configPath ? await configKind(configPath) : undefined;
+  const inputs: SubmitInput[] = [];
+  for (const configPath of configPaths.length ? configPaths : [undefined]) {
+    const kind = configPath ? await configKind(configPath) : undefined;
+    inputs.push({
+      provider: provider.data,
+      hardware: values.hardware,
+      trainingConfigPath: kind === 'training' ? configPath : undefined,
+      dataloaderConfigPath: kind === 'dataloader' ? configPath : undefined,
+      command: values.command ?? (provider.data === 'local' ? settings.local.command : undefined),
+      cwd: values.cwd ? path.resolve(io.cwd, values.cwd) : undefined,
+      name: values.name,
+      steps,
+      workspace,
+      // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
+      options: results || resources || remoteDir || launcher || replicate
+        ? { ...(replicate ?? {}), ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}), ...(launcher ? { launcher } : {}) }
+        : undefined,
+      ...(queued ? { queue: { priority, after, capacity } } : {}),
+    });
+  }
 
-  const input: SubmitInput = {
-    provider: provider.data,
-    hardware: values.hardware,
-    trainingConfigPath: kind === 'training' ? configPath : undefined,
-    dataloaderConfigPath: kind === 'dataloader' ? configPath : undefined,
-    command: values.command ?? (provider.data === 'local' ? settings.local.command : undefined),
-    cwd: values.cwd ? path.resolve(io.cwd, values.cwd) : undefined,
-    name: values.name,
-    steps,
-    workspace,
-    // Only non-secret fields: the keys/tokens are looked up in the environment when they are needed.
-    options: results || resources || remoteDir || launcher || replicate
-      ? { ...(replicate ?? {}), ...(results ? { results } : {}), ...(resources ? { resources } : {}), ...(remoteDir ? { remoteBaseDir: remoteDir } : {}), ...(launcher ? { launcher } : {}) }
-      : undefined,
-  };
-
-  return runSubmission(input, { values, io, over, ctx, settings, workspace, command: 'submit' });
+  return runSubmission(inputs.length === 1 ? inputs[0]! : inputs, { values, io, over, ctx, settings, workspace, command: 'submit' });
 }
 
 type SubmitFlags = { yes?: boolean; follow?: boolean; json?: boolean; snapshot?: boolean; 'no-snapshot'?: boolean };
 type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } };
 
 /** The pipeline run shared by `submit` and `resubmit`: consent and cost on the terminal, snapshot, --follow. */
-export async function runSubmission(input: SubmitInput, o: {
+export async function runSubmission(input: SubmitInput | SubmitInput[], o: {
   values: SubmitFlags; io: ScopedIO; over: SubmitOver; ctx: ReturnType<typeof cliContext>;
   settings: Awaited<ReturnType<typeof loadCliSettings>>['settings']; workspace: string; command: string;
 }): Promise<number> {
@@ -168,7 +193,7 @@ export async function runSubmission(input: SubmitInput, o: {
   const say = (line: string) => io.stderr.write(`${line}\n`);
   let lastStep = '';
   try {
-    const outcome = await submitJob(input, {
+    const outcomes = await submitBatch(Array.isArray(input) ? input : [input], {
       history: ctx.history,
       layout: ctx.layout,
       providers: over.providers ?? ctx.providers,
@@ -196,18 +221,41 @@ export async function runSubmission(input: SubmitInput, o: {
         lastStep = line;
       },
       log: say,
+      // Local and SSH targets: a job for a full target waits in this machine's queue.
+      queue: { capacity: ctx.capacity },
     }, io.scope.signal); // Ctrl-C cancels the submission (the scope closes what it opened)
-    let job = outcome.job;
+    const jobs: Job[] = [];
     const snapshot = values.snapshot || (!values['no-snapshot'] && settings.snapshots.enabled);
-    if (snapshot) job = await recordSnapshot(ctx.history, job, workspace, say, Boolean(values.json));
-    if (values.json) io.stdout.write(`${JSON.stringify({ job, estimate: outcome.estimate }, null, 2)}\n`);
-    else {
-      say(`Submitted ${job.name} to ${job.provider}${job.hardware ? ` (${job.hardware})` : ''}: ${job.status}`);
-      io.stdout.write(`${job.id}\n`);
+    for (const outcome of outcomes) {
+      let job = outcome.job;
+      if (snapshot) job = await recordSnapshot(ctx.history, job, workspace, say, Boolean(values.json));
+      jobs.push(job);
+    }
+    const all = await ctx.history.list();
+    if (values.json) {
+      const out = outcomes.map((o, i) => ({ job: jobs[i]!, estimate: o.estimate, ...(isLocallyQueued(jobs[i]!) ? { queuePosition: queuePosition(jobs[i]!, all) } : {}) }));
+      io.stdout.write(`${JSON.stringify(Array.isArray(input) ? out : out[0], null, 2)}\n`);
+    } else {
+      for (const job of jobs) {
+        const pos = queuePosition(job, all);
+        say(`Submitted ${job.name} to ${job.provider}${job.hardware ? ` (${job.hardware})` : ''}: ${pos !== undefined ? `queued, position ${pos} (${job.statusDetail ?? 'waiting'})` : job.status}`);
+        io.stdout.write(`${job.id}\n`);
+      }
     }
     if (!values.follow) return ExitCode.ok;
-    return await runLogs([job.id, '--follow'], io);
+    let code: number = ExitCode.ok;
+    for (const job of jobs) {
+      const c = await runLogs([job.id, '--follow'], io);
+      if (io.scope.interruptedBy) return c;
+      if (c !== ExitCode.ok) code = c;
+    }
+    return code;
   } catch (e) {
+    const submitted = (e as { submitted?: Job[] }).submitted;
+    if (submitted?.length) {
+      say(`cloudtrain ${o.command}: ${submitted.length} job(s) of the batch were submitted before the failure:`);
+      for (const j of submitted) io.stdout.write(`${j.id}\n`);
+    }
     // Ctrl-C anywhere (a prompt, an upload, a connection): the shell's code, whatever error it caused.
     if (io.scope.interruptedBy) {
       say(`cloudtrain ${o.command}: interrupted`);
@@ -243,6 +291,13 @@ async function recordSnapshot(history: ReturnType<typeof cliContext>['history'],
     ? `warning: no config snapshot: ${r.message}`
     : `warning: config snapshot failed: ${r.message}`);
   return job;
+}
+
+function parseInteger(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new UsageError(`${flag} must be a whole number, got "${v}"`);
+  return n;
 }
 
 function parsePositiveInt(v: string | undefined, flag: string): number | undefined {

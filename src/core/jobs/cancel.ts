@@ -2,6 +2,8 @@ import type { JobHistory } from './history';
 import type { JobMonitor } from './monitor';
 import { Job, isTerminal } from './schema';
 import type { ProviderRegistry } from '../providers/registry';
+import { cancelQueued } from '../queue/queue';
+import { isLocallyQueued } from '../queue/schema';
 
 /**
  * Cancel a job: record the request first (so a provider that then loses the process reports
@@ -10,6 +12,8 @@ import type { ProviderRegistry } from '../providers/registry';
  */
 export async function cancelJob(job: Job, history: JobHistory, providers: ProviderRegistry, monitor: JobMonitor, dataHome: string, opts: CancelWait = {}): Promise<Job | undefined> {
   if (isTerminal(job.status)) return job;
+  // Waiting in this machine's queue: it leaves the queue; the machine is never contacted.
+  if (isLocallyQueued(job)) return (await cancelQueued(history, job.id)) ?? job;
   const marked = await history.update(job.id, (j) => ({ ...j, cancelRequestedAt: new Date().toISOString() }));
   if (!job.providerJobId || !providers.has(job.provider)) {
     return history.update(job.id, (j) => ({ ...j, status: 'cancelled', statusDetail: 'Cancelled before it started' }));

@@ -1,4 +1,14 @@
 import type { Job, JobStatus } from './schema';
+import { compareQueued } from '../queue/queue';
+import { isLocallyQueued } from '../queue/schema';
+
+const newestFirst = (x: Job, y: Job): number => (x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : 0);
+const queuedFirst = (x: Job, y: Job): number => {
+  const qx = isLocallyQueued(x), qy = isLocallyQueued(y);
+  if (qx && qy) return compareQueued(x, y);
+  if (qx !== qy) return qx ? -1 : 1;
+  return newestFirst(x, y);
+};
 
 /** The tree's groups, in display order. */
 export const JOB_GROUPS = [
@@ -31,7 +41,9 @@ export function groupJobs(jobs: readonly Job[]): GroupedJobs[] {
   for (const g of JOB_GROUPS) {
     const b = buckets.get(g.id);
     if (!b?.length) continue;
-    b.sort((x, y) => (x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : 0));
+    // Queued: jobs waiting in this machine's queue first, in the order they will start; then the rest, newest first.
+    if (g.id === 'queued') b.sort(queuedFirst);
+    else b.sort(newestFirst);
     out.push({ id: g.id, label: g.label, jobs: b });
   }
   return out;

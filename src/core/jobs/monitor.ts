@@ -11,6 +11,7 @@ import { appendMetrics } from '../logs/metrics';
 import { finalCost } from '../cost/estimate';
 import type { UserPricing } from '../cost/prices';
 import { eventsAtFinalize } from '../notify/events';
+import { isLocallyQueued } from '../queue/schema';
 import { appendGpuSample, GpuSamplingUnavailable, gpuUnavailableReason, nextSummary, parseGpuSample, summaryOf } from '../gpu/samples';
 
 export interface MonitorOptions {
@@ -34,6 +35,8 @@ export interface MonitorOptions {
   notifier?: { scan(): Promise<void> | void };
   /** How often a running job's GPUs are sampled (providers with `sampleGpus`: SSH, local, Slurm); 0 = never. Default 30 s. */
   gpuSampleIntervalMs?: number;
+  /** This machine's queue (src/core/queue/): each pass starts waiting jobs whose slot freed. */
+  queue?: { tick(): Promise<unknown> };
 }
 
 /**
@@ -93,6 +96,7 @@ export class JobMonitor {
       for (const job of jobs) {
         const needsFinalize = isTerminal(job.status) && job.metadata.finalized !== true && this.providers.has(job.provider);
         if (!isActive(job.status) && !needsFinalize) continue;
+        if (isLocallyQueued(job)) { anyActive = true; continue; } // nothing at a provider yet: the queue starts it
         // An ended job not yet finalised keeps the timer too: a failed download is retried (with back-off).
         anyActive = true;
         const f = this.failures.get(job.id);
@@ -104,6 +108,8 @@ export class JobMonitor {
           this.background.set(job.id, p);
         }
       }
+      // After the pass: a job that just ended frees its slot for the next waiting one.
+      if (this.opts.queue && anyActive) await this.runQueue();
     } catch (e) {
       this.opts.log?.(`Job monitor: ${(e as Error).message}`);
       anyActive = true;
@@ -115,12 +121,21 @@ export class JobMonitor {
     }
   }
 
+  /** One pass of this machine's queue (if any); errors are logged, never thrown. */
+  async runQueue(): Promise<void> {
+    try {
+      await this.opts.queue?.tick();
+    } catch (e) {
+      this.opts.log?.(`Job queue: ${(e as Error).message}`);
+    }
+  }
+
   /**
    * Bring one job up to date, finalising it once it has ended (unless `deferFinalize`). Errors are
    * recorded on the job as "reconnecting", never thrown.
    */
   async refresh(job: Job, opts: { deferFinalize?: boolean } = {}): Promise<Job | undefined> {
-    if (!this.providers.has(job.provider)) return job;
+    if (!this.providers.has(job.provider) || isLocallyQueued(job)) return job;
     const provider = this.providers.get(job.provider);
     const ctx: ProviderContext = { ...this.opts.context, dataHome: this.opts.dataHome, log: this.opts.log };
     try {
@@ -132,7 +147,9 @@ export class JobMonitor {
         // the error or detail of a stale look may land on it).
         current = (await this.history.update(job.id, (j) => (isTerminal(j.status) ? undefined : applyStatus(j, update)))) ?? current;
       }
-      if (job.logPath) {
+      // A job that left this machine's queue without starting has no log anywhere.
+      const neverStarted = !current.providerJobId && current.metadata.localQueue !== undefined;
+      if (job.logPath && !neverStarted) {
         await syncLogMirror(current, provider, ctx);
         current = (await this.parseNewLogLines(current)) ?? current;
         if (current.status === 'running' && provider.sampleGpus) current = (await this.sampleGpus(current, provider, ctx)) ?? current;

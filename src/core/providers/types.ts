@@ -70,6 +70,12 @@ export interface TrainingProvider {
   sampleGpus?(job: Job, ctx: ProviderContext): Promise<string | undefined>;
 
   /**
+   * Targets with a queue on this machine (local, SSH): how many jobs fit at once on `hardware` (its
+   * GPU count); undefined when unknown (the queue then uses 1). Optional.
+   */
+  capacity?(hardware: string | undefined, ctx: ProviderContext): Promise<number | undefined>;
+
+  /**
    * Providers that push status to `/api/cloud/webhooks/{id}` on the local server. Optional; the server
    * routes verified deliveries here (src/core/providers/webhooks.ts). Keep heavy code out of the
    * provider's module: load it inside `handle`, with the first delivery.

@@ -13,6 +13,8 @@ import type { UserPricing } from '../cost/prices';
 import type { ProviderRegistry } from '../providers/registry';
 import type { Prompter, SubmitRequest, TrainingProvider } from '../providers/types';
 import { destinationFor } from './destination';
+import { asQueued, mustWait, type QueueRequest } from '../queue/queue';
+import { queueTargetOf } from '../queue/schema';
 import type { DataPlan } from './data-route';
 import { SubmitError, type ConfigReader, type FolderSummary, type PackageInfo, type Packager, type SubmitStep, type TrainingConfigInfo } from './steps';
 
@@ -30,6 +32,8 @@ export interface SubmitInput {
   steps?: number;
   workspace?: string;
   options?: Record<string, unknown>;
+  /** This machine's queue (local, SSH targets): priority, `after` (start once that job succeeded), capacity override. */
+  queue?: QueueRequest;
 }
 
 export interface SubmitDeps {
@@ -53,6 +57,8 @@ export interface SubmitDeps {
   onStep?(step: SubmitStep, message?: string, fraction?: number): void;
   log?(line: string): void;
   now?: () => Date;
+  /** Present: jobs for a full target (this machine, an SSH host) are queued here (src/core/queue/). */
+  queue?: { capacity(target: string, provider: ProviderId, hardware: string | undefined): Promise<number> };
 }
 
 export interface SubmitOutcome {
@@ -70,65 +76,100 @@ export interface SubmitOutcome {
  * removes everything this submission created (history entry, log file, job folder, a freshly built
  * package) and throws a SubmitError naming the step. Once the provider accepted it, the job is real
  * and is always recorded, even if the signal fires afterwards.
+ *
+ * With `deps.queue`, a job for a target that has a queue here (this machine, an SSH host) and no free
+ * slot is recorded as queued (src/core/queue/) instead of being handed to the provider.
  */
 export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: AbortSignal): Promise<SubmitOutcome> {
+  return (await submitBatch([input], deps, signal))[0]!;
+}
+
+interface Prepared {
+  input: SubmitInput;
+  provider: TrainingProvider;
+  cfg: TrainingConfigInfo;
+  dataloader: string | undefined;
+  pkg?: PackageInfo;
+  synced?: FolderSummary;
+  plan?: DataPlan;
+  hardware?: string;
+  estimate?: CostEstimate;
+}
+
+/**
+ * Several configs to one provider and target: each is configured and packaged, then consent is asked
+ * ONCE for everything the batch sends, the cost is confirmed once for the batch total, and the total is
+ * checked against the spending limits; then the jobs are created (queued where the target is full) in
+ * the order given. A failure while creating or starting one stops the batch: the jobs before it stay
+ * (they are real), the error (SubmitError) carries them in `submitted`.
+ */
+export async function submitBatch(inputs: readonly SubmitInput[], deps: SubmitDeps, signal?: AbortSignal): Promise<SubmitOutcome[]> {
+  if (!inputs.length) throw new Error('Nothing to submit');
   let step: SubmitStep = 'provider';
-  let pkg: PackageInfo | undefined;
+  const pkgs: PackageInfo[] = [];
   let created: Job | undefined;
   let accepted = false;
+  const done: SubmitOutcome[] = [];
   const enter = (s: SubmitStep, checkAbort = true) => {
     step = s;
     deps.onStep?.(s);
     if (checkAbort) signal?.throwIfAborted();
   };
   try {
-    enter('provider');
-    const provider = deps.providers.get(input.provider);
-    const uploads = provider.capabilities.uploadsData;
+    const prepared: Prepared[] = [];
+    for (const input of inputs) {
+      enter('provider');
+      if (input.provider !== inputs[0]!.provider || input.hardware !== inputs[0]!.hardware) throw new Error('A batch goes to one provider and target: give the same provider and hardware for every config');
+      const provider = deps.providers.get(input.provider);
+      const uploads = provider.capabilities.uploadsData;
 
-    enter('config');
-    const cfg: TrainingConfigInfo = input.trainingConfigPath ? await deps.config.read(input.trainingConfigPath) : {};
-    const dataloader = input.dataloaderConfigPath ?? cfg.dataloaderPath;
-    signal?.throwIfAborted();
-
-    // Policy "never" refuses before any packaging work is done.
-    if (uploads && deps.consent.policy === 'never') {
-      enter('consent');
-      throw new ConsentRefusedError(provider.displayName);
-    }
-
-    enter('package');
-    let synced: FolderSummary | undefined;
-    if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
-      // Folder-syncing providers send the datasets as they are: list them, build no zip.
-      const folders = await provider.foldersToSync({ ...requestBase(input, dataloader) }, input.workspace);
-      synced = await deps.packager.summarizeFolders({ folders, signal, onProgress: (m, f) => deps.onStep?.('package', m, f) });
+      enter('config');
+      const cfg: TrainingConfigInfo = input.trainingConfigPath ? await deps.config.read(input.trainingConfigPath) : {};
+      const dataloader = input.dataloaderConfigPath ?? cfg.dataloaderPath;
       signal?.throwIfAborted();
-    } else if (uploads && dataloader) {
-      if (!deps.packager) throw new Error('packaging is not available in this build');
-      pkg = await deps.packager.build({
-        trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader, cacheDir: deps.layout.cacheDir, signal,
-        onProgress: (m, f) => deps.onStep?.('package', m, f),
-      });
-      signal?.throwIfAborted();
-    }
 
-    // How the data reaches the trainer is decided now, before consent and before any upload: a
-    // submission whose datasets the trainer could not read is refused here (DataRouteRefusedError).
-    let plan: DataPlan | undefined;
-    if (uploads && pkg && provider.planData) {
-      plan = await provider.planData({ ...requestBase(input, dataloader), packagePath: pkg.zipPath, packageId: pkg.sha256 }, {
-        cacheDir: deps.layout.cacheDir, signal, report: (m, f) => deps.onStep?.('package', m, f),
-      });
-      signal?.throwIfAborted();
+      // Policy "never" refuses before any packaging work is done.
+      if (uploads && deps.consent.policy === 'never') {
+        enter('consent');
+        throw new ConsentRefusedError(provider.displayName);
+      }
+
+      enter('package');
+      const p: Prepared = { input, provider, cfg, dataloader };
+      if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
+        // Folder-syncing providers send the datasets as they are: list them, build no zip.
+        const folders = await provider.foldersToSync({ ...requestBase(input, dataloader) }, input.workspace);
+        p.synced = await deps.packager.summarizeFolders({ folders, signal, onProgress: (m, f) => deps.onStep?.('package', m, f) });
+        signal?.throwIfAborted();
+      } else if (uploads && dataloader) {
+        if (!deps.packager) throw new Error('packaging is not available in this build');
+        p.pkg = await deps.packager.build({
+          trainingConfigPath: input.trainingConfigPath, dataloaderConfigPath: dataloader, cacheDir: deps.layout.cacheDir, signal,
+          onProgress: (m, f) => deps.onStep?.('package', m, f),
+        });
+        pkgs.push(p.pkg);
+        signal?.throwIfAborted();
+      }
+
+      // How the data reaches the trainer is decided now, before consent and before any upload: a
+      // submission whose datasets the trainer could not read is refused here (DataRouteRefusedError).
+      if (uploads && p.pkg && provider.planData) {
+        p.plan = await provider.planData({ ...requestBase(input, dataloader), packagePath: p.pkg.zipPath, packageId: p.pkg.sha256 }, {
+          cacheDir: deps.layout.cacheDir, signal, report: (m, f) => deps.onStep?.('package', m, f),
+        });
+        signal?.throwIfAborted();
+      }
+      prepared.push(p);
     }
 
     enter('consent');
+    const first = prepared[0]!;
+    const summaries = prepared.map((p) => consentSummary(p.input, p.provider, p.pkg ?? p.synced, p.plan));
     const consent = await decideConsent({
       policy: deps.consent.policy,
-      uploadsData: uploads,
-      summary: consentSummary(input, provider, pkg ?? synced, plan),
-      workspace: input.workspace,
+      uploadsData: first.provider.capabilities.uploadsData,
+      summary: summaries.length === 1 ? summaries[0]! : mergeSummaries(summaries),
+      workspace: first.input.workspace,
       memory: deps.consent.memory,
       ask: deps.consent.ask,
       signal,
@@ -137,72 +178,141 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
 
     enter('estimate');
     const jobs = await deps.history.list();
-    const hardware = input.hardware ?? (await provider.listHardware())[0]?.id;
-    const estimate = estimateCost({
-      provider: input.provider, hardware, steps: input.steps, configSteps: cfg.maxTrainSteps, history: jobs, pricing: deps.pricing, now: deps.now?.(),
-    });
+    const hardware = first.input.hardware ?? (await first.provider.listHardware())[0]?.id;
+    for (const p of prepared) {
+      p.hardware = hardware;
+      p.estimate = estimateCost({
+        provider: p.input.provider, hardware, steps: p.input.steps, configSteps: p.cfg.maxTrainSteps, history: jobs, pricing: deps.pricing, now: deps.now?.(),
+      });
+    }
+    const estimates = prepared.map((p) => p.estimate!);
+    const total = estimates.length === 1 ? estimates[0]! : batchEstimate(estimates);
 
     enter('limits');
-    const limits = checkSpendingLimits(deps.limits, jobs, input.provider, estimate.cost.expected, deps.now?.(), deps.pricing);
+    const limits = checkSpendingLimits(deps.limits, jobs, first.input.provider, total.cost.expected, deps.now?.(), deps.pricing);
     if (!limits.ok) throw new SpendingLimitError(limits);
 
     enter('confirm');
-    if (deps.confirmCost && !(await deps.confirmCost(estimate, limits, signal))) throw new DOMException('The cost was not confirmed', 'AbortError');
+    if (deps.confirmCost && !(await deps.confirmCost(total, limits, signal))) throw new DOMException('The cost was not confirmed', 'AbortError');
     signal?.throwIfAborted();
 
-    enter('create');
-    const job = newJob(deps.layout, {
-      provider: input.provider,
-      name: input.name,
-      hardware,
-      workspace: input.workspace,
-      trainingConfig: input.trainingConfigPath,
-      dataloaderConfig: dataloader,
-      submission: { hardware, command: input.command, cwd: input.cwd, steps: input.steps, options: input.options },
-    }, deps.now?.());
-    job.consent = consent;
-    job.cost = {
-      currency: 'USD', hardware: estimate.hardware, pricePerHour: estimate.pricePerHour,
-      estimate: { low: estimate.cost.low, expected: estimate.cost.expected, high: estimate.cost.high, basis: estimate.basisText },
-    };
-    // packageId: the manifest's sha256 (the package's identity), not the zip's bytes.
-    if (pkg) job.metadata = { packageId: pkg.sha256, packageBytes: pkg.zipBytes, ...(plan ? { dataRoute: plan.summary.route } : {}) };
-    const valid = JobSchema.parse(job);
-    // Limits again, atomically with the insert: another window or terminal may have started a job
-    // while the cost view was open, and two submissions must not both slip under a limit.
-    await deps.history.transact((current) => {
-      const again = checkSpendingLimits(deps.limits, current, input.provider, estimate.cost.expected, deps.now?.(), deps.pricing);
-      if (!again.ok) throw new SpendingLimitError(again);
-      return [valid, ...current];
-    });
-    created = valid;
-    signal?.throwIfAborted();
+    const target = deps.queue ? queueTargetOf(first.input.provider, hardware) : undefined;
+    for (const p of prepared) {
+      const { input, provider, pkg, plan, dataloader } = p;
+      const estimate = p.estimate!;
+      created = undefined;
+      accepted = false;
+      enter('create');
+      const job = newJob(deps.layout, {
+        provider: input.provider,
+        name: input.name,
+        hardware,
+        workspace: input.workspace,
+        trainingConfig: input.trainingConfigPath,
+        dataloaderConfig: dataloader,
+        submission: { hardware, command: input.command, cwd: input.cwd, steps: input.steps, options: input.options },
+      }, deps.now?.());
+      job.consent = consent;
+      job.cost = {
+        currency: 'USD', hardware: estimate.hardware, pricePerHour: estimate.pricePerHour,
+        estimate: { low: estimate.cost.low, expected: estimate.cost.expected, high: estimate.cost.high, basis: estimate.basisText },
+      };
+      // packageId: the manifest's sha256 (the package's identity), not the zip's bytes.
+      if (pkg) job.metadata = { packageId: pkg.sha256, packageBytes: pkg.zipBytes, ...(plan ? { dataRoute: plan.summary.route } : {}) };
+      const request: SubmitRequest = { ...requestBase(input, dataloader), hardware, packagePath: pkg?.zipPath, packageId: pkg?.sha256, dataPlan: plan };
+      // The target's capacity is looked up before the lock (it may ask the machine); the decision is
+      // taken under it, with the insert, so two submissions cannot both take the last slot.
+      const capacity = target ? (input.queue?.capacity ?? await deps.queue!.capacity(target, input.provider, hardware)) : undefined;
+      const valid = JobSchema.parse(job);
+      let queued: Job | undefined;
+      // Limits again, atomically with the insert: another window or terminal may have started a job
+      // while the cost view was open, and two submissions must not both slip under a limit.
+      await deps.history.transact((current) => {
+        const again = checkSpendingLimits(deps.limits, current, input.provider, estimate.cost.expected, deps.now?.(), deps.pricing);
+        if (!again.ok) throw new SpendingLimitError(again);
+        if (target && mustWait(current, target, capacity!, input.queue?.after)) {
+          queued = asQueued(valid, target, request, input.queue, deps.now?.());
+          return [queued, ...current];
+        }
+        return [valid, ...current];
+      });
+      created = queued ?? valid;
+      if (queued) {
+        // Recorded and waiting: whichever window or CLI process sees a free slot first starts it.
+        accepted = true;
+        deps.log?.(`${queued.name}: ${target === 'local' ? 'this machine' : target} is busy; queued`);
+        done.push({ job: queued, estimate, consent, package: pkg });
+        continue;
+      }
+      signal?.throwIfAborted();
 
-    enter('submit');
-    const request: SubmitRequest = { ...requestBase(input, dataloader), hardware, packagePath: pkg?.zipPath, packageId: pkg?.sha256, dataPlan: plan };
-    const result = await provider.submit(created, request, {
-      signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
-      report: (m, f) => deps.onStep?.('submit', m, f),
-    });
-    accepted = true; // from here on the job exists at the provider: never delete it
+      enter('submit');
+      const result = await provider.submit(created, request, {
+        signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
+        report: (m, f) => deps.onStep?.('submit', m, f),
+      });
+      accepted = true; // from here on the job exists at the provider: never delete it
 
-    enter('record', false);
-    const recorded = await deps.history.update(created.id, (j) => ({
-      ...j,
-      status: result.status,
-      providerJobId: result.providerJobId,
-      providerStatus: result.providerStatus,
-      startedAt: result.startedAt ?? j.startedAt,
-      metadata: { ...j.metadata, ...result.metadata },
-    }));
-    if (!recorded) throw new Error(`job ${created.id} disappeared from the history while it was being started`);
-    return { job: recorded, estimate, consent, package: pkg };
+      enter('record', false);
+      const recorded = await deps.history.update(created.id, (j) => ({
+        ...j,
+        status: result.status,
+        providerJobId: result.providerJobId,
+        providerStatus: result.providerStatus,
+        startedAt: result.startedAt ?? j.startedAt,
+        metadata: { ...j.metadata, ...result.metadata },
+      }));
+      if (!recorded) throw new Error(`job ${created.id} disappeared from the history while it was being started`);
+      done.push({ job: recorded, estimate, consent, package: pkg });
+    }
+    return done;
   } catch (e) {
     // After acceptance the job is real (only saving its answer failed): keep the entry so it can be tracked.
-    if (!accepted) await cleanUp(deps, created, pkg);
-    if (e instanceof SpendingLimitError) throw e;
-    throw new SubmitError(step, !accepted && (isAbort(e) || Boolean(signal?.aborted)), e);
+    if (!accepted) {
+      // Packages of jobs already submitted in this batch are theirs now.
+      const used = new Set(done.map((d) => d.package?.zipPath));
+      await cleanUp(deps, created, pkgs.filter((p) => !used.has(p.zipPath)));
+    }
+    const err = e instanceof SpendingLimitError ? e : new SubmitError(step, !accepted && (isAbort(e) || Boolean(signal?.aborted)), e);
+    if (inputs.length > 1) (err as Error & { submitted?: Job[] }).submitted = done.map((d) => d.job);
+    throw err;
   }
+}
+
+/** The batch as one estimate for the cost view: ranges and steps summed, the first job's price and hardware. */
+function batchEstimate(estimates: readonly CostEstimate[]): CostEstimate {
+  const sum = (f: (e: CostEstimate) => number) => estimates.reduce((n, e) => n + f(e), 0);
+  const first = estimates[0]!;
+  return {
+    ...first,
+    steps: sum((e) => e.steps),
+    durationSeconds: { low: sum((e) => e.durationSeconds.low), expected: sum((e) => e.durationSeconds.expected), high: sum((e) => e.durationSeconds.high) },
+    cost: { low: sum((e) => e.cost.low), expected: sum((e) => e.cost.expected), high: sum((e) => e.cost.high) },
+    basisText: `${estimates.length} jobs in one batch (total of each job's estimate). ${first.basisText}`,
+  };
+}
+
+/** One consent question for the whole batch: every dataset it sends (each once), totals summed. */
+function mergeSummaries(all: readonly ConsentSummary[]): ConsentSummary {
+  const first = all[0]!;
+  const seen = new Set<string>();
+  const datasets = all.flatMap((s) => s.datasets).filter((d) => {
+    const key = `${d.root}\0${d.id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  const uploads = all.map((s) => s.uploadBytes).filter((b): b is number => b !== undefined);
+  return {
+    ...first,
+    datasets,
+    excluded: all.flatMap((s) => s.excluded),
+    totalFiles: datasets.reduce((n, d) => n + d.files, 0),
+    totalBytes: datasets.reduce((n, d) => n + d.bytes, 0),
+    uploadBytes: uploads.length ? uploads.reduce((n, b) => n + b, 0) : undefined,
+    reused: all.every((s) => s.reused),
+    destination: `${first.destination} (${all.length} jobs)`,
+  };
 }
 
 function requestBase(input: SubmitInput, dataloader: string | undefined): SubmitRequest {
@@ -218,7 +328,7 @@ function isAbort(e: unknown): boolean {
 }
 
 /** Undo everything a submission the provider never accepted created. Best effort: the original error matters more. */
-async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo | undefined): Promise<void> {
+async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkgs: readonly PackageInfo[]): Promise<void> {
   const tasks: Promise<unknown>[] = [];
   if (job) {
     tasks.push(deps.history.remove([job.id]));
@@ -226,7 +336,8 @@ async function cleanUp(deps: SubmitDeps, job: Job | undefined, pkg: PackageInfo 
     tasks.push(fs.rm(path.join(deps.layout.jobsDir, job.id), { recursive: true, force: true }));
   }
   // A package that was already in the cache before this submission belongs to earlier jobs.
-  if (pkg && !pkg.reused) {
+  for (const pkg of pkgs) {
+    if (pkg.reused) continue;
     tasks.push(fs.rm(pkg.zipPath, { force: true }));
     // The packager's summary beside the zip (`<sha256>.json`) goes with it.
     if (pkg.zipPath.endsWith('.zip')) tasks.push(fs.rm(`${pkg.zipPath.slice(0, -4)}.json`, { force: true }));

@@ -20,7 +20,13 @@ export const SubmitSettingsSchema = z.object({
     ssh: z.object({ perGpuHour: Price }).prefault({}),
     slurm: z.object({ perGpuHour: Price }).prefault({}),
   }).prefault({}),
-  local: z.object({ command: z.string().optional() }).prefault({}),
+  /** `local.capacity`: jobs at once on this machine (0/absent: its GPU count, or 1). */
+  local: z.object({ command: z.string().optional(), capacity: z.number().int().nonnegative().optional().catch(undefined) }).prefault({}),
+  /** `ssh.hostCapacity` (every host) and `ssh.hostCapacities` ({host: n}): jobs at once per SSH host (0/absent: its GPU count, or 1). */
+  ssh: z.object({
+    hostCapacity: z.number().int().nonnegative().optional().catch(undefined),
+    hostCapacities: z.record(z.string(), z.number().int().nonnegative()).optional().catch(undefined),
+  }).prefault({}),
   /** Extra exclude globs for packaging (more exclusions only ever send less, so workspaces may set them). */
   packaging: z.object({ extraExcludes: z.array(z.string()).catch([]).default([]) }).prefault({}),
   /** `cloudTraining.snapshots.enabled`: record each job's configs under refs/cloud-training/<job> (resource-scoped: workspaces may set it). */

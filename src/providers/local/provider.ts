@@ -12,6 +12,7 @@ import type {
 } from '../../core/providers/types';
 import { fillCommand, shellQuote } from './command';
 import { GPU_SAMPLE_COMMAND } from '../../core/gpu/samples';
+import { GPU_COUNT_COMMAND, countGpuLines } from '../../core/queue/capacity';
 import { isOurProcessAlive, localRunProbe } from './process-files';
 import { confirmGone, observeRun, type RunProbe } from '../run-observation';
 
@@ -148,6 +149,16 @@ export class LocalProvider implements TrainingProvider {
     return new Promise((resolve) => {
       execFile(cmd!, args, { env: this.opts.env ?? process.env, timeout: 15_000, signal: ctx.signal, maxBuffer: 1 << 20 }, (err, stdout) => resolve(err ? undefined : stdout));
     });
+  }
+
+  /** This machine's GPU count (nvidia-smi on the jobs' PATH); undefined without nvidia-smi or GPUs. */
+  async capacity(_hardware: string | undefined, ctx: ProviderContext): Promise<number | undefined> {
+    const [cmd, ...args] = GPU_COUNT_COMMAND.split(' ');
+    const out = await new Promise<string | undefined>((resolve) => {
+      execFile(cmd!, args, { env: this.opts.env ?? process.env, timeout: 15_000, signal: ctx.signal }, (err, stdout) => resolve(err ? undefined : stdout));
+    });
+    const n = out === undefined ? 0 : countGpuLines(out);
+    return n > 0 ? n : undefined;
   }
 
   async fetchLogs(): Promise<Buffer | null> {

@@ -215,6 +215,13 @@ export class SshProvider implements TrainingProvider {
     return r.code === 0 ? r.stdout : undefined;
   }
 
+  /** The host's GPU count through the GPU check (the same connection); undefined when it has none. */
+  async capacity(host: string | undefined, ctx: ProviderContext): Promise<number | undefined> {
+    if (!host) return undefined;
+    const report = await checkGpus(await this.connection(host, ctx), ctx.signal);
+    return report.gpus.length || undefined;
+  }
+
   async fetchLogs(job: Job, offset: number, ctx: ProviderContext): Promise<Buffer> {
     const meta = this.meta(job);
     return readLog(await this.connection(meta.host, ctx), meta.runDir, offset, undefined, ctx.signal);

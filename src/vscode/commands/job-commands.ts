@@ -4,6 +4,7 @@ import { describeDestination, needsDelivery, redeliverJob, resultsDestinationOf 
 import { cancelJob } from '../../core/jobs/cancel';
 import type { JobMonitor } from '../../core/jobs/monitor';
 import { Job, isActive } from '../../core/jobs/schema';
+import { isLocallyQueued } from '../../core/queue/schema';
 import type { ExtensionServices } from '../services';
 import type { JobLogChannels } from '../logs/job-log-channels';
 import type { JobsModel } from '../tree/jobs-model';
@@ -57,7 +58,7 @@ export function registerJobCommands({ services, model, monitor, logs }: JobComma
       void vscode.window.showInformationMessage(`Job "${job.name}" is already ${job.status}.`);
       return;
     }
-    const answer = await vscode.window.showWarningMessage(`Cancel job "${job.name}" on ${job.provider}?`, { modal: true, detail: 'The provider stops the job; you pay only for the time used.' }, 'Cancel Job');
+    const answer = await vscode.window.showWarningMessage(`Cancel job "${job.name}" on ${job.provider}?`, { modal: true, detail: isLocallyQueued(job) ? 'It leaves the queue; nothing was started on the machine.' : 'The provider stops the job; you pay only for the time used.' }, 'Cancel Job');
     if (answer !== 'Cancel Job') return;
     try {
       const after = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Cancelling "${job.name}"…` },

@@ -7,6 +7,7 @@ import { estimateCost, type CostEstimate } from '../../core/cost/estimate';
 import { checkSpendingLimits, SpendingLimitError, type LimitCheck, type SpendingLimits } from '../../core/cost/limits';
 import { priceFor } from '../../core/cost/prices';
 import { ProviderIdSchema, type Job, type ProviderId } from '../../core/jobs/schema';
+import { isLocallyQueued } from '../../core/queue/schema';
 import { configKind } from '../../core/submit/config-kind';
 import { trainingConfigReader } from '../../core/submit/config-reader';
 import type { SubmitInput } from '../../core/submit/pipeline';
@@ -44,16 +45,28 @@ export function registerSubmit(services: ExtensionServices): void {
 
   const register = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
-  register('cloudTraining.submit', async (arg?: SubmitArg) => {
+  // From the explorer with several configs selected, VS Code passes (clicked uri, every selected uri).
+  register('cloudTraining.submit', async (arg?: SubmitArg, selected?: unknown) => {
     try {
-      const input = await gatherInput(services, arg);
+      const uris = Array.isArray(selected) ? selected.filter((u): u is vscode.Uri => u instanceof vscode.Uri) : [];
+      const input = await gatherInput(services, uris.length > 1 ? uris[0] : arg);
       if (!input) return;
-      const job = await runSubmission(services, input);
-      if (!job) return;
-      // Records the exact configs under refs/cloud-training/<job> when snapshots are on; never fails a submission.
-      void vscode.commands.executeCommand('cloudTraining.recordConfigSnapshot', job.id).then(undefined, (e) => log.warn(`Config snapshot: ${(e as Error).message}`));
+      // A batch: the same provider, target and command for every selected config, queued in order.
+      const inputs = uris.length > 1 ? [input, ...(await Promise.all(uris.slice(1).map((u) => batchInput(input, u.fsPath))))] : [input];
+      const jobs = await runSubmission(services, inputs);
+      if (!jobs?.length) return;
+      for (const job of jobs) {
+        // Records the exact configs under refs/cloud-training/<job> when snapshots are on; never fails a submission.
+        void vscode.commands.executeCommand('cloudTraining.recordConfigSnapshot', job.id).then(undefined, (e) => log.warn(`Config snapshot: ${(e as Error).message}`));
+      }
+      const job = jobs[0]!;
       await vscode.commands.executeCommand('cloudTraining.showLogs', job.id);
-      const open = await vscode.window.showInformationMessage(`Submitted "${job.name}" to ${providers.get(job.provider).displayName} (${job.status}).`, 'Open Details');
+      const where = providers.get(job.provider).displayName;
+      const waiting = jobs.filter(isLocallyQueued).length;
+      const message = jobs.length === 1
+        ? `Submitted "${job.name}" to ${where} (${isLocallyQueued(job) ? `queued: ${job.statusDetail ?? 'waiting for a free slot'}` : job.status}).`
+        : `Submitted ${jobs.length} jobs to ${where}${waiting ? `: ${jobs.length - waiting} started, ${waiting} queued` : ''}.`;
+      const open = await vscode.window.showInformationMessage(message, 'Open Details');
       if (open) await details.open(job.id);
     } catch (e) {
       log.error(`Submit: ${(e as Error).stack ?? e}`);
@@ -205,8 +218,25 @@ async function pickConfigFile(arg: SubmitArg): Promise<string | undefined> {
   return pick?.uri.fsPath;
 }
 
-/** The pipeline with the editor's UI: progress notification (cancellable), consent and cost webviews. */
-async function runSubmission(services: ExtensionServices, input: SubmitInput): Promise<Job | undefined> {
+/** Another config of a batch: everything as picked for the first, but its own config file. */
+async function batchInput(first: SubmitInput, file: string): Promise<SubmitInput> {
+  const kind = await configKind(file);
+  const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file));
+  const workspace = folder?.uri.fsPath ?? path.dirname(path.dirname(file));
+  return {
+    ...first, workspace,
+    cwd: first.cwd !== undefined ? workspace : undefined,
+    trainingConfigPath: kind === 'training' ? file : undefined,
+    dataloaderConfigPath: kind === 'dataloader' ? file : undefined,
+  };
+}
+
+/**
+ * The pipeline with the editor's UI: progress notification (cancellable), consent and cost webviews.
+ * Several inputs are one batch: consent and cost asked once, the total checked against the limits.
+ */
+async function runSubmission(services: ExtensionServices, inputs: SubmitInput[]): Promise<Job[] | undefined> {
+  const input = inputs[0]!;
   const settings = readSubmitSettings(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   const excludes = extraExcludes(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   try {
@@ -216,10 +246,10 @@ async function runSubmission(services: ExtensionServices, input: SubmitInput): P
       let lastFraction = 0;
       // The pipeline and the packager (zip writer, hashing worker) load with the first submission.
       /* eslint-disable @typescript-eslint/no-require-imports */
-      const { submitJob } = require('../../core/submit/pipeline') as typeof import('../../core/submit/pipeline');
+      const { submitBatch } = require('../../core/submit/pipeline') as typeof import('../../core/submit/pipeline');
       const { defaultPackager } = require('../../core/submit/packager') as typeof import('../../core/submit/packager');
       /* eslint-enable @typescript-eslint/no-require-imports */
-      const outcome = await submitJob(input, {
+      const outcomes = await submitBatch(inputs, {
         history: services.history,
         layout: services.layout,
         providers: services.providers,
@@ -245,8 +275,10 @@ async function runSubmission(services: ExtensionServices, input: SubmitInput): P
           if (!message) lastFraction = 0;
         },
         log: (line) => services.log.info(line),
+        // Local and SSH targets: a job for a full target waits under Queued and starts when a slot frees.
+        queue: services.queue ? { capacity: services.queue.capacity } : undefined,
       }, controller.signal);
-      return outcome.job;
+      return outcomes.map((o) => o.job);
     });
   } catch (e) {
     if (e instanceof SpendingLimitError || (e instanceof SubmitError && e.cause instanceof SpendingLimitError)) {

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../../core/fs/atomic';
 import { parseSubmitSettings, type SubmitSettings } from '../../core/submit/settings';
 import type { ExtensionServices } from '../services';
 
-const KEYS = ['uploadConsent', 'limits.daily', 'limits.monthly', 'limits.perProvider', 'pricing.ssh.perGpuHour', 'pricing.slurm.perGpuHour', 'local.command', 'packaging.extraExcludes', 'slurm.clusters', 'snapshots.enabled'] as const;
+const KEYS = ['uploadConsent', 'limits.daily', 'limits.monthly', 'limits.perProvider', 'pricing.ssh.perGpuHour', 'pricing.slurm.perGpuHour', 'local.command', 'packaging.extraExcludes', 'slurm.clusters', 'snapshots.enabled', 'local.capacity', 'ssh.hostCapacity', 'ssh.hostCapacities'] as const;
 
 /** The submission settings as VS Code resolves them for `scope` (user < workspace < folder). */
 export function readSubmitSettings(scope?: vscode.Uri): SubmitSettings {

@@ -3,6 +3,7 @@ import type { Job, ProviderId } from '../../core/jobs/schema';
 import { isActive } from '../../core/jobs/schema';
 import { elapsedSeconds, formatDuration, progressText, usd } from '../../core/format';
 import { describeGpus, gpuUnavailableReason, isGpuIdle, summaryOf } from '../../core/gpu/samples';
+import { isLocallyQueued } from '../../core/queue/schema';
 
 const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
 const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
@@ -33,6 +34,8 @@ export function jobContextValue(job: Job): string {
   if (typeof job.metadata.webUrl === 'string') flags.push('hasWebUrl');
   if (job.snapshotRef) flags.push('hasSnapshot');
   if (canDeliverResults(job)) flags.push('canDeliver');
+  // Waiting in this machine's queue: Move to Top (Cancel is the active jobs' Cancel).
+  if (isLocallyQueued(job)) flags.push('localQueued');
   return flags.join(' ');
 }
 

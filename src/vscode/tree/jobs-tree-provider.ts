@@ -4,6 +4,7 @@ import type { Job } from '../../core/jobs/schema';
 import { Disposable } from '../disposable';
 import { jobContextValue, jobDescription, jobTooltip, providerIcon } from './job-presentation';
 import type { JobsModel } from './jobs-model';
+import { queuePosition } from '../../core/queue/queue';
 
 export type JobsTreeNode = { kind: 'group'; group: GroupedJobs } | { kind: 'job'; job: Job };
 
@@ -66,7 +67,9 @@ export class JobsTreeProvider extends Disposable implements vscode.TreeDataProvi
     const { job } = node;
     const item = new vscode.TreeItem(job.name, vscode.TreeItemCollapsibleState.None);
     item.id = `job:${job.id}`;
-    item.description = jobDescription(job);
+    // A job waiting in this machine's queue shows its place: "#2 · Waiting for a free slot on gpu1".
+    const position = node.job.status === 'queued' ? queuePosition(job, this.model.all) : undefined;
+    item.description = position !== undefined ? `#${position} · ${jobDescription(job)}` : jobDescription(job);
     item.tooltip = jobTooltip(job);
     item.iconPath = providerIcon(job);
     item.contextValue = jobContextValue(job);
