@@ -53,7 +53,14 @@ export async function applyJobEnds(manager: LeaseManager, history: JobHistory, n
 
 export async function enforceLeases(manager: LeaseManager, history: JobHistory): Promise<ReconcileReport> {
   await applyJobEnds(manager, history);
-  return manager.reconcile();
+  const report = await manager.reconcile();
+  // A lease this pass decided to drain (idle, ceiling) gets its destroy call now, not a pass later.
+  for (const l of report.changed.filter((x) => x.state === 'draining')) {
+    const again = await manager.reconcile({ only: l.id });
+    const after = again.changed.find((x) => x.id === l.id);
+    if (after) report.changed[report.changed.indexOf(l)] = after;
+  }
+  return report;
 }
 
 /**
