@@ -4,7 +4,11 @@
  */
 import type { CloudInstance, CloudProviderId } from '../../core/cloud/driver';
 import { formatDuration } from '../../core/format';
-import { isLive, type Lease, type TeardownPolicy } from '../../core/leases/schema';
+import type { Lease, TeardownPolicy } from '../../core/leases/schema';
+
+// Same as schema.ts's isLive, without loading the zod schemas at activation.
+const LIVE: readonly Lease['state'][] = ['intent', 'launching', 'active', 'draining', 'destroying'];
+const isLive = (l: Lease) => LIVE.includes(l.state);
 
 export type Orphan = CloudInstance & { provider: CloudProviderId };
 
@@ -75,7 +79,7 @@ export function leaseRow(l: Lease, now: number): MachineRow {
   return {
     id: `lease:${l.id}`, kind: 'lease', leaseId: l.id, provider: l.provider, instanceId: l.instanceId, state: l.state,
     label: `${l.gpu} · ${l.provider}`,
-    description: [stateText, age, price, cost !== undefined ? `$${cost.toFixed(2)} so far` : undefined, policyText(l.policy)].filter(Boolean).join(' · '),
+    description: [stateText, age, price, cost !== undefined ? `$${cost.toFixed(2)} ${l.cost ? 'total' : 'so far'}` : undefined, policyText(l.policy)].filter(Boolean).join(' · '),
     tooltip: [
       `Lease ${l.id} (${l.name})`, `${l.provider} ${l.instanceId ?? '(no instance id yet)'}${l.region ? ` in ${l.region}` : ''}`,
       `State: ${l.state}${l.drainReason ? ` (${l.drainReason})` : ''}`, `GPU: ${l.gpu}`, `Price: ${price}`,

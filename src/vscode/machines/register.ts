@@ -1,5 +1,4 @@
 import * as vscode from 'vscode';
-import { CLOUD_KEY_ENV, CLOUD_LABELS, CLOUD_PROVIDERS, driversFromKeys } from '../../core/cloud/accounts';
 import type { CloudDriver, CloudProviderId, GpuOffer } from '../../core/cloud/driver';
 import { Disposable } from '../disposable';
 import type { ExtensionServices } from '../services';
@@ -15,11 +14,16 @@ const leases = () => ({
   ...(require('../../core/leases/enforce') as typeof import('../../core/leases/enforce')),
   ...(require('../../core/leases/job-cost') as typeof import('../../core/leases/job-cost')),
 });
+const accounts = () => require('../../core/cloud/accounts') as typeof import('../../core/cloud/accounts');
 const launchJob = () => require('../../core/leases/launch-job') as typeof import('../../core/leases/launch-job');
 const leaseHosts = () => require('../../providers/ssh/lease-hosts') as typeof import('../../providers/ssh/lease-hosts');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const SECRET = (p: CloudProviderId) => `cloudTraining.cloud.${p}.apiKey`;
+// Plain constants here (the clients behind accounts.ts load on first use, not at activation).
+const CLOUD_PROVIDERS: readonly CloudProviderId[] = ['lambda', 'digitalocean', 'runpod'];
+const CLOUD_LABELS: Record<CloudProviderId, string> = { lambda: 'Lambda Cloud', digitalocean: 'DigitalOcean', runpod: 'RunPod' };
+const CLOUD_KEY_ENV: Record<CloudProviderId, string> = { lambda: 'LAMBDA_API_KEY', digitalocean: 'DIGITALOCEAN_TOKEN', runpod: 'RUNPOD_API_KEY' };
 /** How often every open window enforces idle expiry, the ceiling and teardowns (and lists orphans). */
 const RECONCILE_MS = 60_000;
 
@@ -80,7 +84,7 @@ class Machines extends Disposable implements vscode.TreeDataProvider<Node> {
   }
 
   private async drivers(): Promise<Partial<Record<CloudProviderId, CloudDriver>>> {
-    return driversFromKeys(await this.keys(), process.env);
+    return accounts().driversFromKeys(await this.keys(), process.env);
   }
 
   private async manager(drivers?: Partial<Record<CloudProviderId, CloudDriver>>): Promise<LeaseManager> {
@@ -101,7 +105,7 @@ class Machines extends Disposable implements vscode.TreeDataProvider<Node> {
     if (!pick) return;
     const key = await vscode.window.showInputBox({ title: `${CLOUD_LABELS[pick.p]} API key`, password: true, ignoreFocusOut: true, prompt: 'Kept in VS Code\'s SecretStorage (never in settings or logs); checked now with a read-only call.' });
     if (!key?.trim()) return;
-    const driver = driversFromKeys({ [pick.p]: key.trim() }, process.env)[pick.p]!;
+    const driver = accounts().driversFromKeys({ [pick.p]: key.trim() }, process.env)[pick.p]!;
     try {
       const who = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Checking the ${CLOUD_LABELS[pick.p]} key…` }, () => driver.whoami());
       await this.services.context.secrets.store(SECRET(pick.p), key.trim());
