@@ -31,6 +31,7 @@ export const runMachines = scoped(async (argv, io) => {
     onEnded: recordLeaseCostOnJobs(history),
     sleep: (ms) => delay(ms, undefined, { signal: io.scope.signal }),
     alert: (l, m) => io.stderr.write(`WARNING ${l.id}: ${m}\n`),
+    ceilingMs: Number(io.env.CLOUD_TRAINING_LEASE_CEILING_MS) || undefined,
   });
   if (positionals[0] === 'destroy') {
     if (positionals.length !== 2) throw new UsageError(USAGE);
