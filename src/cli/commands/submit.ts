@@ -36,7 +36,8 @@ const HELP = `${USAGE}
 Packages the datasets (providers that upload), asks for upload consent, estimates the cost, checks the
 spending limits, starts the job and prints its id.
 
-  -p, --provider P       local | replicate | ssh | slurm
+  -p, --provider P       local | replicate | ssh | slurm; lambda | digitalocean | runpod rent a GPU machine
+                         for the job (see cloudtrain submit --provider lambda --help)
       --hardware H       provider hardware (Replicate profile, SSH host, Slurm <host>[/<partition>])
   -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config
       --command "..."    training command (local/SSH/Slurm); {config} {dataloader} {output_dir} {job_id} are filled in
