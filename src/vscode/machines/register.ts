@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { mkdirSync, watch } from 'node:fs';
 import type { CloudDriver, CloudProviderId, GpuOffer } from '../../core/cloud/driver';
 import { Disposable } from '../disposable';
 import type { ExtensionServices } from '../services';
@@ -70,6 +71,24 @@ class Machines extends Disposable implements vscode.TreeDataProvider<Node> {
     const tick = () => { void this.refresh(true).finally(() => { if (!this.isDisposed) this.timer = setTimeout(tick, RECONCILE_MS); }); };
     this.timer = setTimeout(tick, 2_000);
     this._register({ dispose: () => clearTimeout(this.timer) });
+    this.watchLeases();
+  }
+
+  /** leases.json changed (the CLI, another window, our own flow): re-read it, no provider calls. */
+  private watchLeases(): void {
+    let debounce: NodeJS.Timeout | undefined;
+    try {
+      mkdirSync(this.services.layout.historyDir, { recursive: true });
+      const w = watch(this.services.layout.historyDir, (_e, name) => {
+        if (name && name !== 'leases.json') return;
+        clearTimeout(debounce);
+        debounce = setTimeout(() => void this.refresh(false), 100);
+      });
+      w.on('error', (e) => this.services.log.warn(`Leases watcher: ${e.message}`));
+      this._register({ dispose: () => { w.close(); clearTimeout(debounce); } });
+    } catch (e) {
+      this.services.log.warn(`Cannot watch leases.json (${(e as Error).message}); the Machines view refreshes every minute`);
+    }
   }
 
   // ---- accounts ----
