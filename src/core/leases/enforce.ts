@@ -35,17 +35,26 @@ function ownerGone(l: Lease, now: number): boolean {
   try { process.kill(o.pid, 0); return false; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'EPERM'; }
 }
 
-/** Apply the teardown policy of every active lease whose jobs are all over (jobEnded once per end). */
+/**
+ * Apply the teardown policy of every active lease whose jobs are all over (jobEnded once per end).
+ * A job on the machine is one in `jobIds` or any job whose SSH host is `lease-<id>` (a resubmit, or a
+ * next job sent to the kept machine): an active one clears the idle clock and joins `jobIds`.
+ */
 export async function applyJobEnds(manager: LeaseManager, history: JobHistory, now = Date.now()): Promise<Lease[]> {
   const changed: Lease[] = [];
-  for (const l of await manager.list()) {
-    if (l.state !== 'active' || l.policy.kind === 'keep' || l.idleSince) continue;
-    let over: boolean;
-    if (!l.jobIds.length) over = ownerGone(l, now);
-    else {
-      const jobs = await Promise.all(l.jobIds.map((id) => history.get(id)));
-      over = jobs.every((j) => jobIsOverForLease(j, now));
+  const leases = (await manager.list()).filter((l) => l.state === 'active');
+  if (!leases.length) return changed;
+  const all = await history.list();
+  for (let l of leases) {
+    const onIt = all.filter((j) => l.jobIds.includes(j.id) || j.hardware === `lease-${l.id}`);
+    const running = onIt.filter((j) => !isTerminal(j.status));
+    if (running.length) {
+      for (const j of running) if (!l.jobIds.includes(j.id) || l.idleSince) l = await manager.jobStarted(l.id, j.id);
+      continue;
     }
+    if (l.policy.kind === 'keep' || l.idleSince) continue;
+    const missing = l.jobIds.filter((id) => !onIt.some((j) => j.id === id)); // deleted from the history
+    const over = onIt.length || missing.length ? onIt.every((j) => jobIsOverForLease(j, now)) : ownerGone(l, now);
     if (over) changed.push(await manager.jobEnded(l.id));
   }
   return changed;
