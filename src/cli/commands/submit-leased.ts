@@ -35,8 +35,8 @@ through the SSH provider (GPU check, incremental sync, detached run, logs, downl
 to the end. Then the teardown policy applies, and a destroy is verified with the provider:
 
       --gpu TYPE         the provider's instance type / GPU id (Lambda gpu_1x_a10, DigitalOcean
-                         gpu-h100x1-80gb, RunPod "NVIDIA RTX A6000"); \`cloudtrain machines\` lists none, the
-                         error for an unknown type lists what is available now with prices
+                         gpu-h100x1-80gb, RunPod "NVIDIA RTX A6000"); an unknown type is refused with the
+                         list of what is available now, with prices
       --region R         region (default: the first with capacity)
       (default)          destroy the machine when the job ends (succeeded, failed or cancelled)
       --idle N           keep it N minutes idle (a next job reuses it), then destroy

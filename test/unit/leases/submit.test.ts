@@ -104,6 +104,18 @@ describe('cloudtrain submit on a rented machine (Lambda stand-in, real sshd)', f
     assert.equal((await history().list()).length, 0, 'no job was created');
   });
 
+  it('no account in the environment: says which variable to set; bad flags are usage errors', async () => {
+    const io = capturedIo({ env: { ...env(), LAMBDA_API_KEY: '' }, cwd: ws, dataHome: home });
+    assert.equal(await main(['submit', '--provider', 'lambda', '--gpu', 'gpu_1x_a10', '--command', 'true', '--yes'], io), 1);
+    assert.match(io.err(), /No lambda account is connected: set LAMBDA_API_KEY/);
+    assert.equal((await cli(['submit', '--provider', 'lambda', '--command', 'true'])).code, 2, '--gpu missing');
+    assert.equal((await cli(['submit', '--provider', 'lambda', '--gpu', 'g', '--keep', '--idle', '5'])).code, 2);
+    assert.equal((await cli(['submit', '--provider', 'lambda', '--gpu', 'g', '--idle', 'soon'])).code, 2);
+    assert.equal((await leases()).length, 0);
+    const help = await cli(['submit', '--provider', 'runpod', '--help']);
+    assert.match(help.out, /--idle N +keep it N minutes idle/);
+  });
+
   it('an unknown GPU type lists what is offered, nothing is launched', async () => {
     const r = await cli(['submit', '--provider', 'lambda', '--gpu', 'gpu_9x_nope', '--command', 'true', '--yes']);
     assert.equal(r.code, 1);
