@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { JobHistory } from '../jobs/history';
 import { isTerminal, type Job } from '../jobs/schema';
 import type { LeaseManager, ReconcileReport } from './manager';
-import type { Lease } from './schema';
+import { isLive, type Lease } from './schema';
 
 /**
  * What every process of ours runs (the CLI's `jobs`, `machines`, `logs --follow`, leased `submit`,
@@ -60,8 +60,28 @@ export async function applyJobEnds(manager: LeaseManager, history: JobHistory, n
   return changed;
 }
 
+/**
+ * A machine kept after its job (idle, keep) still bills: its finished jobs' `cost.actual` (what the
+ * spending limits count) follows the lease's cost so far, split evenly, updated in steps of 5 cents
+ * so the history is not rewritten every pass. The final figure is written when the lease ends
+ * (job-cost.ts).
+ */
+export async function recordCostSoFar(manager: LeaseManager, history: JobHistory, now = Date.now()): Promise<void> {
+  for (const l of await manager.list()) {
+    if (!isLive(l) || l.pricePerHour === undefined || !l.launchStartedAt || !l.jobIds.length) continue;
+    const share = Math.round(l.pricePerHour * Math.max(0, now - Date.parse(l.launchStartedAt)) / 3600_000 / l.jobIds.length * 10_000) / 10_000;
+    for (const id of l.jobIds) {
+      const j = await history.get(id);
+      if (!j || !isTerminal(j.status) || j.metadata.finalized !== true) continue;
+      if (j.cost?.actual !== undefined && share - j.cost.actual < 0.05) continue;
+      await history.update(id, (x) => ({ ...x, cost: { ...(x.cost ?? { currency: 'USD' as const }), actual: share, pricePerHour: l.pricePerHour } }));
+    }
+  }
+}
+
 export async function enforceLeases(manager: LeaseManager, history: JobHistory): Promise<ReconcileReport> {
   await applyJobEnds(manager, history);
+  await recordCostSoFar(manager, history);
   const report = await manager.reconcile();
   // A lease this pass decided to drain (idle, ceiling) gets its destroy call now, not a pass later.
   for (const l of report.changed.filter((x) => x.state === 'draining')) {

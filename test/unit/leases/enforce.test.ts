@@ -2,17 +2,20 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { JobHistory } from '../../../src/core/jobs/history';
 import { newJob } from '../../../src/core/jobs/factory';
-import { applyJobEnds, jobIsOverForLease } from '../../../src/core/leases/enforce';
+import { applyJobEnds, jobIsOverForLease, recordCostSoFar } from '../../../src/core/leases/enforce';
 import { LeaseManager } from '../../../src/core/leases/manager';
 import { LeaseStore } from '../../../src/core/leases/store';
 import type { Lease } from '../../../src/core/leases/schema';
 import { dataLayout } from '../../../src/core/paths';
 import { tempDir } from '../../support/tmp';
 
+const store = (_m: LeaseManager) => new LeaseStore(tmpDir);
+let tmpDir = '';
+
 /** The teardown policy at job end, as every process applies it (no provider calls involved). */
 describe('leases: policy at job end (applyJobEnds)', () => {
   let tmp: { dir: string; cleanup: () => void };
-  beforeEach(() => { tmp = tempDir('ct-enforce-'); });
+  beforeEach(() => { tmp = tempDir('ct-enforce-'); tmpDir = tmp.dir; });
   afterEach(() => tmp.cleanup());
 
   const setup = async (policy: Lease['policy']) => {
@@ -56,10 +59,18 @@ describe('leases: policy at job end (applyJobEnds)', () => {
     assert.deepEqual(after!.jobIds, [job.id, next.id]);
   });
 
-  it('keep: nothing happens at job end', async () => {
+  it('keep: nothing happens at job end; the finished job keeps counting what the kept machine costs so far', async () => {
     const { manager, history, job } = await setup({ kind: 'keep' });
     await finish(history, job.id, true);
+    // The monitor's finalisation priced the SSH run at the user's $0/GPU-hour.
+    await history.update(job.id, (j) => ({ ...j, cost: { currency: 'USD', actual: 0 } }));
     assert.deepEqual(await applyJobEnds(manager, history), []);
     assert.equal((await manager.list())[0]!.state, 'active');
+    await store(manager).locked(async (tx) => tx.put({ ...tx.get('m1')!, pricePerHour: 2 }));
+    const started = Date.parse((await manager.list())[0]!.launchStartedAt!);
+    await recordCostSoFar(manager, history, started + 3 * 3600_000);
+    assert.equal((await history.get(job.id))!.cost?.actual, 6, '3 h at $2/h, counted by the spending limits');
+    await recordCostSoFar(manager, history, started + 3 * 3600_000 + 60_000);
+    assert.equal((await history.get(job.id))!.cost?.actual, 6, 'not rewritten for less than 5 cents');
   });
 });
