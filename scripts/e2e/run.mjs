@@ -11,6 +11,7 @@
 //      E2E_SPECS=<glob> run some scenarios only; E2E_KEEP=1 keep the temp dir (its path is printed).
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,8 +98,15 @@ writeFileSync(path.join(dirs.userData, 'User/settings.json'), JSON.stringify({
 const configFile = path.join(tmp, 'code-server.yaml');
 writeFileSync(configFile, 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
 
+// Rented machines (09-machines): the extension's Lambda account points at a stand-in that the spec
+// starts on this loopback port (nothing leaves the machine; other specs just see it unreachable).
+const lambdaPort = await new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+});
 const hostEnv = {
   ...process.env,
+  LAMBDA_API_KEY: 'e2e-lambda-key',
+  CLOUD_TRAINING_LAMBDA_URL: `http://127.0.0.1:${lambdaPort}/api/v1`,
   EXTENSIONS_GALLERY: '{}',
   CLOUD_TRAINING_HOME: dirs.dataHome,
   E2E_PROBE_OUT: path.join(dirs.probe, 'state.json'),
@@ -174,6 +182,8 @@ const mocha = spawn(process.execPath, [
     E2E_SCREENSHOT_DIR: screenshotDir,
     E2E_HOST_LOG: hostLog,
     E2E_TMP: tmp,
+    E2E_LAMBDA_PORT: String(lambdaPort),
+    E2E_LAMBDA_KEY: hostEnv.LAMBDA_API_KEY,
   },
 });
 let summary = '0 passed, 1 failed';

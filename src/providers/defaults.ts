@@ -12,6 +12,7 @@ const local = () => require('./local/provider') as typeof import('./local/provid
 const replicate = () => require('./replicate/cli-options') as typeof import('./replicate/cli-options');
 const ssh = () => require('./ssh/provider') as typeof import('./ssh/provider');
 const slurm = () => require('./slurm/factory') as typeof import('./slurm/factory');
+const leaseHosts = () => require('./ssh/lease-hosts') as typeof import('./ssh/lease-hosts');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface DefaultRegistryOptions {
@@ -44,7 +45,8 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
   registry.register('replicate', () => replicate().replicateProviderFromEnv(env, { secrets, env }));
   // Login nodes are SSH hosts: the same sources (the CLI's come from CLOUD_TRAINING_SSH_* and ~/.ssh).
   const sshHostSources = opts.sshHostSources ?? (() => hostSourcesFromEnv(env));
-  registry.register('ssh', () => new (ssh().SshProvider)({ cacheDir: opts.layout.cacheDir, hostSources: sshHostSources, secrets, env }));
+  // Rented machines (leases) are SSH hosts too: `lease-<id>` (ssh/lease-hosts.ts).
+  registry.register('ssh', () => new (ssh().SshProvider)({ cacheDir: opts.layout.cacheDir, hostSources: () => leaseHosts().withLeaseHosts(sshHostSources(), opts.layout.home), secrets, env }));
   registry.register('slurm', () => slurm().createSlurmProvider({
     clusters: opts.slurmClusters ?? (() => slurm().loadSlurmClustersForCli(opts.layout.home)),
     hostSources: sshHostSources,

@@ -5,6 +5,7 @@ import { jobDetails, jobsTable } from '../format';
 import { UsageError } from '../io';
 import { scoped } from '../scope';
 import { sendPendingNotifications } from '../notify';
+import { enforceFromCli } from '../leases';
 
 /**
  * `cloudtrain jobs [--json] [--status S] [--no-refresh]` — list the job history, newest first.
@@ -37,6 +38,8 @@ export const runJobs = scoped(async (argv, io) => {
     monitor.dispose();
     // A job this refresh finalised (or one nobody has sent yet) goes to the webhook, if one is set.
     await sendPendingNotifications(ctx.history, io);
+    // Rented machines: policy at job end, idle expiry, ceiling, orphans — with no window open too.
+    await enforceFromCli(io, ctx.history);
   }
   let jobs = await ctx.history.list();
   if (values.status) jobs = jobs.filter((j) => j.status === values.status);

@@ -6,6 +6,7 @@ import { cliContext } from '../context';
 import { UsageError } from '../io';
 import { scoped, signalExitCode } from '../scope';
 import { sendPendingNotifications } from '../notify';
+import { enforceFromCli } from '../leases';
 
 /**
  * `cloudtrain logs <id> [--follow]` — print the job's log; with --follow keep polling the provider and
@@ -23,6 +24,8 @@ export const runLogs = scoped(async (argv, io) => {
   const tail = io.scope.use(new LogTail(job.logPath, { onLines: (lines) => io.stdout.write(lines.join('\n') + '\n'), intervalMs: 250 }));
   await tail.poll();
   if (!values.follow) return 0;
+  // Rented machines: enforced by a following process too (idle expiry, ceiling), and at the job's end.
+  await enforceFromCli(io, ctx.history);
   tail.start();
   const { signal } = io.scope;
   for (;;) {
@@ -35,6 +38,7 @@ export const runLogs = scoped(async (argv, io) => {
       if (typeof final.metadata.deliveryError === 'string') io.stderr.write(`${final.metadata.deliveryError} (retry: cloudtrain deliver ${final.id})\n`);
       else if (final.metadata.deliveredAt) for (const o of final.outputs.filter((x) => x.kind === 's3' || x.kind === 'huggingface')) io.stderr.write(`Results: ${o.uri}\n`);
       await sendPendingNotifications(ctx.history, io);
+      await enforceFromCli(io, ctx.history);
       return current.status === 'succeeded' ? 0 : 1;
     }
     await monitor.refresh(current);

@@ -6,6 +6,7 @@ import { LeaseManager, type ReconcileReport } from '../../core/leases/manager';
 import { isLive, type Lease } from '../../core/leases/schema';
 import { LeaseStore } from '../../core/leases/store';
 import { recordLeaseCostOnJobs } from '../../core/leases/job-cost';
+import { enforceLeases } from '../../core/leases/enforce';
 import { JobHistory } from '../../core/jobs/history';
 import { dataLayout } from '../../core/paths';
 import { UsageError } from '../io';
@@ -23,12 +24,14 @@ export const runMachines = scoped(async (argv, io) => {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'boolean' }, all: { type: 'boolean' } } });
   const drivers = driversFromEnv(io.env, { sleep: (ms) => delay(ms, undefined, { signal: io.scope.signal }) });
   const dir = dataLayout(io.dataHome).historyDir;
+  const history = new JobHistory(dir, (w) => io.stderr.write(`warning: ${w.message}\n`));
   const manager = new LeaseManager({
     store: new LeaseStore(dir),
     drivers,
-    onEnded: recordLeaseCostOnJobs(new JobHistory(dir, (w) => io.stderr.write(`warning: ${w.message}\n`))),
+    onEnded: recordLeaseCostOnJobs(history),
     sleep: (ms) => delay(ms, undefined, { signal: io.scope.signal }),
     alert: (l, m) => io.stderr.write(`WARNING ${l.id}: ${m}\n`),
+    ceilingMs: Number(io.env.CLOUD_TRAINING_LEASE_CEILING_MS) || undefined,
   });
   if (positionals[0] === 'destroy') {
     if (positionals.length !== 2) throw new UsageError(USAGE);
@@ -37,7 +40,7 @@ export const runMachines = scoped(async (argv, io) => {
   if (positionals.length) throw new UsageError(USAGE);
 
   let report: ReconcileReport = { changed: [], orphans: [], errors: [] };
-  if (Object.keys(drivers).length) report = await manager.reconcile();
+  if (Object.keys(drivers).length) report = await enforceLeases(manager, history);
   const leases = (await manager.list()).filter((l) => values.all || isLive(l));
   if (values.json) {
     io.stdout.write(JSON.stringify({ leases, orphans: report.orphans, errors: report.errors, accounts: Object.keys(drivers) }, null, 2) + '\n');

@@ -28,6 +28,7 @@ import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseLauncherFlag, parseSlurmFl
 import { REPLICATE_HELP, REPLICATE_OPTIONS, REPLICATE_USAGE, dataSecretLookup, parseReplicateFlags } from '../replicate-flags';
 import { recordJobSnapshot } from '../../core/snapshots/record';
 import type { Job } from '../../core/jobs/schema';
+import type { Prompter } from '../../core/providers/types';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
 const USAGE = `usage: cloudtrain submit --provider P [--hardware H] [--config <training config or dataloader>]... [--priority N] [--after JOB] [--capacity N] [--command "..."] [--cwd DIR] [--name N] [--steps N] [--remote-dir DIR] ${SLURM_USAGE} ${REPLICATE_USAGE} ${RESULTS_USAGE} [--snapshot | --no-snapshot] [--yes] [--follow] [--json]`;
@@ -37,7 +38,8 @@ const HELP = `${USAGE}
 Packages the datasets (providers that upload), asks for upload consent, estimates the cost, checks the
 spending limits, starts the job and prints its id.
 
-  -p, --provider P       local | replicate | ssh | slurm
+  -p, --provider P       local | replicate | ssh | slurm; lambda | digitalocean | runpod rent a GPU machine
+                         for the job (see cloudtrain submit --provider lambda --help)
       --hardware H       provider hardware (Replicate profile, SSH host, Slurm <host>[/<partition>])
   -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config;
                          give it several times to submit a batch to one target, queued in that order
@@ -81,6 +83,9 @@ Example: cloudtrain submit --provider local --config config/config.json --result
  * job ends and exits 0 only if it succeeded.
  */
 export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
+  // A rented GPU machine (Lambda, DigitalOcean, RunPod): launched, used through the SSH provider, torn down.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (isLeasedSubmit(argv)) return (require('./submit-leased') as typeof import('./submit-leased')).runLeasedSubmit(argv, io);
   return submitCommand(argv, io);
 }
 
@@ -180,12 +185,14 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
 }
 
 type SubmitFlags = { yes?: boolean; follow?: boolean; json?: boolean; snapshot?: boolean; 'no-snapshot'?: boolean };
-type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } };
+type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean }; prompter?: Prompter };
 
 /** The pipeline run shared by `submit` and `resubmit`: consent and cost on the terminal, snapshot, --follow. */
 export async function runSubmission(input: SubmitInput | SubmitInput[], o: {
   values: SubmitFlags; io: ScopedIO; over: SubmitOver; ctx: ReturnType<typeof cliContext>;
   settings: Awaited<ReturnType<typeof loadCliSettings>>['settings']; workspace: string; command: string;
+  /** Told the accepted job (the leased submit goes on with it). */
+  onSubmitted?: (job: Job) => void;
 }): Promise<number> {
   const { values, io, over, ctx, settings, workspace } = o;
   const stdin = over.stdin ?? process.stdin;
@@ -207,7 +214,7 @@ export async function runSubmission(input: SubmitInput | SubmitInput[], o: {
       limits: settings.limits,
       pricing: userPricing(settings),
       // Unknown SSH host keys and key passphrases are asked on the terminal.
-      prompter: ttyPrompter(io, stdin),
+      prompter: over.prompter ?? ttyPrompter(io, stdin),
       confirmCost: async (estimate) => {
         say(estimateText(estimate));
         if (!interactive || estimate.cost.high === 0) return true;
@@ -229,6 +236,7 @@ export async function runSubmission(input: SubmitInput | SubmitInput[], o: {
     for (const outcome of outcomes) {
       let job = outcome.job;
       if (snapshot) job = await recordSnapshot(ctx.history, job, workspace, say, Boolean(values.json));
+      o.onSubmitted?.(job);
       jobs.push(job);
     }
     const all = await ctx.history.list();
@@ -300,7 +308,17 @@ function parseInteger(v: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-function parsePositiveInt(v: string | undefined, flag: string): number | undefined {
+const LEASED_PROVIDERS = new Set(['lambda', 'digitalocean', 'runpod']);
+function isLeasedSubmit(argv: string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if ((a === '--provider' || a === '-p') && LEASED_PROVIDERS.has(argv[i + 1] ?? '')) return true;
+    if (a.startsWith('--provider=') && LEASED_PROVIDERS.has(a.slice('--provider='.length))) return true;
+  }
+  return false;
+}
+
+export function parsePositiveInt(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got "${v}"`);
@@ -325,7 +343,7 @@ async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; 
   }
 }
 
-async function askYesNo(io: ScopedIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
+export async function askYesNo(io: ScopedIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
   const rl = terminalQuestions(io, stdin);
   try {
     const a = (await rl.question(question, { signal: io.scope.signal })).trim().toLowerCase();

@@ -22,3 +22,18 @@ export function driversFromEnv(env: NodeJS.ProcessEnv, opts: { sleep?: (ms: numb
   }
   return out;
 }
+
+export const CLOUD_PROVIDERS: readonly CloudProviderId[] = ['lambda', 'digitalocean', 'runpod'];
+export const CLOUD_LABELS: Record<CloudProviderId, string> = { lambda: 'Lambda Cloud', digitalocean: 'DigitalOcean', runpod: 'RunPod' };
+/** The environment variable each provider's key is read from (CLI), and the extension's fallback. */
+export const CLOUD_KEY_ENV: Record<CloudProviderId, string> = { lambda: 'LAMBDA_API_KEY', digitalocean: 'DIGITALOCEAN_TOKEN', runpod: 'RUNPOD_API_KEY' };
+
+/**
+ * Drivers from keys held elsewhere (the extension's SecretStorage): each key given wins over the
+ * environment's; base URL overrides still come from `env`. The keys are never stored by this.
+ */
+export function driversFromKeys(keys: Partial<Record<CloudProviderId, string>>, env: NodeJS.ProcessEnv, opts: { sleep?: (ms: number) => Promise<void> } = {}): Partial<Record<CloudProviderId, CloudDriver>> {
+  const merged: NodeJS.ProcessEnv = { ...env };
+  for (const p of CLOUD_PROVIDERS) if (keys[p]) merged[CLOUD_KEY_ENV[p]] = keys[p];
+  return driversFromEnv(merged, opts);
+}

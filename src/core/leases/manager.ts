@@ -183,6 +183,11 @@ export class LeaseManager {
     return this.update(id, (l) => ({ ...l, idleSince: undefined, jobIds: l.jobIds.includes(jobId) ? l.jobIds : [...l.jobIds, jobId] }));
   }
 
+  /** Record how the machine is reached (login user, key, injected host key); no state change. */
+  async annotate(id: string, patch: Pick<Partial<Lease>, 'sshUser' | 'identityFile' | 'hostKeyPublic' | 'lastError'>): Promise<Lease> {
+    return this.update(id, (l) => ({ ...l, ...patch }));
+  }
+
   async setPolicy(id: string, policy: TeardownPolicy): Promise<Lease> {
     return this.update(id, (l) => ({ ...l, policy }));
   }

@@ -51,6 +51,9 @@ export const LeaseSchema = z.object({
   lastError: z.string().optional(),
   /** Known-hosts entries we wrote for this machine (DigitalOcean's injected host key). */
   hostKeyPublic: z.string().optional(),
+  /** How the SSH provider reaches it (set by launch-job.ts): login user and our private key's path. */
+  sshUser: z.string().optional(),
+  identityFile: z.string().optional(),
 });
 export type Lease = z.infer<typeof LeaseSchema>;
 

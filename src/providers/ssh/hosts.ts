@@ -11,6 +11,8 @@ export const SettingsHostSchema = z.object({
   user: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   identityFile: z.string().min(1).optional(),
+  /** Only this known_hosts file for this host (a rented machine: its own file, see lease-hosts.ts). */
+  knownHostsFile: z.string().min(1).optional(),
 });
 export type SettingsHost = z.infer<typeof SettingsHostSchema>;
 export const SettingsHostsSchema = z.array(SettingsHostSchema);
@@ -108,7 +110,7 @@ export async function resolveSshTarget(name: string, src: HostSources = {}): Pro
       identityFiles,
       agent: src.agent ?? (r.identitiesOnly && r.identityFiles.length ? false : r.identityAgent),
       // Accepted keys are appended to the first (the user's); the system-wide files are only read.
-      knownHostsFiles: src.knownHostsFiles ?? [...r.userKnownHostsFiles, ...r.globalKnownHostsFiles],
+      knownHostsFiles: s.knownHostsFile ? [s.knownHostsFile] : src.knownHostsFiles ?? [...r.userKnownHostsFiles, ...r.globalKnownHostsFiles],
       proxyJump: r.proxyJump.map((j) => build(j.host, { ...(j.user ? { user: j.user } : {}), ...(j.port ? { port: j.port } : {}) }, depth + 1)),
       readyTimeoutMs: r.connectTimeoutSeconds ? r.connectTimeoutSeconds * 1000 : undefined,
       keepaliveIntervalMs: r.serverAliveIntervalSeconds ? r.serverAliveIntervalSeconds * 1000 : undefined,

@@ -97,7 +97,8 @@ export function registerSsh(services: ExtensionServices): void {
   const { context, log } = services;
   services.providers.register('ssh', () => new (sshProvider().SshProvider)({
     cacheDir: services.layout.cacheDir,
-    hostSources: () => hostSources(log),
+    // Rented machines (leases) are SSH hosts `lease-<id>` too.
+    hostSources: () => (require('../../providers/ssh/lease-hosts') as typeof import('../../providers/ssh/lease-hosts')).withLeaseHosts(hostSources(log), services.layout.home),
     killGraceSeconds: vscode.workspace.getConfiguration(SECTION).get<number>('killGraceSeconds', 10),
     // Results delivery (F13): HF token and S3 secret keys from SecretStorage.
     secrets: secretLookup(services),

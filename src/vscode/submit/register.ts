@@ -124,10 +124,13 @@ async function gatherInput(services: ExtensionServices, arg: SubmitArg): Promise
   const workspace = folder?.uri.fsPath ?? path.dirname(path.dirname(file));
 
   const ids = providers.ids();
-  const providerPick = ids.length === 1 ? { id: ids[0]! } : await vscode.window.showQuickPick(
-    ids.map((id) => ({ label: providers.get(id).displayName, description: id, detail: providers.get(id).capabilities.uploadsData ? 'Uploads your datasets (you will see exactly what first)' : 'Nothing leaves this machine', id })),
-    { placeHolder: 'Where should this job run?' });
+  const providerPick = await vscode.window.showQuickPick([
+    ...ids.map((id) => ({ label: providers.get(id).displayName, description: id, detail: providers.get(id).capabilities.uploadsData ? 'Uploads your datasets (you will see exactly what first)' : 'Nothing leaves this machine', id })),
+    // Rented machines (src/vscode/machines): launched, used over SSH, destroyed per policy.
+    { label: 'New GPU machine…', description: 'Lambda · DigitalOcean · RunPod', detail: 'Rent a GPU machine for this job (hourly price from the provider); destroyed when the job ends unless you keep it', id: 'lease' },
+  ], { placeHolder: 'Where should this job run?' });
   if (!providerPick) return undefined;
+  if (providerPick.id === 'lease') { await vscode.commands.executeCommand('cloudTraining.machines.submitNew', file); return undefined; }
   const provider = ProviderIdSchema.parse(providerPick.id);
   const options = await providers.get(provider).listHardware();
   const settings = readSubmitSettings(vscode.Uri.file(workspace));
@@ -235,7 +238,7 @@ async function batchInput(first: SubmitInput, file: string): Promise<SubmitInput
  * The pipeline with the editor's UI: progress notification (cancellable), consent and cost webviews.
  * Several inputs are one batch: consent and cost asked once, the total checked against the limits.
  */
-async function runSubmission(services: ExtensionServices, inputs: SubmitInput[]): Promise<Job[] | undefined> {
+export async function runSubmission(services: ExtensionServices, inputs: SubmitInput[]): Promise<Job[] | undefined> {
   const input = inputs[0]!;
   const settings = readSubmitSettings(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   const excludes = extraExcludes(input.workspace ? vscode.Uri.file(input.workspace) : undefined);

@@ -53,9 +53,10 @@ export class StandInServer {
 
   constructor(private readonly o: StandInOptions) {}
 
-  async start(): Promise<this> {
+  /** Listens on 127.0.0.1:`port` (default: a free one). */
+  async start(port = 0): Promise<this> {
     this.server = http.createServer((req, res) => { void this.handle(req, res); });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', () => r()));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
   }

@@ -60,7 +60,7 @@ export class LambdaStandIn {
   }
 
   get url(): string { return `${this.server.url}/api/v1`; }
-  async start(): Promise<this> { await this.server.start(); return this; }
+  async start(port = 0): Promise<this> { await this.server.start(port); return this; }
   stop(): Promise<void> { return this.server.stop(); }
 
   /** Instances still billing (not terminated). */
