@@ -19,6 +19,8 @@ export const runCancel = scoped(async (argv, io) => {
     return 0;
   }
   const monitor = ctx.monitor();
+  // The wait can take a while (scancel, a process group's grace period): say what is happening.
+  io.stderr.write(`Cancelling job ${job.id}; waiting up to ${CANCEL_WAIT_MS / 1000} s for ${job.provider} to stop it…\n`);
   const after = await cancelJob(job, ctx.history, ctx.providers, monitor, ctx.layout.home, { waitMs: CANCEL_WAIT_MS, signal: io.scope.signal }).finally(() => monitor.dispose());
   if (!after || isTerminal(after.status)) io.stdout.write(`Job ${job.id} ${after?.status ?? 'cancelled'}\n`);
   else io.stdout.write(`Job ${job.id} ${after.status}: cancel requested, the provider is still stopping it (see cloudtrain jobs ${job.id})\n`);

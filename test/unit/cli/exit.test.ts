@@ -10,7 +10,9 @@ import { FakeReplicate } from '../../support/replicate-server/server';
 const EXAMPLE = path.resolve(__dirname, '../../../examples/simpletuner-demo');
 
 /** A command must be gone this long after its last line (generous for a loaded 2-core machine). */
-const QUIET_LIMIT_MS = 15_000;
+// A command still running this long after its last line is hung. Not shorter: `cancel` may wait 30 s
+// for a job to stop (bounded), and `--follow` is quiet while a loaded machine's Slurm job is pending.
+const QUIET_LIMIT_MS = 45_000;
 
 /**
  * Issue 20: every CLI command that talks to an SSH host (directly or through a ProxyJump host) or a
