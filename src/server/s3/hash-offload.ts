@@ -21,6 +21,8 @@ export const OFFLOAD_MIN_BYTES = 1024 * 1024;
 const BATCH_BYTES = 1024 * 1024;
 const HIGH_WATER = 32 * 1024 * 1024;
 const LOW_WATER = 8 * 1024 * 1024;
+/** Spare batches kept for reuse: as many as can be in flight at the high-water mark. */
+const MAX_SPARE = HIGH_WATER / BATCH_BYTES + 8;
 
 // Inline source: the extension and CLI are single-file bundles, so the worker cannot be a separate module.
 const WORKER_SOURCE = `
@@ -38,7 +40,8 @@ parentPort.on('message', (m) => {
     const u = new Uint8Array(m.buf, 0, m.len);
     b.md5.update(u);
     if (b.sha) b.sha.update(u);
-    parentPort.postMessage({ t: 'c', n: m.len });
+    // The batch goes back to be filled again: a fresh 1 MiB per batch kept the main thread's GC busy.
+    parentPort.postMessage({ t: 'c', n: m.len, buf: m.buf }, [m.buf]);
   } else if (m.t === 'e') {
     const b = open(m.id, m.sha);
     bodies.delete(m.id);
@@ -64,6 +67,8 @@ export class HashPool {
   private readonly openWaiters = new Set<() => void>();
   /** Bytes handed to the worker and not yet hashed. */
   private backlog = 0;
+  /** Batches the worker gave back, to be filled again. */
+  private readonly spare: ArrayBuffer[] = [];
   private closed = false;
 
   /** A new body's hashes; `sha256` when the client signed the payload hash. */
@@ -109,7 +114,9 @@ export class HashPool {
         this.waiting.delete(m.id);
         p?.resolve({ md5: Buffer.from(m.md5, 'hex'), ...(m.sha ? { sha256Hex: m.sha } : {}) });
       } else if ((m as { t?: unknown }).t === 'c') {
-        this.backlog -= (m as { n: number }).n;
+        const { n, buf } = m as { n: number; buf?: ArrayBuffer };
+        this.backlog -= n;
+        if (buf?.byteLength === BATCH_BYTES && this.spare.length < MAX_SPARE) this.spare.push(buf);
         if (this.backlog <= LOW_WATER) this.releaseWaiters();
       }
     });
@@ -126,6 +133,12 @@ export class HashPool {
     w.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     this.worker = w;
     return w;
+  }
+
+  /** @internal An empty batch buffer: a spare one when there is one. */
+  takeBatch(): Buffer {
+    const ab = this.spare.pop();
+    return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(BATCH_BYTES);
   }
 
   private releaseWaiters(): void {
@@ -158,7 +171,7 @@ export class OffThreadDigest {
   update(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) {
-      this.batch ??= Buffer.allocUnsafeSlow(BATCH_BYTES);
+      this.batch ??= this.pool.takeBatch();
       const n = chunk.copy(this.batch, this.filled, at);
       this.filled += n;
       at += n;
