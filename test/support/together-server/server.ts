@@ -17,6 +17,14 @@ import { JsonlChecker } from '../jsonl-check';
  *   `POST /fine-tunes/{id}/cancel`, `GET /fine-tunes/{id}/events` → {data: [fine-tune-event]}
  *   (https://docs.together.ai/reference/get-fine-tunes-id-events), `GET /finetune/download?ft_id&checkpoint`
  *   → the weights as a binary body (https://docs.together.ai/reference/get-finetune-download).
+ *   `POST /fine-tunes/estimate-price` {training_file, validation_file?, model?, n_epochs?, n_evals?,
+ *   training_method?, training_type?, from_checkpoint?} → `{estimation_available: true, estimated_total_price,
+ *   estimated_train_token_count, estimated_eval_token_count, allowed_to_proceed, user_limit}` or
+ *   `{estimation_available: false, unavailable_reason: 'train_file_not_validated' | 'eval_file_not_validated' |
+ *   'train_file_invalid' | 'eval_file_invalid' | 'multimodal_dataset'}` (FineTuningEstimatePriceParams /
+ *   FineTuningEstimatePriceResponse in together-ai 0.52.0 resources/fine-tuning.d.ts; the docs' "Estimate job
+ *   cost" section: https://docs.together.ai/docs/fine-tuning/pricing). Tokens are billed as
+ *   total = n_epochs × training tokens + n_evals × validation tokens (same page).
  *   Status: pending | queued | running | compressing | uploading | cancel_requested | cancelled | error | completed.
  *   `processing_status` / `validation_report` follow the FileResponse schema of the same OpenAPI spec as
  *   shipped in the SDK (together-ai 0.52.0 resources/files.d.ts); the stand-in validates synchronously.
@@ -55,6 +63,12 @@ export class FakeTogether extends FaultInjectingServer {
   readonly weights = randomBytes(1024 * 1024 + 123);
   readonly files = new Map<string, StoredFile>();
   readonly jobs = new Map<string, StoredJob>();
+  /** $ per 1M billed tokens, for estimate-price and a completed job's total_price. */
+  pricePerMillion = 0.48;
+  /** The account's credit limit ($), answered as `user_limit`; `allowed_to_proceed` is price ≤ limit. */
+  creditLimit = 1000;
+  /** estimate-price answers "train_file_not_validated" this many times before it has a figure. */
+  estimatePendingPolls = 0;
   /** Peak bytes the server held at once for a file upload (streamed: one chunk). */
   maxChunk = 0;
   private seq = 0;
@@ -110,6 +124,7 @@ export class FakeTogether extends FaultInjectingServer {
       if (method === 'DELETE') { this.files.delete(f.id); return { status: 200, body: { id: f.id, deleted: true } }; }
     }
     if (method === 'POST' && path === '/fine-tunes') return this.create(await readJson(req));
+    if (method === 'POST' && path === '/fine-tunes/estimate-price') return this.estimatePrice(await readJson(req));
     if (method === 'GET' && path === '/fine-tunes') return { status: 200, body: { data: [...this.jobs.values()].map((j) => truncated(j)) } };
     if ((m = /^\/fine-tunes\/([^/]+)(\/events|\/cancel)?$/.exec(path))) {
       const j = this.jobs.get(m[1]!);
@@ -179,12 +194,35 @@ export class FakeTogether extends FaultInjectingServer {
       n_epochs: (body.n_epochs as number) ?? 1, learning_rate: (body.learning_rate as number) ?? 0.00001,
       training_type: body.training_type ?? { type: 'Lora', lora_r: 8, lora_alpha: 16 }, training_method: body.training_method ?? { method: 'sft' },
       from_checkpoint: body.from_checkpoint as string | undefined,
-      epochs_completed: 0, token_count: file.LineCount * 100, total_price: 0, trainingfile_numlines: file.LineCount, trainingfile_size: file.bytes,
+      epochs_completed: 0, token_count: tokensOf(file), total_price: 0, trainingfile_numlines: file.LineCount, trainingfile_size: file.bytes,
       events: [], steps: this.steps, step: 0, outcome: this.outcome,
     };
     this.jobs.set(id, j);
     this.event(j, 'job_pending', 'Fine tune request created');
     return { status: 200, body: truncated(j) };
+  }
+
+  private estimatePrice(body: Record<string, unknown>): { status: number; body: unknown } | { status: number; error: string } {
+    if (typeof body.training_file !== 'string') return { status: 400, error: 'training_file is required' };
+    const train = this.files.get(body.training_file);
+    if (!train) return { status: 404, error: `File ${body.training_file} not found` };
+    const val = typeof body.validation_file === 'string' ? this.files.get(body.validation_file) : undefined;
+    if (typeof body.validation_file === 'string' && !val) return { status: 404, error: `File ${body.validation_file} not found` };
+    if (this.estimatePendingPolls > 0) {
+      this.estimatePendingPolls--;
+      return { status: 200, body: { estimation_available: false, unavailable_reason: 'train_file_not_validated' } };
+    }
+    if (train.processing_status !== 'COMPLETED') return { status: 200, body: { estimation_available: false, unavailable_reason: 'train_file_invalid' } };
+    if (val && val.processing_status !== 'COMPLETED') return { status: 200, body: { estimation_available: false, unavailable_reason: 'eval_file_invalid' } };
+    const epochs = typeof body.n_epochs === 'number' ? body.n_epochs : 1;
+    const evals = typeof body.n_evals === 'number' && val ? body.n_evals : 0;
+    const trainTokens = tokensOf(train) * epochs;
+    const evalTokens = val ? tokensOf(val) * evals : 0;
+    const price = Math.round((trainTokens + evalTokens) * this.pricePerMillion) / 1_000_000;
+    return { status: 200, body: {
+      estimation_available: true, estimated_total_price: price, estimated_train_token_count: trainTokens, estimated_eval_token_count: evalTokens,
+      allowed_to_proceed: price <= this.creditLimit, user_limit: this.creditLimit,
+    } };
   }
 
   /** One stage per poll: pending → queued → running (one step each) → compressing → uploading → completed. */
@@ -201,7 +239,7 @@ export class FakeTogether extends FaultInjectingServer {
       },
       compressing: () => { j.status = 'uploading'; this.event(j, 'model_uploading', 'Uploading output model'); },
       uploading: () => {
-        j.status = 'completed'; j.total_price = Math.round(j.token_count * j.n_epochs * 0.48) / 1_000_000;
+        j.status = 'completed'; j.total_price = Math.round(j.token_count * j.n_epochs * this.pricePerMillion) / 1_000_000;
         this.event(j, 'job_complete', `Fine-tuning job completed; model ${j.model_output_name}`, 'info', { model_path: `s3://together/${j.id}` });
       },
       cancel_requested: () => { j.status = 'cancelled'; this.event(j, 'job_stopped', 'Job cancelled'); },
@@ -214,6 +252,9 @@ export class FakeTogether extends FaultInjectingServer {
     j.events.push({ object: 'fine-tune-event', created_at: new Date().toISOString(), message, type, level, ...extra });
   }
 }
+
+/** The stand-in's tokenizer: 100 tokens a line (the real one counts after its own tokenization step). */
+const tokensOf = (f: StoredFile): number => f.LineCount * 100;
 
 const isTerminal = (s: TogetherStatus) => s === 'completed' || s === 'cancelled' || s === 'error';
 
