@@ -1,0 +1,128 @@
+import type { DatasetFormat, DatasetDiagnostic } from './schemas';
+import { tokenCounterFor } from './tokenizers';
+import { countDatasetTokens } from './tokens';
+import { validateDataset } from './validate';
+import { modelInfo } from './models';
+
+/** What is analysed: a file on disk (streamed) or an open document's unsaved text. */
+export interface AnalysisSource {
+  file: string;
+  /** Present for a document with unsaved edits. */
+  text?: string;
+  /** Document version (or mtime) the result belongs to; a newer request cancels an older one. */
+  version: number | string;
+  /** Base model whose tokenizer counts, and whose context length bounds, the examples. */
+  model?: string;
+}
+
+export interface DatasetAnalysis {
+  file: string;
+  version: number | string;
+  format?: DatasetFormat;
+  examples: number;
+  lines: number;
+  bytes: number;
+  errors: number;
+  /** Validation diagnostics and too-long examples, merged in line order (capped). */
+  diagnostics: DatasetDiagnostic[];
+  diagnosticsOmitted: number;
+  tokens: { total: number; exact: boolean; method: string; maxExample: number; contextLength?: number };
+  model?: string;
+}
+
+export interface AnalyzerOptions {
+  /** Quiet time after the last edit before a document is analysed again. */
+  debounceMs?: number;
+  onResult(result: DatasetAnalysis): void;
+  onError?(file: string, error: Error): void;
+}
+
+/**
+ * Validates and counts datasets off the typing path: each request is debounced, a newer request for
+ * the same file aborts the older one (its streamed read stops at the next chunk), and results for an
+ * older version are never delivered. Validation and counting both stream (constant memory) and yield
+ * to the event loop between chunks, so the extension host stays responsive on a 2 GB file.
+ */
+export class DatasetAnalyzer {
+  private readonly pending = new Map<string, { timer?: NodeJS.Timeout; abort: AbortController; version: number | string }>();
+  private readonly latest = new Map<string, DatasetAnalysis>();
+  private disposed = false;
+
+  constructor(private readonly opts: AnalyzerOptions) {}
+
+  /** The last finished analysis of a file, if it is for `version` (any version when omitted). */
+  result(file: string, version?: number | string): DatasetAnalysis | undefined {
+    const r = this.latest.get(file);
+    return r && (version === undefined || r.version === version) ? r : undefined;
+  }
+
+  /** Analyse `source` after the debounce delay (0: now); cancels whatever was running for the file. */
+  request(source: AnalysisSource, delayMs = this.opts.debounceMs ?? 400): Promise<DatasetAnalysis | undefined> {
+    if (this.disposed) return Promise.resolve(undefined);
+    const prev = this.pending.get(source.file);
+    if (prev && prev.version === source.version && prev.timer === undefined && delayMs > 0) {
+      // Already running for this very version: nothing new to do.
+      return Promise.resolve(undefined);
+    }
+    this.cancel(source.file);
+    const abort = new AbortController();
+    const entry: { timer?: NodeJS.Timeout; abort: AbortController; version: number | string } = { abort, version: source.version };
+    this.pending.set(source.file, entry);
+    return new Promise((resolve) => {
+      const run = () => {
+        entry.timer = undefined;
+        analyseDataset(source, abort.signal).then((r) => {
+          if (abort.signal.aborted || this.pending.get(source.file) !== entry) return resolve(undefined);
+          this.pending.delete(source.file);
+          this.latest.set(source.file, r);
+          this.opts.onResult(r);
+          resolve(r);
+        }, (e: Error) => {
+          if (this.pending.get(source.file) === entry) this.pending.delete(source.file);
+          if (e.name !== 'AbortError' && !abort.signal.aborted) this.opts.onError?.(source.file, e);
+          resolve(undefined);
+        });
+      };
+      entry.timer = setTimeout(run, Math.max(0, delayMs));
+      abort.signal.addEventListener('abort', () => { clearTimeout(entry.timer); resolve(undefined); }, { once: true });
+    });
+  }
+
+  /** Stop any analysis of `file` (document closed, or a newer edit). */
+  cancel(file: string): void {
+    const p = this.pending.get(file);
+    if (!p) return;
+    this.pending.delete(file);
+    clearTimeout(p.timer);
+    p.abort.abort();
+  }
+
+  forget(file: string): void {
+    this.cancel(file);
+    this.latest.delete(file);
+  }
+
+  /** True while an analysis of `file` is waiting or running. */
+  busy(file: string): boolean { return this.pending.has(file); }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const f of [...this.pending.keys()]) this.cancel(f);
+  }
+}
+
+/** One analysis: streamed validation, then streamed token counting against the model's context length. */
+export async function analyseDataset(source: AnalysisSource, signal?: AbortSignal): Promise<DatasetAnalysis> {
+  const v = await validateDataset(source.file, { signal, text: source.text });
+  const counter = tokenCounterFor(source.model);
+  const contextLength = source.model ? modelInfo(source.model).contextLength : undefined;
+  const t = await countDatasetTokens(source.file, counter, { signal, text: source.text, contextLength });
+  const diagnostics = [...v.diagnostics, ...t.diagnostics].sort((a, b) => a.line - b.line);
+  return {
+    file: source.file, version: source.version, format: v.format, examples: v.examples, lines: v.lines, bytes: v.bytes,
+    errors: v.errors + t.diagnostics.length + t.diagnosticsOmitted,
+    diagnostics, diagnosticsOmitted: v.diagnosticsOmitted + t.diagnosticsOmitted,
+    tokens: { total: t.tokens, exact: t.exact, method: t.method, maxExample: t.maxExampleTokens, contextLength },
+    model: source.model,
+  };
+}
