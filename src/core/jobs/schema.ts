@@ -1,7 +1,7 @@
 import * as z from 'zod';
 
 /** Providers we ship. Each lives in src/providers/<id>/ and implements TrainingProvider. */
-export const ProviderIdSchema = z.enum(['local', 'replicate', 'ssh', 'slurm']);
+export const ProviderIdSchema = z.enum(['local', 'replicate', 'ssh', 'slurm', 'together', 'fireworks']);
 export type ProviderId = z.infer<typeof ProviderIdSchema>;
 
 /**
