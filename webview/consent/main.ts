@@ -48,7 +48,10 @@ startPage('consent', (data, client) => {
     ))] : []),
     section('Datasets',
       s.datasets.length
-        ? table(['Dataset', 'Folder', 'Files', 'Size'], s.datasets.map((d) => [d.id, d.root, String(d.files), formatBytes(d.bytes)]), { columns: '1fr 3fr 80px 90px', label: 'Datasets to upload' })
+        ? s.datasets.some((d) => d.lines !== undefined)
+          // Fine-tune JSONL files: one file each, so the line count says more than a file count.
+          ? table(['File', 'Folder', 'Lines', 'Size'], s.datasets.map((d) => [d.id, d.root, (d.lines ?? 0).toLocaleString('en-US'), formatBytes(d.bytes)]), { columns: '1fr 3fr 100px 90px', label: 'Files to upload' })
+          : table(['Dataset', 'Folder', 'Files', 'Size'], s.datasets.map((d) => [d.id, d.root, String(d.files), formatBytes(d.bytes)]), { columns: '1fr 3fr 80px 90px', label: 'Datasets to upload' })
         : el('p', { className: 'muted', text: 'No local datasets: only the configuration files are sent.' }),
     ),
     section(`Not included (${s.excluded.length})`,

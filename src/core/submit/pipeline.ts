@@ -30,6 +30,13 @@ export interface SubmitInput {
   steps?: number;
   workspace?: string;
   options?: Record<string, unknown>;
+  /**
+   * Submissions that send files as they are, with an estimate not made from hours (managed fine-tunes:
+   * the JSONL files, priced per token): what consent lists and what the cost step shows, computed by
+   * the caller (core/finetune/plan.ts). No package is built; limits, confirmation, the history entry
+   * and the provider call are the same as for every other submission.
+   */
+  prepared?: { consent: ConsentSummary; estimate: CostEstimate };
 }
 
 export interface SubmitDeps {
@@ -99,7 +106,9 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
 
     enter('package');
     let synced: FolderSummary | undefined;
-    if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
+    if (input.prepared) {
+      // Nothing to package: the files go as they are (listed in input.prepared.consent).
+    } else if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
       // Folder-syncing providers send the datasets as they are: list them, build no zip.
       const folders = await provider.foldersToSync({ ...requestBase(input, dataloader) }, input.workspace);
       synced = await deps.packager.summarizeFolders({ folders, signal, onProgress: (m, f) => deps.onStep?.('package', m, f) });
@@ -127,7 +136,7 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     const consent = await decideConsent({
       policy: deps.consent.policy,
       uploadsData: uploads,
-      summary: consentSummary(input, provider, pkg ?? synced, plan),
+      summary: input.prepared?.consent ?? consentSummary(input, provider, pkg ?? synced, plan),
       workspace: input.workspace,
       memory: deps.consent.memory,
       ask: deps.consent.ask,
@@ -138,7 +147,7 @@ export async function submitJob(input: SubmitInput, deps: SubmitDeps, signal?: A
     enter('estimate');
     const jobs = await deps.history.list();
     const hardware = input.hardware ?? (await provider.listHardware())[0]?.id;
-    const estimate = estimateCost({
+    const estimate = input.prepared?.estimate ?? estimateCost({
       provider: input.provider, hardware, steps: input.steps, configSteps: cfg.maxTrainSteps, history: jobs, pricing: deps.pricing, now: deps.now?.(),
     });
 

@@ -4,8 +4,8 @@ import { isActive } from '../../core/jobs/schema';
 import { elapsedSeconds, formatDuration, progressText, usd } from '../../core/format';
 import { describeGpus, isGpuIdle, summaryOf } from '../../core/gpu/samples';
 
-const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
-const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
+const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment', together: 'sparkle', fireworks: 'flame' };
+const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster', together: 'Together AI', fireworks: 'Fireworks' };
 const STATUS_COLORS: Partial<Record<Job['status'], string>> = {
   running: 'charts.blue', starting: 'charts.blue', uploading: 'charts.blue', queued: 'charts.yellow',
   succeeded: 'testing.iconPassed', failed: 'testing.iconFailed', cancelled: 'disabledForeground',
