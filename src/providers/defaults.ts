@@ -12,6 +12,8 @@ const local = () => require('./local/provider') as typeof import('./local/provid
 const replicate = () => require('./replicate/cli-options') as typeof import('./replicate/cli-options');
 const ssh = () => require('./ssh/provider') as typeof import('./ssh/provider');
 const slurm = () => require('./slurm/factory') as typeof import('./slurm/factory');
+const together = () => require('./together/provider') as typeof import('./together/provider');
+const fireworks = () => require('./fireworks/provider') as typeof import('./fireworks/provider');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface DefaultRegistryOptions {
@@ -51,5 +53,9 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
     cacheDir: opts.layout.cacheDir,
     secrets, env,
   }));
+  // Managed fine-tuning: keys from TOGETHER_API_KEY / FIREWORKS_API_KEY (+ FIREWORKS_ACCOUNT_ID); the editor
+  // re-registers them with SecretStorage, as it does Replicate.
+  registry.register('together', () => together().togetherProviderFromEnv(env));
+  registry.register('fireworks', () => fireworks().fireworksProviderFromEnv(env));
   return registry;
 }

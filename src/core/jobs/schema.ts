@@ -56,7 +56,8 @@ export const ConsentRecordSchema = z.object({
 export type ConsentRecord = z.infer<typeof ConsentRecordSchema>;
 
 export const OutputSchema = z.object({
-  kind: z.enum(['file', 'directory', 'url', 'huggingface', 's3']),
+  /** `model`: a model name held by the provider (a managed fine-tune's output), not a downloadable URI. */
+  kind: z.enum(['file', 'directory', 'url', 'huggingface', 's3', 'model']),
   uri: z.string(),
   label: z.string().optional(),
   bytes: z.number().optional(),

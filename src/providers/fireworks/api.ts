@@ -247,6 +247,25 @@ export class FireworksApi {
     return out;
   }
 
+  /**
+   * Stop a running job and keep it readable (state JOB_STATE_CANCELLED). The REST path `:cancel` is the
+   * AIP custom method behind `firectl supervised-fine-tuning-job cancel`
+   * (https://docs.fireworks.ai/tools-sdks/firectl/commands/supervised-fine-tuning-job-cancel); the
+   * REST reference does not list it, so a 404 for a job that exists falls back to deleting it.
+   */
+  async cancelSftJob(jobId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.send(`Cancel fine-tuning job ${jobId}`, { method: 'POST', path: `${this.account}/supervisedFineTuningJobs/${jobId}:cancel`, body: {}, signal, idempotent: true });
+    } catch (e) {
+      if (!(e instanceof FireworksApiError && e.status === 404)) throw e;
+      const exists = await this.getSftJob(jobId, signal).then(() => true, (g: unknown) => {
+        if (g instanceof FireworksApiError && g.status === 404) return false;
+        throw g;
+      });
+      if (exists) await this.deleteSftJob(jobId, signal);
+    }
+  }
+
   /** Delete (and so stop) a job; one already gone is not an error. */
   async deleteSftJob(jobId: string, signal?: AbortSignal): Promise<void> {
     await this.send(`Delete fine-tuning job ${jobId}`, { method: 'DELETE', path: `${this.account}/supervisedFineTuningJobs/${jobId}`, signal, idempotent: true }).catch((e: unknown) => {

@@ -90,6 +90,8 @@ export interface CreateFineTune {
   n_epochs?: number;
   learning_rate?: number;
   n_checkpoints?: number;
+  /** Evaluations on the validation file during training (https://docs.together.ai/reference/post-fine-tunes). */
+  n_evals?: number;
   batch_size?: number | 'max';
   from_checkpoint?: string;
   training_type?: { type: 'Lora'; lora_r: number; lora_alpha: number; lora_dropout?: number } | { type: 'Full' };
