@@ -6,7 +6,7 @@ import type { DatasetFormat } from './schemas';
 export const isJsonlPath = (file: string): boolean => /\.jsonl$/i.test(file);
 
 /** Bytes of a file read to decide whether it is a fine-tune dataset (never the whole file). */
-export const SNIFF_BYTES = 64 * 1024;
+export const SNIFF_BYTES = 1024 * 1024;
 /** Records looked at: a file whose first 20 records claim no fine-tune format is some other JSONL. */
 export const SNIFF_RECORDS = 20;
 
@@ -42,6 +42,11 @@ export function sniffFinetuneFormat(head: string): Sniffed {
     if (claimed === 'ambiguous') { ambiguous = true; continue; }
     if (claimed === 'text' && Object.keys(rec).length > 2) continue;
     if (claimed) return { format: claimed, ambiguous };
+  }
+  // Not one whole record in the window (a first conversation longer than it): go by the first key.
+  if (records === 0 && /^\uFEFF?\s*\{\s*"(messages|prompt|completion|input|preferred_output|non_preferred_output)"\s*:/.test(head)) {
+    const key = /"(\w+)"/.exec(head)![1]!;
+    return { format: key === 'messages' ? 'chat' : key === 'prompt' || key === 'completion' ? 'instruction' : 'preference', ambiguous };
   }
   return { ambiguous };
 }

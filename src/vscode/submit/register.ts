@@ -45,6 +45,8 @@ export function registerSubmit(services: ExtensionServices): void {
   const register = (id: string, fn: (...args: never[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   register('cloudTraining.submit', async (arg?: SubmitArg) => {
+    // Managed fine-tunes (a .jsonl dataset, or resubmitting a Together/Fireworks job) have their own questions.
+    if (await isFinetuneArg(services, arg)) return vscode.commands.executeCommand('cloudTraining.finetune', arg);
     try {
       const input = await gatherInput(services, arg);
       if (!input) return;
@@ -93,6 +95,18 @@ export function registerSubmit(services: ExtensionServices): void {
   });
 
   log.info(`Submit, estimate and job details ready (packages in ${layout.cacheDir})`);
+}
+
+const FINETUNE_PROVIDERS: readonly string[] = ['together', 'fireworks'];
+
+async function isFinetuneArg(services: ExtensionServices, arg: SubmitArg): Promise<boolean> {
+  if (arg instanceof vscode.Uri) return /\.jsonl$/i.test(arg.fsPath);
+  if (typeof arg === 'string') return /\.jsonl$/i.test(arg);
+  if (arg?.resubmitOf) {
+    const old = await services.history.get(arg.resubmitOf).catch(() => undefined);
+    return !!old && FINETUNE_PROVIDERS.includes(old.provider);
+  }
+  return false;
 }
 
 /** Ask for whatever the argument does not say: config, provider, hardware, (local) command. */
@@ -206,7 +220,7 @@ async function pickConfigFile(arg: SubmitArg): Promise<string | undefined> {
 }
 
 /** The pipeline with the editor's UI: progress notification (cancellable), consent and cost webviews. */
-async function runSubmission(services: ExtensionServices, input: SubmitInput): Promise<Job | undefined> {
+export async function runSubmission(services: ExtensionServices, input: SubmitInput, finetune?: CostViewData['finetune']): Promise<Job | undefined> {
   const settings = readSubmitSettings(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   const excludes = extraExcludes(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   try {
@@ -234,9 +248,9 @@ async function runSubmission(services: ExtensionServices, input: SubmitInput): P
         pricing: userPricing(settings),
         prompter: vscodePrompter,
         confirmCost: (estimate, check, signal) => {
-          // Free jobs need no cost confirmation.
-          if (estimate.cost.high === 0) return Promise.resolve(true);
-          return confirmCostInPanel(services, costViewData(estimate, check, settings.limits, input.provider, 'confirm'), signal);
+          // Free jobs need no cost confirmation; a fine-tune always shows its tokens and price (even an unknown one).
+          if (estimate.cost.high === 0 && !finetune) return Promise.resolve(true);
+          return confirmCostInPanel(services, { ...costViewData(estimate, check, settings.limits, input.provider, 'confirm'), ...(finetune ? { finetune } : {}) }, signal);
         },
         onStep: (step, message, fraction) => {
           const increment = fraction !== undefined ? Math.max(0, (fraction - lastFraction) * 100) : undefined;
