@@ -22,7 +22,7 @@ startPage('cost', (data, client) => {
   };
   if (data.mode === 'confirm') {
     buttons.push(
-      button(data.limits.ok ? `Submit (about ${usd(e.cost.expected)})` : 'Blocked by a spending limit', { id: 'submit', disabled: !data.limits.ok, onClick: () => void confirm(true) }),
+      button(!data.limits.ok ? 'Blocked by a spending limit' : data.finetune && data.finetune.cost === null ? 'Submit (cost unknown)' : `Submit (about ${usd(e.cost.expected)})`, { id: 'submit', disabled: !data.limits.ok, onClick: () => void confirm(true) }),
       button('Cancel', { id: 'cancel', appearance: 'secondary', onClick: () => void confirm(false) }),
     );
   }

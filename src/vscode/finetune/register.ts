@@ -13,6 +13,7 @@ import type { ExtensionServices } from '../services';
 import { costViewData, runSubmission } from '../submit/register';
 import { readSubmitSettings } from '../submit/settings';
 import { showCostPanel } from '../webviews/decision-panels';
+import type { CostViewData } from '../../../webview/shared/protocol';
 import { FinetuneDatasets, JSONL_SELECTOR } from './datasets';
 import {
   choicesFromJobFile, finetuneJobName, finetuneOptions, finetuneWebUrl, findJobFile, LAST_MODEL_KEY, lensModel, LORA_RANKS,
@@ -61,7 +62,7 @@ export function registerFinetune(services: ExtensionServices): void {
           options: finetuneOptions(choices) as Record<string, unknown>,
           prepared: { consent: finetuneConsent(plan, workspace), estimate: finetuneCostEstimate(plan) },
         };
-        const job = await runSubmission(services, input, finetuneCostView(plan));
+        const job = await runSubmission(services, input, finetuneCostView(plan), unknownCostBlocks);
         if (!job) return;
         if (job.providerJobId) {
           await services.history.update(job.id, (j) => ({ ...j, metadata: { ...j.metadata, webUrl: finetuneWebUrl(choices.provider, job.providerJobId!) } }));
@@ -84,7 +85,7 @@ export function registerFinetune(services: ExtensionServices): void {
         const settings = readSubmitSettings(vscode.Uri.file(choices.trainingFile));
         const estimate = finetuneCostEstimate(plan);
         const check = checkSpendingLimits(settings.limits, await services.history.list(), choices.provider, estimate.cost.expected);
-        showCostPanel(services, { ...costViewData(estimate, check, settings.limits, choices.provider, 'info'), finetune: finetuneCostView(plan) });
+        showCostPanel(services, unknownCostBlocks({ ...costViewData(estimate, check, settings.limits, choices.provider, 'info'), finetune: finetuneCostView(plan) }));
       } catch (e) {
         void vscode.window.showErrorMessage(`Cloud Training: ${(e as Error).message}`);
       }
@@ -106,6 +107,19 @@ export function registerFinetune(services: ExtensionServices): void {
       return { examples: r.examples, errors: r.errors, format: r.format };
     }),
   );
+}
+
+/**
+ * A fine-tune whose price is not in the table (Together's rates are not published where we could read
+ * them) costs an unknown amount: with a spending limit set that applies to it, the limit cannot be
+ * checked, so the job is blocked exactly as one over the limit is, and the cost view says why.
+ */
+export function unknownCostBlocks(data: CostViewData): CostViewData {
+  if (!data.finetune || data.finetune.cost !== null || !data.limits.ok || data.limits.applicable.length === 0) return data;
+  return {
+    ...data,
+    limits: { ...data.limits, ok: false, message: `No published ${data.finetune.rateKey} price for ${data.finetune.band ?? 'this model'} in the price table (checked ${data.finetune.checkedAt}), so the cost is unknown and your spending limits (${data.limits.applicable.map((l) => l.label).join(', ')}) cannot be checked. Remove the limits or pick a model with a known price.` },
+  };
 }
 
 function workspaceOf(file: string): string | undefined {

@@ -220,7 +220,7 @@ async function pickConfigFile(arg: SubmitArg): Promise<string | undefined> {
 }
 
 /** The pipeline with the editor's UI: progress notification (cancellable), consent and cost webviews. */
-export async function runSubmission(services: ExtensionServices, input: SubmitInput, finetune?: CostViewData['finetune']): Promise<Job | undefined> {
+export async function runSubmission(services: ExtensionServices, input: SubmitInput, finetune?: CostViewData['finetune'], adjust: (d: CostViewData) => CostViewData = (d) => d): Promise<Job | undefined> {
   const settings = readSubmitSettings(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   const excludes = extraExcludes(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   try {
@@ -250,7 +250,7 @@ export async function runSubmission(services: ExtensionServices, input: SubmitIn
         confirmCost: (estimate, check, signal) => {
           // Free jobs need no cost confirmation; a fine-tune always shows its tokens and price (even an unknown one).
           if (estimate.cost.high === 0 && !finetune) return Promise.resolve(true);
-          return confirmCostInPanel(services, { ...costViewData(estimate, check, settings.limits, input.provider, 'confirm'), ...(finetune ? { finetune } : {}) }, signal);
+          return confirmCostInPanel(services, adjust({ ...costViewData(estimate, check, settings.limits, input.provider, 'confirm'), ...(finetune ? { finetune } : {}) }), signal);
         },
         onStep: (step, message, fraction) => {
           const increment = fraction !== undefined ? Math.max(0, (fraction - lastFraction) * 100) : undefined;
