@@ -55,7 +55,6 @@ export async function runFinetuneSubmission(input: FinetuneSubmitInput, o: {
   const interactive = !yes && Boolean(stdin.isTTY);
   const say = (line: string) => io.stderr.write(`${line}\n`);
   let lastLine = '';
-  let planShown = false;
   try {
     const outcome = await submitFinetune(input, {
       history: ctx.history,
@@ -69,9 +68,9 @@ export async function runFinetuneSubmission(input: FinetuneSubmitInput, o: {
       },
       limits: settings.limits,
       pricing: userPricing(settings),
+      // Before consent: the files that leave the machine, sizes, line counts, tokens, destination, cost.
+      onPlan: (plan) => { if (!values.json || !yes) say(finetunePlanText(plan)); },
       confirmCost: async (plan) => {
-        if (!planShown) say(finetunePlanText(plan));
-        planShown = true;
         if (!interactive || plan.cost.cost === 0) return true;
         return askYesNo(io, stdin, 'Start this fine-tune? [Y/n] ', true);
       },

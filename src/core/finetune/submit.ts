@@ -31,6 +31,8 @@ export interface FinetuneSubmitDeps {
   consent: { policy: ConsentPolicy; memory: ConsentMemory; ask(summary: ConsentSummary, signal?: AbortSignal): Promise<ConsentAnswer> };
   limits: SpendingLimits;
   pricing?: UserPricing;
+  /** The plan, once built and valid, before consent is asked (the terminal prints it; the editor opens its views). */
+  onPlan?(plan: FinetunePlan): void;
   /** Shows the plan's cost (terminal / cost webview); false = cancelled. Absent = no confirmation. */
   confirmCost?(plan: FinetunePlan, limits: LimitCheck, signal?: AbortSignal): Promise<boolean>;
   prompter?: Prompter;
@@ -65,6 +67,7 @@ export async function submitFinetune(input: FinetuneSubmitInput, deps: FinetuneS
       accountId: input.accountId, keepUploads: options.keepUploads,
     }, { signal, onProgress: (file, p) => deps.onStep?.('config', `checking ${path.basename(file)}`, p.totalBytes ? p.bytesRead / p.totalBytes : undefined) });
     assertPlanValid(plan);
+    deps.onPlan?.(plan);
 
     enter('consent');
     const consent = await decideConsent({
