@@ -205,8 +205,10 @@ export class FireworksProvider implements TrainingProvider {
       metadata.outputModel = model;
     }
     Object.assign(metadata, await this.cleanUploads(api, job, o, ctx));
+    const cost = billedEstimate(job, j);
+    if (cost) metadata.costEstimated = true;
     return {
-      outputs, metadata,
+      outputs, metadata, ...(cost ? { cost } : {}),
       ...(job.status === 'succeeded' ? { statusDetail: 'Fireworks keeps the LoRA as a model in your account; download it with `firectl download model` (not done here)' } : {}),
     };
   }
@@ -237,6 +239,18 @@ export class FireworksProvider implements TrainingProvider {
   dispose(): void {
     this.cache.clear();
   }
+}
+
+/**
+ * Fireworks reports no cost on the job, and a finished job with none would drop out of the spending
+ * totals. So the plan's estimate (tokens × epochs × the table's rate) stands in for the bill: in full for
+ * a completed job, by the share of progress for one that stopped. Marked `costEstimated` on the job.
+ */
+export function billedEstimate(job: Job, j: FireworksJob | undefined): Job['cost'] | undefined {
+  const expected = job.cost?.estimate?.expected;
+  if (expected === undefined || job.cost?.actual !== undefined) return undefined;
+  const share = job.status === 'succeeded' ? 1 : Math.min(1, Math.max(0, (j?.jobProgress?.percent ?? job.progress.percent ?? 0) / 100));
+  return { ...job.cost, currency: 'USD', actual: Math.round(expected * share * 1e4) / 1e4 };
 }
 
 function markOf(job: Job): LogMark | undefined {

@@ -56,8 +56,12 @@ describe('cloudtrain with --provider fireworks (CLI against the Fireworks stand-
     assert.match(sub.out, /state JOB_STATE_RUNNING: training\n/);
     assert.match(sub.out, /progress 100%\n.*state JOB_STATE_COMPLETED: output model accounts\/acme-ml\/models\/ct-/s);
     assert.equal(server.datasets.size, 0);
-    const [job] = JSON.parse((await cli(['jobs', '--json'])).out) as { id: string; status: string; metadata: { outputModel: string } }[];
+    const [job] = JSON.parse((await cli(['jobs', '--json'])).out) as { id: string; status: string; metadata: { outputModel: string; costEstimated?: boolean }; cost: { actual?: number; estimate?: { expected: number } } }[];
     assert.equal(job!.status, 'succeeded');
+    // Fireworks reports no cost: the table estimate stands in, so the job still counts against spending limits.
+    assert.ok(job!.cost.estimate!.expected > 0);
+    assert.equal(job!.cost.actual, job!.cost.estimate!.expected);
+    assert.equal(job!.metadata.costEstimated, true);
     const again = await cli(['resubmit', job!.id, '--yes', '--json']);
     assert.equal(again.code, 0, again.err);
     const { job: next } = JSON.parse(again.out) as { job: { providerJobId: string } };
