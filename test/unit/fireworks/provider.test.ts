@@ -144,6 +144,15 @@ describe('fireworks provider (against the Fireworks stand-in)', function () {
     assert.equal(server.jobs.size, 1);
   });
 
+  it('honours Retry-After on a 429 from the dataset upload', async () => {
+    server.fail({ method: 'POST', path: /:upload$/, status: 429, retryAfter: '1' });
+    const started = Date.now();
+    await submitted();
+    assert.ok(Date.now() - started >= 950);
+    assert.equal(server.count('POST', /:upload$/), 2);
+    assert.equal(server.jobs.size, 1);
+  });
+
   it('a wrong key: one clear message, nothing created, the key nowhere', async () => {
     key = 'fw_wrong_key_0123456789abcdef0123';
     const job = newJob(dataLayout(dir), { provider: 'fireworks', name: 'ft', submission: {} });

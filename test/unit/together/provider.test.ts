@@ -168,6 +168,16 @@ describe('together provider (against the Together stand-in)', function () {
     assert.ok(job.providerJobId);
   });
 
+  it('honours Retry-After on a 429 from the upload, and stores the file once', async () => {
+    server.fail({ method: 'POST', path: /^\/files\/upload$/, status: 429, retryAfter: '1' });
+    const started = Date.now();
+    await submitted();
+    assert.ok(Date.now() - started >= 950);
+    assert.equal(server.count('POST', /^\/files\/upload$/), 2);
+    assert.equal(server.files.size, 1);
+    assert.equal(server.jobs.size, 1);
+  });
+
   it('a wrong key: one clear message, nothing uploaded or created, and the key appears nowhere', async () => {
     key = 'tgp_v1_wrong_key_0123456789abcdef';
     const job = newJob(dataLayout(dir), { provider: 'together', name: 'ft', submission: {} });
