@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { main } from '../../../src/cli/main';
 import { submitCommand } from '../../../src/cli/commands/submit';
 import { capturedIo } from '../../support/captured-io';
+import { CLI_JS, killLiveClis, runCli } from '../../support/cli-process';
 import { FakeTogether } from '../../support/together-server/server';
 
 /** `cloudtrain submit --provider together …` and the commands after it, in-process, against the stand-in. */
@@ -114,6 +115,22 @@ describe('cloudtrain with --provider together (CLI against the Together stand-in
     assert.match(err, /deleted from Together when the job ends/);
     assert.match(err, /Upload\? \[o\]nce/);
     assert.equal(server.requests.length, 0);
+  });
+
+  it('through the built dist/cli.js (a real process): submit --follow succeeds and the process exits by itself', async function () {
+    await fs.access(CLI_JS).catch(() => { throw new Error(`${CLI_JS} is missing: run npm run build first`); });
+    try {
+      const r = await runCli(['submit', '--provider', 'together', '--model', MODEL, '--dataset', 'data/train.jsonl', '--no-download', '--yes', '--follow'], {
+        env: { ...env(), CLOUD_TRAINING_HOME: home }, cwd: dir, quietLimitMs: 8000, hardLimitMs: 30_000,
+      });
+      assert.equal(r.hung, false, 'exited by itself');
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /job_complete/);
+      assert.equal(server.jobs.size, 1);
+      assert.equal(server.files.size, 0);
+    } finally {
+      killLiveClis();
+    }
   });
 
   it('bad usage exits 2', async () => {
