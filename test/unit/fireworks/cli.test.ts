@@ -48,6 +48,10 @@ describe('cloudtrain with --provider fireworks (CLI against the Fireworks stand-
     assert.match(r.err, /Blocked by the overall daily limit of \$0\.00/);
     assert.equal(server.requests.length, 0);
     assert.deepEqual(JSON.parse((await cli(['jobs', '--json'])).out), []);
+    // `estimate` says the same before anything is tried (and exits 0: submit is what refuses).
+    const est = await cli(['estimate', '--dataset', 'train.jsonl', '--provider', 'fireworks', '--model', MODEL, '--epochs', '3']);
+    assert.equal(est.code, 0, est.err);
+    assert.match(est.out, /Would be refused:\nBlocked by the overall daily limit/);
   });
 
   it('submit --follow runs to succeeded with the synthesised log; resubmit continues from the LoRA (warmStartFrom)', async () => {
