@@ -240,6 +240,23 @@ describe('together provider (against the Together stand-in)', function () {
     await provider.cancel(done, ctx());
   });
 
+  it('a network drop while polling shows as "Reconnecting" on the job, then it goes on with no event twice', async () => {
+    const job = await submitted({ downloadWeights: false });
+    const { m } = monitor();
+    await m.refresh((await history.get(job.id))!);
+    // The SDK retries a read twice by itself: three drops in a row reach us.
+    server.fail({ method: 'GET', path: /^\/fine-tunes\/ft-[^/]+$/, drop: true, times: 3 });
+    const during = (await m.refresh((await history.get(job.id))!))!;
+    assert.match(during.statusDetail ?? '', /^Reconnecting: reconnecting to Together/);
+    assert.notEqual(during.status, 'failed');
+    const { job: done } = await followToEnd(m, job.id);
+    m.dispose();
+    assert.equal(done.status, 'succeeded');
+    const lines = (await fs.readFile(done.logPath!, 'utf8')).trim().split('\n');
+    assert.equal(new Set(lines).size, lines.length);
+    assert.equal(lines.length, server.jobs.get(job.providerJobId!)!.events.length);
+  });
+
   it('resumes from a checkpoint: from_checkpoint reaches Together', async () => {
     const job = await submitted({ fromCheckpoint: 'ft-0000-previous:12' });
     assert.equal(server.jobs.get(job.providerJobId!)!.from_checkpoint, 'ft-0000-previous:12');
