@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Job, JobOutput, JobStatus, Progress } from '../../core/jobs/schema';
 import { parseFinetuneOptions, providerMarker, type FinetuneOptions } from '../../core/finetune/options';
@@ -124,7 +125,7 @@ export class FireworksProvider implements TrainingProvider {
       ctx.report?.(`uploading ${path.basename(file)}`, 0);
       const r = await api.ensureDataset(file, { signal: ctx.signal, displayName: path.basename(file), onProgress: (sent, total) => ctx.report?.(`uploading ${path.basename(file)}`, total ? sent / total : undefined) });
       ctx.log?.(r.reused ? `Fireworks already has ${path.basename(file)} (dataset ${r.id}); not sent again` : `Uploaded ${path.basename(file)} to Fireworks as dataset ${r.id}`);
-      uploads.push({ role, id: r.id, reused: r.reused, bytes: 0 });
+      uploads.push({ role, id: r.id, reused: r.reused, bytes: (await fs.stat(file)).size });
       return `accounts/${account}/datasets/${r.id}`;
     };
     const marker = providerMarker(job.id);
