@@ -257,6 +257,20 @@ describe('together provider (against the Together stand-in)', function () {
     assert.equal(lines.length, server.jobs.get(job.providerJobId!)!.events.length);
   });
 
+  it('a validation file is uploaded beside the training file, named on the job, and both are deleted at the end', async () => {
+    const val = path.join(dir, 'val.jsonl');
+    await fs.writeFile(val, Array.from({ length: 5 }, (_, i) => chat(100 + i)).join('\n') + '\n');
+    const job = await submitted({ validationFile: val, evaluations: 2, downloadWeights: false });
+    const uploads = job.metadata.finetuneUploads as { role: string; id: string }[];
+    assert.deepEqual(uploads.map((u) => u.role), ['training', 'validation']);
+    assert.equal(server.jobs.get(job.providerJobId!)!.validation_file, uploads[1]!.id);
+    assert.equal(server.files.size, 2);
+    const { m } = monitor();
+    await followToEnd(m, job.id);
+    m.dispose();
+    assert.equal(server.files.size, 0);
+  });
+
   it('resumes from a checkpoint: from_checkpoint reaches Together', async () => {
     const job = await submitted({ fromCheckpoint: 'ft-0000-previous:12' });
     assert.equal(server.jobs.get(job.providerJobId!)!.from_checkpoint, 'ft-0000-previous:12');
