@@ -271,6 +271,15 @@ describe('together provider (against the Together stand-in)', function () {
     assert.equal(server.files.size, 0);
   });
 
+  it('a create Together refuses (422): the file this submission uploaded is deleted again, no job', async () => {
+    server.fail({ method: 'POST', path: /^\/fine-tunes$/, status: 422 });
+    const job = newJob(dataLayout(dir), { provider: 'together', name: 'ft', submission: {} });
+    await assert.rejects(provider.submit(job, { options: { model: MODEL, trainingFile: dataset } }, ctx()), /Together refused the request \(HTTP 422\)/);
+    assert.equal(server.jobs.size, 0);
+    assert.equal(server.count('POST', /^\/files\/upload$/), 1);
+    assert.equal(server.files.size, 0, 'nothing of the refused submission left at Together');
+  });
+
   it('resumes from a checkpoint: from_checkpoint reaches Together', async () => {
     const job = await submitted({ fromCheckpoint: 'ft-0000-previous:12' });
     assert.equal(server.jobs.get(job.providerJobId!)!.from_checkpoint, 'ft-0000-previous:12');
