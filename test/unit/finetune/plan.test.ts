@@ -34,6 +34,15 @@ describe('finetune: plan (files, sizes, lines, tokens, cost, destination)', func
     assert.match(finetunePlanText(plan), /training: .*train\.jsonl — .*12 lines, 12 examples \(chat\), \d+ tokens \(estimate\)/);
   });
 
+  it('estimateTokens: a Llama 3 model is counted with the fast estimate when asked, and says so', async () => {
+    const train = path.join(dir, 'train.jsonl');
+    await fs.writeFile(train, Array.from({ length: 4 }, (_, i) => chat(i)).join('\n') + '\n');
+    const plan = await buildFinetunePlan({ provider: 'together', model: 'meta-llama/Meta-Llama-3.1-8B-Instruct-Reference', trainingFile: train }, { estimateTokens: true });
+    assert.equal(plan.files[0]!.tokensExact, false);
+    assert.match(plan.tokenMethod, /^estimate/);
+    assert.ok(plan.files[0]!.tokens > 0);
+  });
+
   it('a bad line makes the plan not ok, and assertPlanValid names the line and field', async () => {
     const train = path.join(dir, 'train.jsonl');
     await fs.writeFile(train, [chat(1), '{"prompt": "x", "completion": 3}', chat(2)].join('\n') + '\n');
