@@ -25,6 +25,8 @@ import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from 
 import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseLauncherFlag, parseSlurmFlags } from '../slurm-flags';
 import { REPLICATE_HELP, REPLICATE_OPTIONS, REPLICATE_USAGE, dataSecretLookup, parseReplicateFlags } from '../replicate-flags';
 import { recordJobSnapshot } from '../../core/snapshots/record';
+import { finetuneProviderIn } from '../finetune-flags';
+import { submitFinetuneIn } from './submit-finetune';
 import type { Job } from '../../core/jobs/schema';
 
 const VISIBLE_STEPS = new Set<SubmitStep>(['config', 'package', 'submit']);
@@ -35,7 +37,9 @@ const HELP = `${USAGE}
 Packages the datasets (providers that upload), asks for upload consent, estimates the cost, checks the
 spending limits, starts the job and prints its id.
 
-  -p, --provider P       local | replicate | ssh | slurm
+  -p, --provider P       local | replicate | ssh | slurm | together | fireworks
+                         (together/fireworks: LLM fine-tunes from a JSONL dataset; see
+                         cloudtrain submit --provider together --help)
       --hardware H       provider hardware (Replicate profile, SSH host, Slurm <host>[/<partition>])
   -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config
       --command "..."    training command (local/SSH/Slurm); {config} {dataloader} {output_dir} {job_id} are filled in
@@ -77,7 +81,9 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
 
 /** For tests: the same command with another provider registry (a paid test provider). */
 export function submitCommand(argv: string[], io: CliIO, over: SubmitOver = {}): Promise<number> {
-  return inScope(io, (scoped) => submitIn(argv, scoped, over));
+  // Managed LLM fine-tunes (a JSONL dataset, no training config) have their own flags and pipeline.
+  const finetune = finetuneProviderIn(argv);
+  return inScope(io, (scoped) => (finetune ? submitFinetuneIn(argv, scoped, over, finetune) : submitIn(argv, scoped, over)));
 }
 
 async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise<number> {
@@ -155,7 +161,7 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
 }
 
 type SubmitFlags = { yes?: boolean; follow?: boolean; json?: boolean; snapshot?: boolean; 'no-snapshot'?: boolean };
-type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } };
+export type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean } };
 
 /** The pipeline run shared by `submit` and `resubmit`: consent and cost on the terminal, snapshot, --follow. */
 export async function runSubmission(input: SubmitInput, o: {
@@ -252,7 +258,7 @@ function parsePositiveInt(v: string | undefined, flag: string): number | undefin
   return n;
 }
 
-async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: ScopedIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
+export async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: ScopedIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
   o.io.stderr.write(`${consentSummaryText(summary)}\n`);
   if (o.yes) {
     o.io.stderr.write('Upload allowed by --yes.\n');
@@ -270,7 +276,7 @@ async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; 
   }
 }
 
-async function askYesNo(io: ScopedIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
+export async function askYesNo(io: ScopedIO, stdin: NodeJS.ReadableStream, question: string, dflt: boolean): Promise<boolean> {
   const rl = terminalQuestions(io, stdin);
   try {
     const a = (await rl.question(question, { signal: io.scope.signal })).trim().toLowerCase();

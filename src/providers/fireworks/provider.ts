@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Job, JobOutput, JobStatus, Progress } from '../../core/jobs/schema';
 import { parseFinetuneOptions, providerMarker, type FinetuneOptions } from '../../core/finetune/options';
@@ -124,7 +125,7 @@ export class FireworksProvider implements TrainingProvider {
       ctx.report?.(`uploading ${path.basename(file)}`, 0);
       const r = await api.ensureDataset(file, { signal: ctx.signal, displayName: path.basename(file), onProgress: (sent, total) => ctx.report?.(`uploading ${path.basename(file)}`, total ? sent / total : undefined) });
       ctx.log?.(r.reused ? `Fireworks already has ${path.basename(file)} (dataset ${r.id}); not sent again` : `Uploaded ${path.basename(file)} to Fireworks as dataset ${r.id}`);
-      uploads.push({ role, id: r.id, reused: r.reused, bytes: 0 });
+      uploads.push({ role, id: r.id, reused: r.reused, bytes: (await fs.stat(file)).size });
       return `accounts/${account}/datasets/${r.id}`;
     };
     const marker = providerMarker(job.id);
@@ -205,8 +206,10 @@ export class FireworksProvider implements TrainingProvider {
       metadata.outputModel = model;
     }
     Object.assign(metadata, await this.cleanUploads(api, job, o, ctx));
+    const cost = billedEstimate(job, j);
+    if (cost) metadata.costEstimated = true;
     return {
-      outputs, metadata,
+      outputs, metadata, ...(cost ? { cost } : {}),
       ...(job.status === 'succeeded' ? { statusDetail: 'Fireworks keeps the LoRA as a model in your account; download it with `firectl download model` (not done here)' } : {}),
     };
   }
@@ -237,6 +240,18 @@ export class FireworksProvider implements TrainingProvider {
   dispose(): void {
     this.cache.clear();
   }
+}
+
+/**
+ * Fireworks reports no cost on the job, and a finished job with none would drop out of the spending
+ * totals. So the plan's estimate (tokens × epochs × the table's rate) stands in for the bill: in full for
+ * a completed job, by the share of progress for one that stopped. Marked `costEstimated` on the job.
+ */
+export function billedEstimate(job: Job, j: FireworksJob | undefined): Job['cost'] | undefined {
+  const expected = job.cost?.estimate?.expected;
+  if (expected === undefined || job.cost?.actual !== undefined) return undefined;
+  const share = job.status === 'succeeded' ? 1 : Math.min(1, Math.max(0, (j?.jobProgress?.percent ?? job.progress.percent ?? 0) / 100));
+  return { ...job.cost, currency: 'USD', actual: Math.round(expected * share * 1e4) / 1e4 };
 }
 
 function markOf(job: Job): LogMark | undefined {
