@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { checkSpendingLimits } from '../../core/cost/limits';
+import { PLAN_EXACT_TOKEN_BYTES } from '../../core/finetune/analyzer';
 import { isJsonlPath } from '../../core/finetune/detect';
 import { readJobFile } from '../../core/finetune/job-file';
 import { parseFinetuneOptions } from '../../core/finetune/options';
@@ -265,6 +267,10 @@ async function ensureKey(services: ExtensionServices, p: FinetuneProvider): Prom
   return true;
 }
 
+function totalBytes(c: FinetuneChoices): number {
+  return [c.trainingFile, c.validationFile].reduce((n, f) => { try { return n + (f ? statSync(f).size : 0); } catch { return n; } }, 0);
+}
+
 /** Validate and count every file (streamed, cancellable); a file with errors stops here with its diagnostics shown. */
 async function planWithProgress(services: ExtensionServices, datasets: FinetuneDatasets, c: FinetuneChoices): Promise<FinetunePlan | undefined> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -280,6 +286,8 @@ async function planWithProgress(services: ExtensionServices, datasets: FinetuneD
         accountId: c.provider === 'fireworks' ? vscode.workspace.getConfiguration('cloudTraining.fireworks').get<string>('accountId') || process.env.FIREWORKS_ACCOUNT_ID : undefined,
       }, {
         signal: ac.signal,
+        // Exact Llama 3 counts run at 50–210 K tokens/s: a very large dataset is estimated (and the cost view says so).
+        estimateTokens: totalBytes(c) > PLAN_EXACT_TOKEN_BYTES,
         onProgress: (file, p) => {
           const pct = p.totalBytes ? Math.round((p.bytesRead / p.totalBytes) * 100) : 0;
           progress.report({ message: `${path.basename(file)} ${pct}% (${p.lines.toLocaleString('en-US')} lines)`, increment: Math.max(0, pct - last) / 2 });

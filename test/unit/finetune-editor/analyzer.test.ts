@@ -45,6 +45,14 @@ describe('DatasetAnalyzer: validation off the typing path (debounced, cancelled 
     assert.match(est.tokens.method, /estimate/);
   });
 
+  it('a file above the exact-count size is counted with the estimate, and says so', async () => {
+    const file = t.file('big-enough.jsonl', `${GOOD}\n`.repeat(10));
+    const r = await analyseDataset({ file, version: 1, model: LLAMA }, undefined, 100);
+    assert.equal(r.tokens.exact, false);
+    assert.match(r.tokens.method, /estimate.*large file/);
+    assert.equal(r.examples, 10);
+  });
+
   it('edits in quick succession: one analysis, of the last version', async () => {
     const results: DatasetAnalysis[] = [];
     const a = new DatasetAnalyzer({ debounceMs: 50, onResult: (r) => results.push(r) });
