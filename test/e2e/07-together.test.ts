@@ -66,7 +66,7 @@ describe('Together AI fine-tune from the CodeLens', () => {
     // Epochs: the default (1).
     await wb.quickInput.locator('input').waitFor({ state: 'visible', timeout: 15_000 });
     await wb.page.keyboard.press('Enter');
-    steps.push(`LoRA rank: ${await wb.pick(/^\s*16\b/)}`);
+    steps.push(`LoRA rank: ${await wb.pick(/common default/)}`);
 
     // Validation file question (only when the workspace holds another .jsonl), then consent and cost.
     const deadline = Date.now() + 90_000;

@@ -83,7 +83,7 @@ describe('DatasetAnalyzer: validation off the typing path (debounced, cancelled 
     // The event loop stays free while it runs: a timer fires on time.
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 5));
-    assert.ok(Date.now() - t0 < 200, 'the analysis yields between chunks');
+    assert.ok(Date.now() - t0 < 1000, 'the analysis yields between chunks');
     const second = a.request({ file, text: `${GOOD}\n`, version: 2 }, 0);
     assert.equal(await first, undefined);
     assert.equal((await second)?.examples, 1);
