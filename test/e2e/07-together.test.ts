@@ -36,12 +36,25 @@ describe('Together AI fine-tune from the CodeLens', () => {
 
   it('Set Together API Key: the key is checked with Together and kept in secret storage', async () => {
     const wb = workbench();
-    await wb.runCommand('Cloud Training: Set Together API Key');
-    const input = wb.quickInput.locator('input');
-    await input.waitFor({ state: 'visible', timeout: 15_000 });
-    await input.fill(together.apiKey);
-    await wb.page.keyboard.press('Enter');
-    await waitFor('the key check to pass', async () => (await wb.notifications()).find((n) => /Together API key works/.test(n)), 30_000);
+    // The workspace setting written just before may not be read yet by VS Code (its file watcher):
+    // a check that went elsewhere says "not saved"; try again (as the person would) until it is.
+    let ok = false;
+    for (let attempt = 0; attempt < 5 && !ok; attempt++) {
+      await wb.runCommand('Cloud Training: Set Together API Key');
+      const input = wb.quickInput.locator('input');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(together.apiKey);
+      await wb.page.keyboard.press('Enter');
+      const outcome = await waitFor('the key check', async () => (await wb.notifications()).find((n) => /Together API key works|key was not saved/.test(n)), 30_000);
+      ok = /works/.test(outcome);
+      if (!ok) {
+        console.log(`      key check ${attempt + 1}: ${outcome}`);
+        await wb.page.locator('.notification-toast .codicon-notifications-clear, .notification-toast .codicon-close').first().click().catch(() => undefined);
+        await wb.pressEscape();
+        await wb.page.waitForTimeout(2000);
+      }
+    }
+    assert.ok(ok, 'the key check passed against the stand-in');
     assert.ok(together.requests.some((r) => /^GET .*\/files$/.test(r)), 'the key was checked against the stand-in');
   });
 

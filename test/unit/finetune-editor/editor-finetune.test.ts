@@ -15,6 +15,7 @@ installVscodeShim();
 const { registerFinetune } = require('../../../src/vscode/finetune/register') as typeof import('../../../src/vscode/finetune/register');
 const { registerTogether, TOGETHER_KEY } = require('../../../src/vscode/together/register') as typeof import('../../../src/vscode/together/register');
 const { registerFireworks } = require('../../../src/vscode/fireworks/register') as typeof import('../../../src/vscode/fireworks/register');
+const { jobDescription } = require('../../../src/vscode/tree/job-presentation') as typeof import('../../../src/vscode/tree/job-presentation');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const root = path.resolve(__dirname, '../../..');
@@ -171,7 +172,15 @@ describe('editor: fine-tune datasets (CodeLens, diagnostics) and Fine-tune… to
     assert.doesNotMatch(logs.join('\n'), new RegExp(together.apiKey));
 
     // The monitor follows it to succeeded; the provider's events land in the job's log mirror (the output channel tails it).
-    const monitor = new JobMonitor(h.history, services.providers, { dataHome: h.layout.home });
+    const monitor = new JobMonitor(h.history, services.providers, { dataHome: h.layout.home, intervalMs: 10, maxBackoffMs: 10 });
+    // A dropped connection while polling: the tree row says "Reconnecting…", nothing else changes.
+    together.fail({ method: 'GET', path: /^\/fine-tunes\/ft-[^/]+$/, drop: true, times: 5 });
+    await new Promise((r) => setTimeout(r, 1100)); // past the provider's 1 s cache of the retrieved job
+    const dropped = (await monitor.refresh(job))!;
+    assert.match(dropped.statusDetail ?? '', /^Reconnecting: /);
+    assert.match(jobDescription(dropped), /^Reconnecting: /);
+    assert.doesNotMatch(dropped.statusDetail!, new RegExp(together.apiKey));
+    together.faults.length = 0;
     let done = job;
     // The stand-in advances one stage per retrieve; the provider reuses a retrieved job for 1 s.
     for (let i = 0; i < 40 && !(done.status === 'succeeded' && done.metadata.finalized === true); i++) {
