@@ -72,7 +72,14 @@ describe('Together AI fine-tune from the CodeLens', () => {
     await wb.showJobsView();
     const jobsBefore = await wb.jobRows().count();
 
-    await lenses.locator('a', { hasText: 'Fine-tune…' }).first().click();
+    // A hover (the breadcrumb's path tooltip) can sit over the lens line: move away and let it fade.
+    const fineTune = lenses.locator('a', { hasText: 'Fine-tune…' }).first();
+    for (let i = 0; i < 3; i++) {
+      await wb.page.mouse.move(900, 700);
+      await wb.pressEscape();
+      await wb.page.waitForTimeout(800);
+      if (await fineTune.click({ timeout: 5_000 }).then(() => true, () => false)) break;
+    }
     const steps: string[] = [];
     steps.push(`provider: ${await wb.pick(/Together AI/)}`);
     steps.push(`model: ${await wb.pick(/Meta-Llama-3\.1-8B-Instruct-Reference/)}`);

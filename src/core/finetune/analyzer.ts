@@ -37,6 +37,8 @@ export interface AnalyzerOptions {
   onError?(file: string, error: Error): void;
 }
 
+interface Pending { timer?: NodeJS.Timeout; abort: AbortController; version: number | string; model?: string; done: Promise<DatasetAnalysis | undefined> }
+
 /**
  * Validates and counts datasets off the typing path: each request is debounced, a newer request for
  * the same file aborts the older one (its streamed read stops at the next chunk), and results for an
@@ -44,7 +46,7 @@ export interface AnalyzerOptions {
  * to the event loop between chunks, so the extension host stays responsive on a 2 GB file.
  */
 export class DatasetAnalyzer {
-  private readonly pending = new Map<string, { timer?: NodeJS.Timeout; abort: AbortController; version: number | string }>();
+  private readonly pending = new Map<string, Pending>();
   private readonly latest = new Map<string, DatasetAnalysis>();
   private disposed = false;
 
@@ -60,15 +62,15 @@ export class DatasetAnalyzer {
   request(source: AnalysisSource, delayMs = this.opts.debounceMs ?? 400): Promise<DatasetAnalysis | undefined> {
     if (this.disposed) return Promise.resolve(undefined);
     const prev = this.pending.get(source.file);
-    if (prev && prev.version === source.version && prev.timer === undefined && delayMs > 0) {
-      // Already running for this very version: nothing new to do.
-      return Promise.resolve(undefined);
+    if (prev && prev.version === source.version && prev.model === source.model) {
+      // Already waiting or running for this very version and model (the lens asks on every repaint): keep it.
+      return prev.done;
     }
     this.cancel(source.file);
     const abort = new AbortController();
-    const entry: { timer?: NodeJS.Timeout; abort: AbortController; version: number | string } = { abort, version: source.version };
+    const entry: Pending = { abort, version: source.version, model: source.model, done: Promise.resolve(undefined) };
     this.pending.set(source.file, entry);
-    return new Promise((resolve) => {
+    entry.done = new Promise((resolve) => {
       const run = () => {
         entry.timer = undefined;
         analyseDataset(source, abort.signal).then((r) => {
@@ -86,6 +88,7 @@ export class DatasetAnalyzer {
       entry.timer = setTimeout(run, Math.max(0, delayMs));
       abort.signal.addEventListener('abort', () => { clearTimeout(entry.timer); resolve(undefined); }, { once: true });
     });
+    return entry.done;
   }
 
   /** Stop any analysis of `file` (document closed, or a newer edit). */
