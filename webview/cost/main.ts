@@ -41,7 +41,7 @@ startPage('cost', (data, client) => {
         ...f.files.map((x): [string, string] => [x.role === 'training' ? 'Training file' : 'Validation file', `${x.name}: ${grouped(x.examples)} examples, ${approx}${grouped(x.tokens)} tokens${f.tokensExact ? '' : ' (estimate)'}`]),
         ['Epochs', String(f.epochs)],
         ['Billed tokens', `${approx}${grouped(f.billedTokens)}${f.tokensExact ? '' : ' (estimate)'}`],
-        ['Price', f.pricePerMillion === null ? `none published for ${f.band ?? 'this model size'} (${f.rateKey})` : `$${f.pricePerMillion} per 1M tokens (${f.band ?? ''}, ${f.rateKey}; prices checked ${f.checkedAt})`],
+        ['Price', f.pricePerMillion === null ? `none published for ${f.band ?? 'this model size'} (${f.rateKey}; price table checked ${f.checkedAt})` : `$${f.pricePerMillion} per 1M tokens (${f.band ?? ''}, ${f.rateKey}; prices checked ${f.checkedAt})`],
         ['Price source', f.source],
         ['Basis', f.assumptions.join('; ')],
       ])),
