@@ -252,3 +252,68 @@ describe('editor: fine-tune datasets (CodeLens, diagnostics) and Fine-tune… to
     assert.deepEqual(await h.history.list(), []);
   });
 });
+
+describe('editor: Fine-tune… to Fireworks (account id setting, key in secret storage, price known)', function () {
+  this.timeout(60_000);
+  let h: Harness;
+  let services: ExtensionServices;
+  let fireworks: import('../../support/fireworks-server/server').FakeFireworks;
+  let secrets: Map<string, string>;
+  let dataset: string;
+
+  beforeEach(async () => {
+    shim.reset();
+    h = harness();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { FakeFireworks } = require('../../support/fireworks-server/server') as typeof import('../../support/fireworks-server/server');
+    fireworks = new FakeFireworks();
+    await fireworks.start();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { FIREWORKS_KEY } = require('../../../src/vscode/fireworks/register') as typeof import('../../../src/vscode/fireworks/register');
+    secrets = new Map([[FIREWORKS_KEY, fireworks.apiKey]]);
+    const log = Object.fromEntries(['trace', 'debug', 'info', 'warn', 'error'].map((l) => [l, () => undefined]));
+    services = {
+      context: {
+        subscriptions: [], extensionUri: Uri.file(root), globalState: new Memento(),
+        secrets: { get: async (k: string) => secrets.get(k), store: async (k: string, v: string) => void secrets.set(k, v), delete: async (k: string) => void secrets.delete(k) },
+      } as unknown as ExtensionServices['context'],
+      history: h.history, layout: h.layout, providers: h.providers,
+      log: log as unknown as ExtensionServices['log'],
+    };
+    shim.config['cloudTraining.fireworks.baseUrl'] = fireworks.base;
+    mkdirSync(path.join(h.ws.workspace, 'data'), { recursive: true });
+    dataset = path.join(h.ws.workspace, 'data', 'train.jsonl');
+    writeFileSync(dataset, `${Array.from({ length: 8 }, () => GOOD).join('\n')}\n`);
+    registerTogether(services);
+    registerFireworks(services);
+    registerFinetune(services);
+  });
+  afterEach(async () => {
+    for (const d of (services.context.subscriptions as { dispose(): unknown }[])) d.dispose();
+    shim.reset();
+    await fireworks.close();
+    await h.dispose();
+  });
+
+  it('asks for the account id once (saved as a setting), shows the per-token price, and creates the job', async () => {
+    shim.autopilot = (page: Page) => {
+      if (page.view === 'consent') void page.client.request('consent.answer', { answer: 'once' });
+      if (page.view === 'cost') void page.client.request('cost.confirm', { proceed: true });
+    };
+    shim.pick = (items, placeHolder) => (/Which service/.test(placeHolder ?? '') ? items.find((i) => i.label === 'Fireworks') : items[0]);
+    const answers = [fireworks.account, '2'];
+    shim.inputBox = () => answers.shift(); // account id, then epochs
+    const id = await shim.commands.get('cloudTraining.finetune')!(Uri.file(dataset)) as string;
+    assert.ok(id, JSON.stringify(shim.messages));
+    assert.equal(shim.config['cloudTraining.fireworks.accountId'], fireworks.account);
+    const cost = shim.pages.find((p) => p.view === 'cost')!.data[0] as CostViewData;
+    assert.equal(cost.finetune!.pricePerMillion, 0.5);
+    assert.equal(cost.finetune!.billedTokens, cost.finetune!.files[0]!.tokens * 2);
+    assert.ok((cost.finetune!.cost ?? 0) > 0);
+    const job = (await h.history.get(id))!;
+    assert.equal(job.provider, 'fireworks');
+    assert.match(String(job.metadata.webUrl), /^https:\/\/app\.fireworks\.ai\/dashboard\/fine-tuning\/supervised\//);
+    assert.equal(job.cost?.estimate?.expected, cost.finetune!.cost);
+    assert.doesNotMatch(readFileSync(h.history.file, 'utf8'), new RegExp(fireworks.apiKey));
+  });
+});
