@@ -78,14 +78,7 @@ export function finetuneJobName(c: Pick<FinetuneChoices, 'trainingFile' | 'model
   return `${path.basename(c.trainingFile, path.extname(c.trainingFile))} · ${c.model.split('/').pop()}`;
 }
 
-/**
- * The provider's page for a job. Together: the dashboard's fine-tuning job page; Fireworks: the
- * dashboard's supervised fine-tuning job page (the job id is the last segment of its resource name).
- */
-export function finetuneWebUrl(provider: FinetuneProvider, providerJobId: string): string {
-  const id = encodeURIComponent(providerJobId.split('/').pop() ?? providerJobId);
-  return provider === 'together' ? `https://api.together.ai/fine-tuning/${id}` : `https://app.fireworks.ai/dashboard/fine-tuning/supervised/${id}`;
-}
+export { finetuneWebUrl } from '../../core/finetune/web-url';
 
 /**
  * Resubmitting a fine-tune: the same options, and where the provider can continue from the old job's

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { Job, ProviderId } from '../../core/jobs/schema';
 import { isActive } from '../../core/jobs/schema';
 import { elapsedSeconds, formatDuration, progressText, usd } from '../../core/format';
+import { jobWebUrl } from '../../core/finetune/web-url';
 import { describeGpus, isGpuIdle, summaryOf } from '../../core/gpu/samples';
 
 const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment', together: 'sparkle', fireworks: 'flame' };
@@ -30,7 +31,7 @@ export function jobDescription(job: Job, now = Date.now()): string {
 export function jobContextValue(job: Job): string {
   const flags = ['job', `status-${job.status}`, `provider-${job.provider}`, isActive(job.status) ? 'active' : 'finished'];
   if (job.outputs.length) flags.push('hasOutputs');
-  if (typeof job.metadata.webUrl === 'string') flags.push('hasWebUrl');
+  if (jobWebUrl(job)) flags.push('hasWebUrl');
   if (job.snapshotRef) flags.push('hasSnapshot');
   if (canDeliverResults(job)) flags.push('canDeliver');
   return flags.join(' ');

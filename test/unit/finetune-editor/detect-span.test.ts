@@ -101,3 +101,14 @@ describe('fine-tune CodeLens title', () => {
     assert.equal(compactCount(812_345), '812 K');
   });
 });
+
+describe('Open on provider website for fine-tune jobs', () => {
+  it('uses the recorded URL, else the provider\'s job page (jobs submitted from the CLI too)', async () => {
+    const { jobWebUrl } = await import('../../../src/core/finetune/web-url');
+    const base = { id: 'j', name: 'n', status: 'running', createdAt: '', updatedAt: '', configPaths: {}, progress: {}, outputs: [] } as const;
+    assert.equal(jobWebUrl({ ...base, provider: 'together', providerJobId: 'ft-123', metadata: {} } as never), 'https://api.together.ai/fine-tuning/ft-123');
+    assert.equal(jobWebUrl({ ...base, provider: 'fireworks', providerJobId: 'accounts/acme/supervisedFineTuningJobs/ct-1', metadata: {} } as never), 'https://app.fireworks.ai/dashboard/fine-tuning/supervised/ct-1');
+    assert.equal(jobWebUrl({ ...base, provider: 'replicate', providerJobId: 'x', metadata: { webUrl: 'https://replicate.com/p/x' } } as never), 'https://replicate.com/p/x');
+    assert.equal(jobWebUrl({ ...base, provider: 'local', metadata: {} } as never), undefined);
+  });
+});
