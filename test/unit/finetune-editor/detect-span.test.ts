@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { isFinetuneDatasetFile, looksLikeFinetuneDataset, sniffFinetuneFormat } from '../../../src/core/finetune/detect';
 import { diagnosticSpan, WHOLE_LINE } from '../../../src/core/finetune/span';
 import { compactCount, datasetLensTitle } from '../../../src/core/finetune/summary';
+import { jobWebUrl } from '../../../src/core/finetune/web-url';
 import { validateDataset } from '../../../src/core/finetune/validate';
 import { chat, GOOD, tempDir } from '../finetune/helpers';
 
@@ -103,8 +104,7 @@ describe('fine-tune CodeLens title', () => {
 });
 
 describe('Open on provider website for fine-tune jobs', () => {
-  it('uses the recorded URL, else the provider\'s job page (jobs submitted from the CLI too)', async () => {
-    const { jobWebUrl } = await import('../../../src/core/finetune/web-url');
+  it('uses the recorded URL, else the provider\'s job page (jobs submitted from the CLI too)', () => {
     const base = { id: 'j', name: 'n', status: 'running', createdAt: '', updatedAt: '', configPaths: {}, progress: {}, outputs: [] } as const;
     assert.equal(jobWebUrl({ ...base, provider: 'together', providerJobId: 'ft-123', metadata: {} } as never), 'https://api.together.ai/fine-tuning/ft-123');
     assert.equal(jobWebUrl({ ...base, provider: 'fireworks', providerJobId: 'accounts/acme/supervisedFineTuningJobs/ct-1', metadata: {} } as never), 'https://app.fireworks.ai/dashboard/fine-tuning/supervised/ct-1');
