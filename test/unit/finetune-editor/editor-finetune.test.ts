@@ -202,7 +202,11 @@ describe('editor: fine-tune datasets (CodeLens, diagnostics) and Fine-tune… to
     const first = await shim.commands.get('cloudTraining.finetune')!(Uri.file(dataset)) as string;
     const old = (await h.history.get(first))!;
     shim.pick = (items) => items.find((i) => i.label.startsWith('Continue from the last checkpoint'));
-    const second = await shim.commands.get('cloudTraining.finetune')!({ resubmitOf: first }) as string;
+    // The tree's Resubmit runs cloudTraining.submit with the job; a fine-tune job is handed to Fine-tune….
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { registerSubmit } = require('../../../src/vscode/submit/register') as typeof import('../../../src/vscode/submit/register');
+    registerSubmit(services);
+    const second = await shim.commands.get('cloudTraining.submit')!({ resubmitOf: first }) as string;
     const job = (await h.history.get(second))!;
     assert.equal((job.submission?.options as { fromCheckpoint?: string }).fromCheckpoint, old.providerJobId);
     assert.equal([...together.jobs.values()].find((j) => j.id === job.providerJobId)?.from_checkpoint, old.providerJobId);
