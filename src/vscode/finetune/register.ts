@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { checkSpendingLimits } from '../../core/cost/limits';
 import { PLAN_EXACT_TOKEN_BYTES } from '../../core/finetune/analyzer';
-import { isJsonlPath } from '../../core/finetune/detect';
+import { isJsonlPath, readHead, sniffFinetuneFormat } from '../../core/finetune/detect';
 import { readJobFile } from '../../core/finetune/job-file';
 import { parseFinetuneOptions } from '../../core/finetune/options';
 import type { FinetunePlan } from '../../core/finetune/plan';
@@ -215,8 +215,10 @@ async function ask(services: ExtensionServices, arg: FinetuneArg, opts: { estima
       validationFile = pick.file;
     }
   }
+  // A preference dataset trains with DPO (a job file may still say otherwise); everything else with SFT.
+  const sniffed = await readHead(dataset).then(sniffFinetuneFormat, () => undefined);
   return {
-    provider, model, epochs, lora, loraRank, method: preset.method ?? 'sft', learningRate: preset.learningRate,
+    provider, model, epochs, lora, loraRank, method: preset.method ?? (sniffed?.format === 'preference' ? 'dpo' : 'sft'), learningRate: preset.learningRate,
     evaluations: validationFile ? preset.evaluations : undefined, trainingFile: dataset, validationFile, jobFile: preset.jobFile,
   };
 }

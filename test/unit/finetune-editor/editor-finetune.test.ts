@@ -213,6 +213,21 @@ describe('editor: fine-tune datasets (CodeLens, diagnostics) and Fine-tune… to
     assert.equal(together.files.size, 1, 'the same file is reused by sha256, not uploaded twice');
   });
 
+  it('Estimate on a preference dataset prices a DPO fine-tune (no upload, no job)', async () => {
+    const pref = JSON.stringify({ input: { messages: [{ role: 'user', content: 'Pick one' }] }, preferred_output: [{ role: 'assistant', content: 'A' }], non_preferred_output: [{ role: 'assistant', content: 'B' }] });
+    const file = path.join(h.ws.workspace, 'data', 'prefs.jsonl');
+    writeFileSync(file, `${pref}\n${pref}\n`);
+    shim.pick = (items, placeHolder) => (/Which service/.test(placeHolder ?? '') ? items.find((i) => i.label === 'Together AI') : items[0]);
+    shim.inputBox = () => '3';
+    await shim.commands.get('cloudTraining.finetune.estimate')!(Uri.file(file));
+    const cost = await until(() => shim.pages.find((p) => p.view === 'cost')?.data[0] as CostViewData | undefined, 'the cost page');
+    assert.equal(cost.mode, 'info');
+    assert.equal(cost.finetune!.rateKey, 'dpo-lora');
+    assert.equal(cost.finetune!.epochs, 3);
+    assert.equal(together.files.size, 0);
+    assert.deepEqual(await h.history.list(), []);
+  });
+
   it('a dataset with a bad line among many: the error names the line and field, nothing is uploaded or created', async () => {
     const lines = readFileSync(dataset, 'utf8').split('\n');
     lines[7] = JSON.stringify({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '' }] });
