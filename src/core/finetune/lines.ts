@@ -89,7 +89,7 @@ export async function scanLines(file: string, onLine: LineHandler, opts: LineRea
  * characters so a large buffer does not hold the extension host. `bytes` counts UTF-16 units.
  */
 export async function scanText(text: string, onLine: LineHandler, opts: LineReadOptions & { yieldEvery?: number } = {}): Promise<{ lines: number; bytes: number }> {
-  const step = opts.yieldEvery ?? 1024 * 1024;
+  const step = opts.yieldEvery ?? opts.chunkSize ?? 1024 * 1024;
   const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   let lineNo = 0;
   let start = 0;

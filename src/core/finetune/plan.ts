@@ -82,6 +82,8 @@ export interface PlanOptions {
    * runs at 50–210 K tokens/s here, so a 1 GB file takes minutes; the plan then says "(estimate)".
    */
   estimateTokens?: boolean;
+  /** Read size for token counting: the editor passes a small one so no chunk's tokenizing holds the extension host long. */
+  tokenChunkSize?: number;
   onProgress?(file: string, p: ValidationProgress): void;
 }
 
@@ -90,7 +92,7 @@ async function planFile(role: FinetunePlanFile['role'], file: string, model: str
   const v = await validateDataset(file, { signal: o.signal, onProgress: (p) => o.onProgress?.(file, p) });
   const base = { role, path: file, bytes: v.bytes, lines: v.lines, examples: v.examples, format: v.format };
   if (!v.ok) return { ...base, tokens: 0, tokensExact: false, errors: v.errors, diagnostics: v.diagnostics };
-  const t = await countDatasetTokens(file, counterFor(model, o), { signal: o.signal, contextLength: modelInfo(model).contextLength, onProgress: (p) => o.onProgress?.(file, p) });
+  const t = await countDatasetTokens(file, counterFor(model, o), { signal: o.signal, chunkSize: o.tokenChunkSize, contextLength: modelInfo(model).contextLength, onProgress: (p) => o.onProgress?.(file, p) });
   const tooLong = t.diagnostics.length + t.diagnosticsOmitted;
   return { ...base, tokens: t.tokens, tokensExact: t.exact, errors: tooLong, diagnostics: t.diagnostics };
 }

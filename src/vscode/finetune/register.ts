@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { checkSpendingLimits } from '../../core/cost/limits';
-import { PLAN_EXACT_TOKEN_BYTES } from '../../core/finetune/analyzer';
+import { PLAN_EXACT_TOKEN_BYTES, TOKEN_CHUNK_BYTES } from '../../core/finetune/analyzer';
 import { isJsonlPath, readHead, sniffFinetuneFormat } from '../../core/finetune/detect';
 import { readJobFile } from '../../core/finetune/job-file';
 import { parseFinetuneOptions } from '../../core/finetune/options';
@@ -290,6 +290,7 @@ async function planWithProgress(services: ExtensionServices, datasets: FinetuneD
         signal: ac.signal,
         // Exact Llama 3 counts run at 50–210 K tokens/s: a very large dataset is estimated (and the cost view says so).
         estimateTokens: totalBytes(c) > PLAN_EXACT_TOKEN_BYTES,
+        tokenChunkSize: TOKEN_CHUNK_BYTES,
         onProgress: (file, p) => {
           const pct = p.totalBytes ? Math.round((p.bytesRead / p.totalBytes) * 100) : 0;
           progress.report({ message: `${path.basename(file)} ${pct}% (${p.lines.toLocaleString('en-US')} lines)`, increment: Math.max(0, pct - last) / 2 });
