@@ -53,6 +53,21 @@ describe('DatasetAnalyzer: validation off the typing path (debounced, cancelled 
     assert.equal(r.examples, 10);
   });
 
+  it('counting a 2 MB dataset with the real tokenizer never holds the event loop for long (16 KiB between yields)', async () => {
+    const { monitorEventLoopDelay } = await import('node:perf_hooks');
+    const long = chat(['system', 'You are terse.'], ['user', 'Explain the water cycle in detail, please. '.repeat(20)], ['assistant', 'Evaporation, condensation, precipitation, collection. '.repeat(20)]);
+    const file = t.file('two-mb.jsonl', `${long}\n`.repeat(Math.ceil(2_000_000 / long.length)));
+    await analyseDataset({ file: t.file('warm.jsonl', GOOD), version: 0, model: LLAMA }); // the tokenizer loads once
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    const r = await analyseDataset({ file, version: 1, model: LLAMA });
+    h.disable();
+    assert.equal(r.tokens.exact, true);
+    const maxMs = h.max / 1e6;
+    console.log(`      ${r.tokens.total} tokens; longest event-loop stall ${maxMs.toFixed(0)} ms`);
+    assert.ok(maxMs < 1000, `longest stall ${maxMs} ms`);
+  });
+
   it('edits in quick succession: one analysis, of the last version', async () => {
     const results: DatasetAnalysis[] = [];
     const a = new DatasetAnalyzer({ debounceMs: 50, onResult: (r) => results.push(r) });
