@@ -213,6 +213,18 @@ describe('editor: fine-tune datasets (CodeLens, diagnostics) and Fine-tune… to
     assert.equal(together.files.size, 1, 'the same file is reused by sha256, not uploaded twice');
   });
 
+  it('Validate Fine-tune Dataset on a file that is not open streams it from disk into Problems', async () => {
+    const lines = readFileSync(dataset, 'utf8').split('\n');
+    lines[9] = '{"prompt": "mixed in", "completion": "x"}';
+    writeFileSync(dataset, lines.join('\n'));
+    const r = await shim.commands.get('cloudTraining.finetune.validate')!(Uri.file(dataset)) as { examples: number; errors: number };
+    assert.deepEqual(r, { examples: 11, errors: 1, format: 'chat' });
+    const [d] = shim.diagnostics.get(dataset)!;
+    assert.equal(d!.code, 'mixed-format');
+    assert.equal(d!.range.start.line, 9);
+    assert.match(shim.messages.find((m) => m.level === 'warn')!.text, /train\.jsonl: 11 examples, 12 lines, chat format; 1 error\./);
+  });
+
   it('Estimate on a preference dataset prices a DPO fine-tune (no upload, no job)', async () => {
     const pref = JSON.stringify({ input: { messages: [{ role: 'user', content: 'Pick one' }] }, preferred_output: [{ role: 'assistant', content: 'A' }], non_preferred_output: [{ role: 'assistant', content: 'B' }] });
     const file = path.join(h.ws.workspace, 'data', 'prefs.jsonl');
