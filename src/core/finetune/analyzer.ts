@@ -30,9 +30,14 @@ export interface DatasetAnalysis {
   model?: string;
 }
 
+/** Runs one analysis: in this thread (`analyseDataset`) or in a worker (`workerRunner`). */
+export type AnalysisRunner = (source: AnalysisSource, signal: AbortSignal) => Promise<DatasetAnalysis>;
+
 export interface AnalyzerOptions {
   /** Quiet time after the last edit before a document is analysed again. */
   debounceMs?: number;
+  /** Where analyses run; default: in this thread (streamed, yielding between reads). */
+  run?: AnalysisRunner;
   onResult(result: DatasetAnalysis): void;
   onError?(file: string, error: Error): void;
 }
@@ -73,7 +78,7 @@ export class DatasetAnalyzer {
     entry.done = new Promise((resolve) => {
       const run = () => {
         entry.timer = undefined;
-        analyseDataset(source, abort.signal).then((r) => {
+        (this.opts.run ?? analyseDataset)(source, abort.signal).then((r) => {
           if (abort.signal.aborted || this.pending.get(source.file) !== entry) return resolve(undefined);
           this.pending.delete(source.file);
           this.latest.set(source.file, r);
@@ -126,6 +131,57 @@ export const PLAN_EXACT_TOKEN_BYTES = 16 * 1024 * 1024;
  * tens of ms) between yields keeps the extension host answering; validation keeps its 1 MiB reads.
  */
 export const TOKEN_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * Analyses in one worker thread (started on first use, from `workerFile`): the extension host only
+ * posts the request. A cancelled run is cancelled in the worker too. If the worker cannot start or
+ * dies, that run fails and later runs go to the in-thread `analyseDataset` (logged through `onBroken`).
+ */
+export function workerRunner(workerFile: string, opts: { execArgv?: string[]; onBroken?(e: Error): void } = {}): AnalysisRunner & { dispose(): void } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
+  let worker: import('node:worker_threads').Worker | undefined;
+  let broken = false;
+  let seq = 0;
+  const waiting = new Map<number, { resolve(r: DatasetAnalysis): void; reject(e: Error): void }>();
+  const fail = (e: Error) => {
+    broken = true;
+    worker = undefined;
+    opts.onBroken?.(e);
+    for (const w of waiting.values()) w.reject(e);
+    waiting.clear();
+  };
+  const start = () => {
+    const w = new Worker(workerFile, { execArgv: opts.execArgv });
+    w.unref();
+    w.on('message', (m: { id: number; ok: boolean; result?: DatasetAnalysis; error?: { name: string; message: string } }) => {
+      const p = waiting.get(m.id);
+      if (!p) return;
+      waiting.delete(m.id);
+      if (m.ok) p.resolve(m.result!);
+      else p.reject(Object.assign(new Error(m.error?.message), { name: m.error?.name ?? 'Error' }));
+    });
+    w.on('error', fail);
+    w.on('exit', (code) => { if (worker === w && code !== 0) fail(new Error(`the dataset worker exited with code ${code}`)); });
+    return w;
+  };
+  const run = (source: AnalysisSource, signal: AbortSignal): Promise<DatasetAnalysis> => {
+    if (broken) return analyseDataset(source, signal);
+    worker ??= start();
+    const w = worker;
+    const id = ++seq;
+    return new Promise<DatasetAnalysis>((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      signal.addEventListener('abort', () => {
+        w.postMessage({ type: 'cancel', id });
+        waiting.delete(id);
+        reject(Object.assign(new Error('Cancelled'), { name: 'AbortError' }));
+      }, { once: true });
+      w.postMessage({ type: 'run', id, source });
+    });
+  };
+  return Object.assign(run, { dispose: () => { void worker?.terminate(); worker = undefined; } });
+}
 
 /** One analysis: streamed validation, then streamed token counting against the model's context length. */
 export async function analyseDataset(source: AnalysisSource, signal?: AbortSignal, exactTokenBytes = LENS_EXACT_TOKEN_BYTES): Promise<DatasetAnalysis> {

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import path from 'node:path';
-import { DatasetAnalyzer, type DatasetAnalysis } from '../../core/finetune/analyzer';
+import { DatasetAnalyzer, type AnalysisRunner, type DatasetAnalysis } from '../../core/finetune/analyzer';
 import { isJsonlPath, looksLikeFinetuneDataset, SNIFF_BYTES } from '../../core/finetune/detect';
 import { diagnosticSpan } from '../../core/finetune/span';
 import { datasetLensTitle } from '../../core/finetune/summary';
@@ -35,10 +35,11 @@ export class FinetuneDatasets extends Disposable implements vscode.CodeLensProvi
   /** Known verdicts: is this document (at this version) a fine-tune dataset? */
   private readonly isDataset = new Map<string, { version: number; yes: boolean }>();
 
-  constructor(private readonly log: vscode.LogOutputChannel, private readonly modelFor: (file: string) => string | undefined, debounceMs = 400) {
+  constructor(private readonly log: vscode.LogOutputChannel, private readonly modelFor: (file: string) => string | undefined, debounceMs = 400, run?: AnalysisRunner) {
     super();
     this.analyzer = new DatasetAnalyzer({
       debounceMs,
+      run,
       onResult: (r) => this.publish(r),
       onError: (file, e) => this.log.warn(`fine-tune dataset ${file}: ${e.message}`),
     });

@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { checkSpendingLimits } from '../../core/cost/limits';
-import { PLAN_EXACT_TOKEN_BYTES, TOKEN_CHUNK_BYTES } from '../../core/finetune/analyzer';
+import { PLAN_EXACT_TOKEN_BYTES, TOKEN_CHUNK_BYTES, workerRunner } from '../../core/finetune/analyzer';
 import { isJsonlPath, readHead, sniffFinetuneFormat } from '../../core/finetune/detect';
 import { readJobFile } from '../../core/finetune/job-file';
 import { parseFinetuneOptions } from '../../core/finetune/options';
@@ -36,7 +36,11 @@ export function registerFinetune(services: ExtensionServices): void {
   // Token counts for the lens use the model the person is likely to train: job file, else last choice.
   const models = new Map<string, string>();
   const modelFor = (file: string) => models.get(file) ?? context.globalState.get<string>(LAST_MODEL_KEY);
-  const datasets = new FinetuneDatasets(log, modelFor);
+  // Analyses run in a worker thread when the bundle ships one (dist/finetune-worker.js), else in this thread (streamed, yielding).
+  const workerFile = path.join(__dirname, 'finetune-worker.js');
+  const runner = existsSync(workerFile) ? workerRunner(workerFile, { onBroken: (e) => log.warn(`fine-tune dataset worker: ${e.message}; checking in the extension host instead`) }) : undefined;
+  if (runner) context.subscriptions.push(runner);
+  const datasets = new FinetuneDatasets(log, modelFor, 400, runner);
   context.subscriptions.push(datasets, vscode.languages.registerCodeLensProvider(JSONL_SELECTOR, datasets));
   const learnModel = (doc: vscode.TextDocument) => {
     if (doc.uri.scheme !== 'file' || !isJsonlPath(doc.uri.fsPath)) return;

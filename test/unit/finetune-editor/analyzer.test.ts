@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
-import { DatasetAnalyzer, analyseDataset, type DatasetAnalysis } from '../../../src/core/finetune/analyzer';
+import { DatasetAnalyzer, analyseDataset, workerRunner, type DatasetAnalysis } from '../../../src/core/finetune/analyzer';
+import path from 'node:path';
 import { scanLines, scanText } from '../../../src/core/finetune/lines';
 import { chat, GOOD, tempDir } from '../finetune/helpers';
 
@@ -66,6 +67,33 @@ describe('DatasetAnalyzer: validation off the typing path (debounced, cancelled 
     const maxMs = h.max / 1e6;
     console.log(`      ${r.tokens.total} tokens; longest event-loop stall ${maxMs.toFixed(0)} ms`);
     assert.ok(maxMs < 1000, `longest stall ${maxMs} ms`);
+  });
+
+  it('in a worker thread: the same result as in this thread, and a cancel reaches the worker', async () => {
+    const worker = workerRunner(path.resolve(__dirname, '../../../src/core/finetune/analysis-worker.ts'), { execArgv: ['--require', 'tsx/cjs'] });
+    try {
+      const text = `${GOOD}\n{"messages": oops}\n${GOOD}`;
+      const file = t.file('worker.jsonl', text);
+      const here = await analyseDataset({ file, version: 1, model: LLAMA });
+      const there = await worker({ file, version: 1, model: LLAMA }, new AbortController().signal);
+      assert.deepEqual(there, here);
+      const dirty = await worker({ file, text: `${GOOD}\n`, version: 2, model: LLAMA }, new AbortController().signal);
+      assert.equal(dirty.examples, 1);
+      const ac = new AbortController();
+      const big = t.file('worker-big.jsonl', `${GOOD}\n`.repeat(200_000));
+      const running = worker({ file: big, version: 3 }, ac.signal);
+      setTimeout(() => ac.abort(), 20);
+      await assert.rejects(running, { name: 'AbortError' });
+      // The worker is still there for the next run.
+      assert.equal((await worker({ file, version: 4 }, new AbortController().signal)).examples, 2);
+      // Through the analyzer, as the editor uses it.
+      const results: DatasetAnalysis[] = [];
+      const a = new DatasetAnalyzer({ debounceMs: 0, run: worker, onResult: (r) => results.push(r) });
+      assert.equal((await a.request({ file, version: 5 }, 0))?.examples, 2);
+      a.dispose();
+    } finally {
+      worker.dispose();
+    }
   });
 
   it('edits in quick succession: one analysis, of the last version', async () => {
