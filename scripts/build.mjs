@@ -38,6 +38,8 @@ const zodEnglishOnly = {
 
 const builds = [
   { ...node, entryPoints: ['src/vscode/extension.ts'], outfile: 'dist/extension.js', plugins: [zodEnglishOnly] },
+  // Fine-tune dataset analysis (validation + token counts) off the extension host's thread.
+  { ...node, entryPoints: ['src/core/finetune/analysis-worker.ts'], outfile: 'dist/finetune-worker.js', plugins: [zodEnglishOnly] },
   { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' }, plugins: [zodEnglishOnly] },
   // Loaded on first use (src/vendor/load.ts), not parsed at activation: the AWS SDK for results
   // delivery, ssh2 for SSH and Slurm connections.

@@ -19,7 +19,7 @@ type Command = (argv: string[], io: CliIO) => Promise<number>;
 
 /** Every subcommand; each lives in commands/<name>.ts and shares the core with the extension. */
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  submit: { run: runSubmit, summary: 'package, check consent and cost, and start (or queue) a job (--provider local|replicate|ssh|slurm, --config … more than once, --priority, --after, --results …; --help)' },
+  submit: { run: runSubmit, summary: 'package, check consent and cost, and start (or queue) a job (--provider local|replicate|ssh|slurm|together|fireworks|lambda|digitalocean|runpod, --config … more than once, --priority, --after, --results …; --help)' },
   resubmit: { run: runResubmit, summary: 'submit a job again; a failed or cancelled SSH/Slurm job resumes from its latest checkpoint' },
   validate: { run: runValidate, summary: 'check a training or dataloader config (--json); exit 1 on any error' },
   package: { run: runPackage, summary: 'package local datasets into one zip (--out FILE, --exclude GLOB, --json)' },

@@ -13,6 +13,8 @@ const replicate = () => require('./replicate/cli-options') as typeof import('./r
 const ssh = () => require('./ssh/provider') as typeof import('./ssh/provider');
 const slurm = () => require('./slurm/factory') as typeof import('./slurm/factory');
 const leaseHosts = () => require('./ssh/lease-hosts') as typeof import('./ssh/lease-hosts');
+const together = () => require('./together/provider') as typeof import('./together/provider');
+const fireworks = () => require('./fireworks/provider') as typeof import('./fireworks/provider');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface DefaultRegistryOptions {
@@ -53,5 +55,9 @@ export function createDefaultRegistry(opts: DefaultRegistryOptions): ProviderReg
     cacheDir: opts.layout.cacheDir,
     secrets, env,
   }));
+  // Managed fine-tuning: keys from TOGETHER_API_KEY / FIREWORKS_API_KEY (+ FIREWORKS_ACCOUNT_ID); the editor
+  // re-registers them with SecretStorage, as it does Replicate.
+  registry.register('together', () => together().togetherProviderFromEnv(env));
+  registry.register('fireworks', () => fireworks().fireworksProviderFromEnv(env));
   return registry;
 }

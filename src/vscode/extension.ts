@@ -10,6 +10,7 @@ import { registerSubmit } from './submit/register';
 import { vscodePrompter } from './prompter';
 import { PROVIDER_WIRING, editorRegistryOptions } from './providers';
 import { registerConfigFeatures } from './configs/register';
+import { registerFinetune } from './finetune/register';
 import { readSubmitSettings } from './submit/settings';
 import { userPricing } from '../core/submit/settings';
 import { JobLogChannels } from './logs/job-log-channels';
@@ -89,6 +90,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionServices & 
   const server = registerLocalServer(services, webhooks.secret);
   server.setWebhookHandler(webhooks.handle);
   registerSubmit(services);
+  // Fine-tune JSONL datasets: diagnostics, CodeLens, Fine-tune… (Together AI, Fireworks).
+  registerFinetune(services);
   log.info(`Cloud Training active; job history in ${history.file}`);
   return { ...services, tree };
 }

@@ -7,6 +7,8 @@ import { button, setDisabled, table, tag } from '../shared/toolkit';
 /** F4: what leaves the machine, where it goes, what happens to it; upload once / always / cancel. */
 startPage('consent', (data, client) => {
   const s = data.summary;
+  // Fine-tune JSONL files (one file per entry, with line counts) rather than dataset folders.
+  const jsonl = s.datasets.some((d) => d.lines !== undefined);
   const root = appRoot();
   const feedback = el('div', { className: 'feedback' });
   const buttons: HTMLElement[] = [];
@@ -30,13 +32,15 @@ startPage('consent', (data, client) => {
   root.replaceChildren(
     el('header', {},
       el('h1', { text: `Upload to ${s.providerName}?` }),
-      el('p', { className: 'lead', text: `${s.totalFiles} files (${formatBytes(s.totalBytes)}) from ${s.datasets.length} dataset${s.datasets.length === 1 ? '' : 's'} will leave this machine.` }),
+      el('p', { className: 'lead', text: jsonl
+        ? `${s.totalFiles} file${s.totalFiles === 1 ? '' : 's'} (${formatBytes(s.totalBytes)}) will leave this machine.`
+        : `${s.totalFiles} files (${formatBytes(s.totalBytes)}) from ${s.datasets.length} dataset${s.datasets.length === 1 ? '' : 's'} will leave this machine.` }),
       s.reused ? tag('Already uploaded once: the same package will not be sent again', 'ok') : undefined,
     ),
     section('Destination', facts([
       ['Provider', s.providerName],
       ['Where the data goes', s.destination],
-      ['Upload size', s.uploadBytes !== undefined ? `${formatBytes(s.uploadBytes)} (${s.dataRoute ? (s.dataRoute.route === 'archive' ? 'archive to Replicate' : 'datasets to the bucket') : 'compressed package'})` : undefined],
+      ['Upload size', s.uploadBytes !== undefined ? `${formatBytes(s.uploadBytes)} (${s.dataRoute ? (s.dataRoute.route === 'archive' ? 'archive to Replicate' : 'datasets to the bucket') : jsonl ? 'the files as they are' : 'compressed package'})` : undefined],
       ['Afterwards', s.afterwards],
     ])),
     ...(s.dataRoute ? [section('How the trainer gets the data', el('div', { className: 'data-route' },
@@ -46,9 +50,12 @@ startPage('consent', (data, client) => {
       s.dataRoute.changes.length ? el('ul', {}, ...s.dataRoute.changes.map((c) => el('li', { className: 'change', text: c }))) : undefined,
       s.dataRoute.credentials ? facts([['Credentials in the job', s.dataRoute.credentials]]) : undefined,
     ))] : []),
-    section('Datasets',
+    section(jsonl ? 'Files' : 'Datasets',
       s.datasets.length
-        ? table(['Dataset', 'Folder', 'Files', 'Size'], s.datasets.map((d) => [d.id, d.root, String(d.files), formatBytes(d.bytes)]), { columns: '1fr 3fr 80px 90px', label: 'Datasets to upload' })
+        ? s.datasets.some((d) => d.lines !== undefined)
+          // Fine-tune JSONL files: one file each, so the line count says more than a file count.
+          ? table(['File', 'Folder', 'Lines', 'Size'], s.datasets.map((d) => [d.id, d.root, (d.lines ?? 0).toLocaleString('en-US'), formatBytes(d.bytes)]), { columns: '1fr 3fr 100px 90px', label: 'Files to upload' })
+          : table(['Dataset', 'Folder', 'Files', 'Size'], s.datasets.map((d) => [d.id, d.root, String(d.files), formatBytes(d.bytes)]), { columns: '1fr 3fr 80px 90px', label: 'Datasets to upload' })
         : el('p', { className: 'muted', text: 'No local datasets: only the configuration files are sent.' }),
     ),
     section(`Not included (${s.excluded.length})`,

@@ -22,9 +22,34 @@ startPage('cost', (data, client) => {
   };
   if (data.mode === 'confirm') {
     buttons.push(
-      button(data.limits.ok ? `Submit (about ${usd(e.cost.expected)})` : 'Blocked by a spending limit', { id: 'submit', disabled: !data.limits.ok, onClick: () => void confirm(true) }),
+      button(!data.limits.ok ? 'Blocked by a spending limit' : data.finetune && data.finetune.cost === null ? 'Submit (cost unknown)' : `Submit (about ${usd(e.cost.expected)})`, { id: 'submit', disabled: !data.limits.ok, onClick: () => void confirm(true) }),
       button('Cancel', { id: 'cancel', appearance: 'secondary', onClick: () => void confirm(false) }),
     );
+  }
+
+  if (data.finetune) {
+    const f = data.finetune;
+    const grouped = (n: number) => n.toLocaleString('en-US');
+    const approx = f.tokensExact ? '' : '~';
+    root.replaceChildren(
+      el('header', {},
+        el('h1', { text: f.cost === null ? 'Estimated cost: unknown' : `Estimated cost: ${usd(f.cost)}` }),
+        el('p', { className: 'lead', text: `${approx}${grouped(f.billedTokens)} billed tokens × ${f.pricePerMillion === null ? 'no published price' : `$${f.pricePerMillion} per 1M tokens`} for a ${f.rateKey} fine-tune of ${f.model}.` }),
+        tag(f.tokensExact ? `Tokens counted with the ${f.tokenMethod}` : `Token count is an estimate (${f.tokenMethod})`, f.tokensExact ? 'ok' : 'warn'),
+      ),
+      section('Estimate', facts([
+        ...f.files.map((x): [string, string] => [x.role === 'training' ? 'Training file' : 'Validation file', `${x.name}: ${grouped(x.examples)} examples, ${approx}${grouped(x.tokens)} tokens${f.tokensExact ? '' : ' (estimate)'}`]),
+        ['Epochs', String(f.epochs)],
+        ['Billed tokens', `${approx}${grouped(f.billedTokens)}${f.tokensExact ? '' : ' (estimate)'}`],
+        ['Price', f.pricePerMillion === null ? `none published for ${f.band ?? 'this model size'} (${f.rateKey}; price table checked ${f.checkedAt})` : `$${f.pricePerMillion} per 1M tokens (${f.band ?? ''}, ${f.rateKey}; prices checked ${f.checkedAt})`],
+        ['Price source', f.source],
+        ['Basis', f.assumptions.join('; ')],
+      ])),
+      spendSection(data),
+      ...(buttons.length ? [el('div', { className: 'actions' }, ...buttons)] : []),
+      feedback,
+    );
+    return;
   }
 
   root.replaceChildren(

@@ -44,6 +44,25 @@ export const CostViewDataSchema = z.object({
   }),
   /** confirm: buttons Submit/Cancel during a submission; info: the estimate only. */
   mode: z.enum(['confirm', 'info']),
+  /** Managed fine-tunes (Together, Fireworks): priced per token, not per hour; the page shows this instead. */
+  finetune: z.object({
+    model: z.string(),
+    /** e.g. "up to 16B" */
+    band: z.string().optional(),
+    /** sft-lora | sft-full | dpo-lora | dpo-full */
+    rateKey: z.string(),
+    epochs: z.number().int().positive(),
+    files: z.array(z.object({ role: z.enum(['training', 'validation']), name: z.string(), examples: z.number().int().nonnegative(), tokens: z.number().int().nonnegative() })),
+    tokensExact: z.boolean(),
+    tokenMethod: z.string(),
+    billedTokens: z.number().nonnegative(),
+    /** USD per 1M tokens; null = no published price found (the cost is unknown, never $0). */
+    pricePerMillion: z.number().nonnegative().nullable(),
+    cost: z.number().nonnegative().nullable(),
+    checkedAt: z.string(),
+    source: z.string(),
+    assumptions: z.array(z.string()),
+  }).optional(),
 });
 export type CostViewData = z.infer<typeof CostViewDataSchema>;
 

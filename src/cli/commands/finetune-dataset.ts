@@ -6,7 +6,11 @@ import { modelInfo } from '../../core/finetune/models';
 import { tokenCounterFor } from '../../core/finetune/tokenizers';
 import { countDatasetTokens, type DatasetTokens } from '../../core/finetune/tokens';
 import { validateDataset } from '../../core/finetune/validate';
+import { checkSpendingLimits, usd } from '../../core/cost/limits';
+import { loadCliSettings, userPricing } from '../../core/submit/settings';
+import { cliContext } from '../context';
 import { UsageError, type CliIO } from '../io';
+import type { ScopedIO } from '../scope';
 
 /** `.jsonl` datasets go to the fine-tune dataset checks; everything else stays a training/dataloader config. */
 export const isJsonlDataset = (file: string | undefined): boolean => !!file && /\.jsonl$/i.test(file);
@@ -71,7 +75,7 @@ export async function runValidateJsonl(argv: string[], io: CliIO): Promise<numbe
  * `cloudtrain estimate --dataset data/train.jsonl --provider together|fireworks --model …` — tokens and
  * the fine-tuning cost from the dated price table, with the assumptions behind the figure.
  */
-export async function runEstimateFinetune(argv: string[], io: CliIO): Promise<number> {
+export async function runEstimateFinetune(argv: string[], io: ScopedIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -94,8 +98,11 @@ export async function runEstimateFinetune(argv: string[], io: CliIO): Promise<nu
     provider: values.provider, model: values.model, method: (values.method ?? 'sft') as 'sft' | 'dpo', lora: !values.full,
     trainingTokens: train.tokens, tokensEstimated: !train.exact, epochs, validationTokens: val?.tokens ?? 0, evaluations: evals,
   });
+  // The same check submit makes (exit 0 here: submit is what refuses). An unknown price adds nothing.
+  const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace: io.cwd, env: io.env });
+  const limits = checkSpendingLimits(settings.limits, await cliContext(io).history.list(), values.provider, cost.cost ?? 0, undefined, userPricing(settings));
   if (values.json) {
-    io.stdout.write(`${JSON.stringify({ tokens: { training: train.tokens, validation: val?.tokens ?? 0, exact: train.exact, method: train.method, examples: train.examples }, cost }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ tokens: { training: train.tokens, validation: val?.tokens ?? 0, exact: train.exact, method: train.method, examples: train.examples }, cost, limits: { ok: limits.ok, violations: limits.violations, message: limits.message } }, null, 2)}\n`);
     return 0;
   }
   io.stdout.write([
@@ -107,6 +114,8 @@ export async function runEstimateFinetune(argv: string[], io: CliIO): Promise<nu
       : `Cost: $${cost.cost.toFixed(2)} at $${cost.pricePerMillion}/1M tokens (${cost.band}, ${cost.rateKey})`,
     `Prices checked ${cost.checkedAt}: ${cost.source}`,
     ...cost.assumptions.map((a) => `  · ${a}`),
+    `Spent: ${usd(limits.totals.day)} today, ${usd(limits.totals.month)} this month`,
+    limits.ok ? (cost.cost === null ? 'Spending limits: the unknown cost cannot be counted against them.' : 'Within every spending limit.') : `Would be refused:\n${limits.message}`,
   ].join('\n') + '\n');
   return 0;
 }

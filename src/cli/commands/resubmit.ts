@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadCliSettings, workspaceOf } from '../../core/submit/settings';
-import { resubmitInput } from '../../providers/resubmit';
+import { resubmitFinetuneInput, resubmitInput } from '../../providers/resubmit';
+import { runFinetuneSubmission } from './submit-finetune';
 import { cliContext } from '../context';
 import { ExitCode, UsageError } from '../io';
 import { scoped } from '../scope';
@@ -15,6 +16,8 @@ A failed or cancelled SSH or Slurm job resumes instead: SSH runs in the same job
 and the template continues from the latest checkpoint (SimpleTuner: resume_from_checkpoint=latest);
 Slurm writes into the old job's output folder, with {resume} in the command filled in
 (" --resume_from_checkpoint=latest") and CLOUD_TRAINING_RESUME=latest set.
+A failed or cancelled Together fine-tune continues from its latest checkpoint (from_checkpoint); a
+succeeded Fireworks fine-tune is continued from its LoRA (warmStartFrom).
 
   -y, --yes      allow the upload without asking
   -f, --follow   stream the log until the job ends; exit 0 only if it succeeded
@@ -40,6 +43,11 @@ export const runResubmit = scoped(async (argv, io) => {
   if (values.snapshot && values['no-snapshot']) throw new UsageError('--snapshot and --no-snapshot contradict each other (give one, e.g. --snapshot)');
   const ctx = cliContext(io);
   const old = await ctx.history.resolve(positionals[0]!);
+  if (old.provider === 'together' || old.provider === 'fireworks') {
+    const { resumes, from, ...ft } = resubmitFinetuneInput(old);
+    if (!values.json) io.stderr.write(resumes ? `Continuing ${old.name} (${old.id}) from ${from}\n` : `Submitting ${old.name} (${old.id}) again\n`);
+    return runFinetuneSubmission(ft, { values, io, over: {}, command: 'resubmit' });
+  }
   const { resumes, ...input } = resubmitInput(old);
   const workspace = old.workspace ?? workspaceOf(input.trainingConfigPath ?? input.dataloaderConfigPath, io.cwd);
   const { settings } = await loadCliSettings({ dataHome: io.dataHome, workspace, env: io.env });

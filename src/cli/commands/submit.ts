@@ -27,6 +27,8 @@ import { RESULTS_HELP, RESULTS_OPTIONS, RESULTS_USAGE, parseResultsFlags } from 
 import { SLURM_HELP, SLURM_OPTIONS, SLURM_USAGE, parseLauncherFlag, parseSlurmFlags } from '../slurm-flags';
 import { REPLICATE_HELP, REPLICATE_OPTIONS, REPLICATE_USAGE, dataSecretLookup, parseReplicateFlags } from '../replicate-flags';
 import { recordJobSnapshot } from '../../core/snapshots/record';
+import { finetuneProviderIn } from '../finetune-flags';
+import { submitFinetuneIn } from './submit-finetune';
 import type { Job } from '../../core/jobs/schema';
 import type { Prompter } from '../../core/providers/types';
 
@@ -38,8 +40,9 @@ const HELP = `${USAGE}
 Packages the datasets (providers that upload), asks for upload consent, estimates the cost, checks the
 spending limits, starts the job and prints its id.
 
-  -p, --provider P       local | replicate | ssh | slurm; lambda | digitalocean | runpod rent a GPU machine
-                         for the job (see cloudtrain submit --provider lambda --help)
+  -p, --provider P       local | replicate | ssh | slurm; together | fireworks for LLM fine-tunes from a
+                         JSONL dataset (see cloudtrain submit --provider together --help); lambda |
+                         digitalocean | runpod rent a GPU machine for the job (see --provider lambda --help)
       --hardware H       provider hardware (Replicate profile, SSH host, Slurm <host>[/<partition>])
   -c, --config FILE      training config (config/config.json, .toml, .env) or dataloader config;
                          give it several times to submit a batch to one target, queued in that order
@@ -91,7 +94,9 @@ export async function runSubmit(argv: string[], io: CliIO): Promise<number> {
 
 /** For tests: the same command with another provider registry (a paid test provider). */
 export function submitCommand(argv: string[], io: CliIO, over: SubmitOver = {}): Promise<number> {
-  return inScope(io, (scoped) => submitIn(argv, scoped, over));
+  // Managed LLM fine-tunes (a JSONL dataset, no training config) have their own flags and pipeline.
+  const finetune = finetuneProviderIn(argv);
+  return inScope(io, (scoped) => (finetune ? submitFinetuneIn(argv, scoped, over, finetune) : submitIn(argv, scoped, over)));
 }
 
 async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise<number> {
@@ -185,7 +190,7 @@ async function submitIn(argv: string[], io: ScopedIO, over: SubmitOver): Promise
 }
 
 type SubmitFlags = { yes?: boolean; follow?: boolean; json?: boolean; snapshot?: boolean; 'no-snapshot'?: boolean };
-type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean }; prompter?: Prompter };
+export type SubmitOver = { providers?: ProviderRegistry; packager?: Packager; stdin?: NodeJS.ReadableStream & { isTTY?: boolean }; prompter?: Prompter };
 
 /** The pipeline run shared by `submit` and `resubmit`: consent and cost on the terminal, snapshot, --follow. */
 export async function runSubmission(input: SubmitInput | SubmitInput[], o: {
@@ -325,7 +330,7 @@ export function parsePositiveInt(v: string | undefined, flag: string): number | 
   return n;
 }
 
-async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: ScopedIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
+export async function askConsentOnTerminal(summary: ConsentSummary, o: { yes: boolean; interactive: boolean; io: ScopedIO; stdin: NodeJS.ReadableStream }): Promise<ConsentAnswer> {
   o.io.stderr.write(`${consentSummaryText(summary)}\n`);
   if (o.yes) {
     o.io.stderr.write('Upload allowed by --yes.\n');

@@ -13,7 +13,11 @@ export const ConsentSummarySchema = z.object({
   destination: z.string(),
   /** What happens to the data afterwards. */
   afterwards: z.string(),
-  datasets: z.array(z.object({ id: z.string(), root: z.string(), files: z.number().int().nonnegative(), bytes: z.number().nonnegative() })),
+  datasets: z.array(z.object({
+    id: z.string(), root: z.string(), files: z.number().int().nonnegative(), bytes: z.number().nonnegative(),
+    /** Fine-tune JSONL files: their line count (one record per line), shown beside the size. */
+    lines: z.number().int().nonnegative().optional(),
+  })),
   excluded: z.array(z.object({ dataset: z.string(), relPath: z.string(), reason: z.string() })),
   totalFiles: z.number().int().nonnegative(),
   totalBytes: z.number().nonnegative(),
@@ -31,7 +35,7 @@ export type ConsentSummary = z.infer<typeof ConsentSummarySchema>;
 export function consentSummaryText(s: ConsentSummary): string {
   const lines = [
     `Data to upload to ${s.providerName}:`,
-    ...s.datasets.map((d) => `  • ${d.id}: ${d.files} files, ${formatBytes(d.bytes)} (${d.root})`),
+    ...s.datasets.map((d) => `  • ${d.id}: ${d.lines !== undefined ? `${d.lines.toLocaleString('en-US')} lines` : `${d.files} files`}, ${formatBytes(d.bytes)} (${d.root})`),
     `  total ${s.totalFiles} files, ${formatBytes(s.totalBytes)}${s.uploadBytes !== undefined ? `, upload ${formatBytes(s.uploadBytes)}` : ''}${s.reused ? ' (already uploaded once; not sent again)' : ''}`,
   ];
   if (s.excluded.length) {

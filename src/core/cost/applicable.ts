@@ -4,7 +4,7 @@ import type { SpendTotals } from './spending';
 
 export interface ApplicableLimit { label: string; limit: number; spent: number }
 
-const NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH hosts', slurm: 'Slurm' };
+const NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH hosts', slurm: 'Slurm', together: 'Together AI', fireworks: 'Fireworks' };
 
 /** The limits that apply to a submission to `provider`, with what is spent against each (for the cost view). */
 export function applicableLimits(limits: SpendingLimits, totals: SpendTotals, provider: ProviderId): ApplicableLimit[] {

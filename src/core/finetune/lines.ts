@@ -82,3 +82,33 @@ export async function scanLines(file: string, onLine: LineHandler, opts: LineRea
   }
   return { lines: lineNo, bytes: bytesRead };
 }
+
+/**
+ * The same contract as `scanLines` over text already in memory (an open editor's unsaved document):
+ * lines split on `\n` with a trailing `\r` dropped, and a yield to the event loop every `yieldEvery`
+ * characters so a large buffer does not hold the extension host. `bytes` counts UTF-16 units.
+ */
+export async function scanText(text: string, onLine: LineHandler, opts: LineReadOptions & { yieldEvery?: number } = {}): Promise<{ lines: number; bytes: number }> {
+  const step = opts.yieldEvery ?? opts.chunkSize ?? 1024 * 1024;
+  const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  let lineNo = 0;
+  let start = 0;
+  let nextYield = step;
+  while (start < text.length) {
+    let nl = text.indexOf('\n', start);
+    const last = nl === -1;
+    if (last) nl = text.length;
+    const end = nl > start && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+    if (end - start > maxLine) opts.onOversizedLine?.(++lineNo, end - start);
+    else onLine(text.slice(start, end), ++lineNo, nl - start + (last ? 0 : 1));
+    start = nl + 1;
+    if (start >= nextYield) {
+      nextYield = start + step;
+      opts.onChunk?.(Math.min(start, text.length));
+      await new Promise<void>((r) => setImmediate(r));
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+    }
+  }
+  opts.onChunk?.(text.length);
+  return { lines: lineNo, bytes: text.length };
+}

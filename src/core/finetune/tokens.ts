@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { claimedFormat, isValidRecord } from './fast-check';
-import { scanLines } from './lines';
+import { scanLines, scanText } from './lines';
 import type { DatasetDiagnostic } from './schemas';
 import type { TokenCounter } from './tokenizers';
 import { DEFAULT_MAX_DIAGNOSTICS, type ValidationProgress } from './validate';
@@ -12,6 +12,8 @@ export interface TokenCountOptions {
   contextLength?: number;
   maxDiagnostics?: number;
   chunkSize?: number;
+  /** The text of an open document with unsaved edits, counted instead of the file on disk. */
+  text?: string;
 }
 
 export interface DatasetTokens {
@@ -52,11 +54,12 @@ export function recordTokens(rec: Record<string, unknown>, c: TokenCounter): num
 export async function countDatasetTokens(file: string, counter: TokenCounter, opts: TokenCountOptions = {}): Promise<DatasetTokens> {
   const started = performance.now();
   const max = opts.maxDiagnostics ?? DEFAULT_MAX_DIAGNOSTICS;
-  const totalBytes = (await fs.stat(file)).size;
+  const totalBytes = opts.text !== undefined ? opts.text.length : (await fs.stat(file)).size;
   const diagnostics: DatasetDiagnostic[] = [];
   let omitted = 0, tokens = 0, examples = 0, maxExample = 0, lines = 0, lastProgress = 0;
   let fileFormat: string | undefined;
-  await scanLines(file, (raw, line) => {
+  const scan = (h: Parameters<typeof scanLines>[1], o: Parameters<typeof scanLines>[2]) => (opts.text !== undefined ? scanText(opts.text, h, o) : scanLines(file, h, o));
+  await scan((raw, line) => {
     lines = line;
     const t = line === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
     let rec: unknown;

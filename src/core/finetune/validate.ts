@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { explainRecord } from './explain';
 import { jsonErrorIndex } from './json-error';
 import { claimedFormat, isValidRecord } from './fast-check';
-import { DEFAULT_MAX_LINE_BYTES, scanLines } from './lines';
+import { DEFAULT_MAX_LINE_BYTES, scanLines, scanText } from './lines';
 import type { DatasetDiagnostic, DatasetFormat } from './schemas';
 
 export interface ValidationProgress {
@@ -20,6 +20,11 @@ export interface ValidateOptions {
   chunkSize?: number;
   /** Longest line read into memory; longer ones are reported, not parsed (default 64 MiB). */
   maxLineBytes?: number;
+  /**
+   * The file's text when it is open with unsaved edits: validated instead of the file on disk (the
+   * editor already holds it in memory). Absent: the file is streamed from disk.
+   */
+  text?: string;
 }
 
 export interface DatasetValidation {
@@ -59,7 +64,7 @@ export function jsonErrorColumn(message: string, text: string): number {
  */
 export async function validateDataset(file: string, opts: ValidateOptions = {}): Promise<DatasetValidation> {
   const max = opts.maxDiagnostics ?? DEFAULT_MAX_DIAGNOSTICS;
-  const totalBytes = (await fs.stat(file)).size;
+  const totalBytes = opts.text !== undefined ? opts.text.length : (await fs.stat(file)).size;
   const diagnostics: DatasetDiagnostic[] = [];
   let omitted = 0, errors = 0, warnings = 0, examples = 0;
   let format: DatasetFormat | undefined;
@@ -118,7 +123,8 @@ export async function validateDataset(file: string, opts: ValidateOptions = {}):
   };
 
   let lastProgress = 0;
-  const { bytes } = await scanLines(file, onLine, {
+  const scan = opts.text !== undefined ? (h: typeof onLine, o: Parameters<typeof scanText>[2]) => scanText(opts.text!, h, o) : (h: typeof onLine, o: Parameters<typeof scanLines>[2]) => scanLines(file, h, o);
+  const { bytes } = await scan(onLine, {
     signal: opts.signal,
     chunkSize: opts.chunkSize,
     maxLineBytes: opts.maxLineBytes,

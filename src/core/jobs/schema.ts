@@ -1,7 +1,7 @@
 import * as z from 'zod';
 
 /** Providers we ship. Each lives in src/providers/<id>/ and implements TrainingProvider. */
-export const ProviderIdSchema = z.enum(['local', 'replicate', 'ssh', 'slurm']);
+export const ProviderIdSchema = z.enum(['local', 'replicate', 'ssh', 'slurm', 'together', 'fireworks']);
 export type ProviderId = z.infer<typeof ProviderIdSchema>;
 
 /**
@@ -56,7 +56,8 @@ export const ConsentRecordSchema = z.object({
 export type ConsentRecord = z.infer<typeof ConsentRecordSchema>;
 
 export const OutputSchema = z.object({
-  kind: z.enum(['file', 'directory', 'url', 'huggingface', 's3']),
+  /** `model`: a model name held by the provider (a managed fine-tune's output), not a downloadable URI. */
+  kind: z.enum(['file', 'directory', 'url', 'huggingface', 's3', 'model']),
   uri: z.string(),
   label: z.string().optional(),
   bytes: z.number().optional(),

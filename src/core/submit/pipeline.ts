@@ -34,6 +34,13 @@ export interface SubmitInput {
   options?: Record<string, unknown>;
   /** This machine's queue (local, SSH targets): priority, `after` (start once that job succeeded), capacity override. */
   queue?: QueueRequest;
+  /**
+   * Submissions that send files as they are, with an estimate not made from hours (managed fine-tunes:
+   * the JSONL files, priced per token): what consent lists and what the cost step shows, computed by
+   * the caller (core/finetune/plan.ts). No package is built; limits, confirmation, the history entry
+   * and the provider call are the same as for every other submission.
+   */
+  prepared?: { consent: ConsentSummary; estimate: CostEstimate };
 }
 
 export interface SubmitDeps {
@@ -136,7 +143,9 @@ export async function submitBatch(inputs: readonly SubmitInput[], deps: SubmitDe
 
       enter('package');
       const p: Prepared = { input, provider, cfg, dataloader };
-      if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
+      if (input.prepared) {
+        // Nothing to package: the files go as they are (listed in input.prepared.consent).
+      } else if (uploads && provider.foldersToSync && deps.packager?.summarizeFolders) {
         // Folder-syncing providers send the datasets as they are: list them, build no zip.
         const folders = await provider.foldersToSync({ ...requestBase(input, dataloader) }, input.workspace);
         p.synced = await deps.packager.summarizeFolders({ folders, signal, onProgress: (m, f) => deps.onStep?.('package', m, f) });
@@ -164,7 +173,7 @@ export async function submitBatch(inputs: readonly SubmitInput[], deps: SubmitDe
 
     enter('consent');
     const first = prepared[0]!;
-    const summaries = prepared.map((p) => consentSummary(p.input, p.provider, p.pkg ?? p.synced, p.plan));
+    const summaries = prepared.map((p) => p.input.prepared?.consent ?? consentSummary(p.input, p.provider, p.pkg ?? p.synced, p.plan));
     const consent = await decideConsent({
       policy: deps.consent.policy,
       uploadsData: first.provider.capabilities.uploadsData,
@@ -181,7 +190,7 @@ export async function submitBatch(inputs: readonly SubmitInput[], deps: SubmitDe
     const hardware = first.input.hardware ?? (await first.provider.listHardware())[0]?.id;
     for (const p of prepared) {
       p.hardware = hardware;
-      p.estimate = estimateCost({
+      p.estimate = p.input.prepared?.estimate ?? estimateCost({
         provider: p.input.provider, hardware, steps: p.input.steps, configSteps: p.cfg.maxTrainSteps, history: jobs, pricing: deps.pricing, now: deps.now?.(),
       });
     }

@@ -85,6 +85,8 @@ export class FireworksApiError extends Error {
     readonly transient = false,
     /** The request may or may not have taken effect (5xx, timeout, dropped connection). */
     readonly unknownOutcome = false,
+    /** From a 429's Retry-After. */
+    public retryAfterMs?: number,
   ) { super(message); }
 }
 
@@ -152,7 +154,18 @@ export class FireworksApi {
       }
     }
     const limit = this.opts.directUploadLimit ?? DIRECT_UPLOAD_LIMIT;
-    const upload = () => size < limit ? this.uploadDirect(id, file, size, o) : this.uploadSigned(id, file, size, o);
+    const uploadOnce = () => size < limit ? this.uploadDirect(id, file, size, o) : this.uploadSigned(id, file, size, o);
+    // A 429 stored nothing: wait for its Retry-After and send again (a few times).
+    const upload = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await uploadOnce();
+        } catch (e) {
+          if (!(e instanceof FireworksApiError) || e.status !== 429 || attempt >= 3 || o.signal?.aborted) throw e;
+          await sleep(Math.min(e.retryAfterMs ?? 1000, this.opts.maxRetryAfterMs ?? 120_000), o.signal);
+        }
+      }
+    };
     try {
       await upload();
     } catch (e) {
@@ -191,7 +204,11 @@ export class FireworksApi {
       throw new FireworksApiError(this.clean(`${what}: the connection to Fireworks failed before an answer came (${describeNetworkError(e)})`, secretUrl), undefined, true, true);
     }
     const text = await res.text();
-    if (!res.ok) throw this.httpError(what, res.status, text, res.headers.get('retry-after'), secretUrl);
+    if (!res.ok) {
+      const err = this.httpError(what, res.status, text, res.headers.get('retry-after'), secretUrl);
+      err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      throw err;
+    }
   }
 
   // ------------------------------------------------------------------ supervised fine-tuning jobs
@@ -245,6 +262,25 @@ export class FireworksApi {
       if (!token) break;
     }
     return out;
+  }
+
+  /**
+   * Stop a running job and keep it readable (state JOB_STATE_CANCELLED). The REST path `:cancel` is the
+   * AIP custom method behind `firectl supervised-fine-tuning-job cancel`
+   * (https://docs.fireworks.ai/tools-sdks/firectl/commands/supervised-fine-tuning-job-cancel); the
+   * REST reference does not list it, so a 404 for a job that exists falls back to deleting it.
+   */
+  async cancelSftJob(jobId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.send(`Cancel fine-tuning job ${jobId}`, { method: 'POST', path: `${this.account}/supervisedFineTuningJobs/${jobId}:cancel`, body: {}, signal, idempotent: true });
+    } catch (e) {
+      if (!(e instanceof FireworksApiError && e.status === 404)) throw e;
+      const exists = await this.getSftJob(jobId, signal).then(() => true, (g: unknown) => {
+        if (g instanceof FireworksApiError && g.status === 404) return false;
+        throw g;
+      });
+      if (exists) await this.deleteSftJob(jobId, signal);
+    }
   }
 
   /** Delete (and so stop) a job; one already gone is not an error. */

@@ -90,6 +90,8 @@ export interface CreateFineTune {
   n_epochs?: number;
   learning_rate?: number;
   n_checkpoints?: number;
+  /** Evaluations on the validation file during training (https://docs.together.ai/reference/post-fine-tunes). */
+  n_evals?: number;
   batch_size?: number | 'max';
   from_checkpoint?: string;
   training_type?: { type: 'Lora'; lora_r: number; lora_alpha: number; lora_dropout?: number } | { type: 'Full' };
@@ -175,7 +177,19 @@ export class TogetherApi {
     return files.find((f) => f.filename === name && f.bytes === bytes && f.purpose === 'fine-tune' && f.processing_status !== 'FAILED' && f.processing_status !== 'INVALID_FORMAT');
   }
 
+  /** A 429 stored nothing: wait for its Retry-After and send again (a few times). */
   private async sendFile(file: string, name: string, size: number, o: UploadOptions): Promise<TogetherFile> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.sendFileOnce(file, name, size, o);
+      } catch (e) {
+        if (!(e instanceof TogetherApiError) || e.status !== 429 || attempt >= 3 || o.signal?.aborted) throw e;
+        await sleep(Math.min(e.retryAfterMs ?? 1000, this.opts.maxRetryAfterMs ?? 120_000), o.signal);
+      }
+    }
+  }
+
+  private async sendFileOnce(file: string, name: string, size: number, o: UploadOptions): Promise<TogetherFile> {
     const body = multipartBody({ purpose: 'fine-tune', file_name: name, file_type: 'jsonl' }, { field: 'file', filename: name, path: file, size, contentType: 'application/jsonl' });
     let res: Response;
     try {
@@ -188,7 +202,11 @@ export class TogetherApi {
       throw new TogetherApiError(this.clean(`Upload to Together: the connection failed before an answer came (${describeNetworkError(e)})`), undefined, true, true);
     }
     const text = await res.text();
-    if (!res.ok) throw this.httpError('Upload to Together', res.status, text);
+    if (!res.ok) {
+      const err = this.httpError('Upload to Together', res.status, text);
+      err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      throw err;
+    }
     const f = FileSchema.parse(JSON.parse(text));
     if (f.validation_report && !f.validation_report.valid) {
       // A refused file is of no use on Together; do not leave the user's data there.

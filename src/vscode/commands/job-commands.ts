@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { jobWebUrl } from '../../core/finetune/web-url';
 import { promises as fs } from 'node:fs';
 import { describeDestination, needsDelivery, redeliverJob, resultsDestinationOf } from '../../core/destinations/job-delivery';
 import { cancelJob } from '../../core/jobs/cancel';
@@ -138,8 +139,9 @@ export function registerJobCommands({ services, model, monitor, logs }: JobComma
   });
 
   register('cloudTraining.openInProvider', async (arg: JobArg) => {
-    const job = await resolveJob(arg, 'Open which job on its provider?', (j) => typeof j.metadata.webUrl === 'string');
-    if (job && typeof job.metadata.webUrl === 'string') await vscode.env.openExternal(vscode.Uri.parse(job.metadata.webUrl));
+    const job = await resolveJob(arg, 'Open which job on its provider?', (j) => jobWebUrl(j) !== undefined);
+    const url = job && jobWebUrl(job);
+    if (url) await vscode.env.openExternal(vscode.Uri.parse(url));
   });
 
   register('cloudTraining.deleteJob', async (arg: JobArg) => {

@@ -47,6 +47,8 @@ export function registerSubmit(services: ExtensionServices): void {
 
   // From the explorer with several configs selected, VS Code passes (clicked uri, every selected uri).
   register('cloudTraining.submit', async (arg?: SubmitArg, selected?: unknown) => {
+    // Managed fine-tunes (a .jsonl dataset, or resubmitting a Together/Fireworks job) have their own questions.
+    if (await isFinetuneArg(services, arg)) return vscode.commands.executeCommand('cloudTraining.finetune', arg);
     try {
       const uris = Array.isArray(selected) ? selected.filter((u): u is vscode.Uri => u instanceof vscode.Uri) : [];
       const input = await gatherInput(services, uris.length > 1 ? uris[0] : arg);
@@ -106,6 +108,18 @@ export function registerSubmit(services: ExtensionServices): void {
   });
 
   log.info(`Submit, estimate and job details ready (packages in ${layout.cacheDir})`);
+}
+
+const FINETUNE_PROVIDERS: readonly string[] = ['together', 'fireworks'];
+
+async function isFinetuneArg(services: ExtensionServices, arg: SubmitArg): Promise<boolean> {
+  if (arg instanceof vscode.Uri) return /\.jsonl$/i.test(arg.fsPath);
+  if (typeof arg === 'string') return /\.jsonl$/i.test(arg);
+  if (arg?.resubmitOf) {
+    const old = await services.history.get(arg.resubmitOf).catch(() => undefined);
+    return !!old && FINETUNE_PROVIDERS.includes(old.provider);
+  }
+  return false;
 }
 
 /** Ask for whatever the argument does not say: config, provider, hardware, (local) command. */
@@ -238,7 +252,7 @@ async function batchInput(first: SubmitInput, file: string): Promise<SubmitInput
  * The pipeline with the editor's UI: progress notification (cancellable), consent and cost webviews.
  * Several inputs are one batch: consent and cost asked once, the total checked against the limits.
  */
-export async function runSubmission(services: ExtensionServices, inputs: SubmitInput[]): Promise<Job[] | undefined> {
+export async function runSubmission(services: ExtensionServices, inputs: SubmitInput[], finetune?: CostViewData['finetune'], adjust: (d: CostViewData) => CostViewData = (d) => d): Promise<Job[] | undefined> {
   const input = inputs[0]!;
   const settings = readSubmitSettings(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
   const excludes = extraExcludes(input.workspace ? vscode.Uri.file(input.workspace) : undefined);
@@ -267,9 +281,9 @@ export async function runSubmission(services: ExtensionServices, inputs: SubmitI
         pricing: userPricing(settings),
         prompter: vscodePrompter,
         confirmCost: (estimate, check, signal) => {
-          // Free jobs need no cost confirmation.
-          if (estimate.cost.high === 0) return Promise.resolve(true);
-          return confirmCostInPanel(services, costViewData(estimate, check, settings.limits, input.provider, 'confirm'), signal);
+          // Free jobs need no cost confirmation; a fine-tune always shows its tokens and price (even an unknown one).
+          if (estimate.cost.high === 0 && !finetune) return Promise.resolve(true);
+          return confirmCostInPanel(services, adjust({ ...costViewData(estimate, check, settings.limits, input.provider, 'confirm'), ...(finetune ? { finetune } : {}) }), signal);
         },
         onStep: (step, message, fraction) => {
           const increment = fraction !== undefined ? Math.max(0, (fraction - lastFraction) * 100) : undefined;

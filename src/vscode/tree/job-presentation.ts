@@ -4,9 +4,10 @@ import { isActive } from '../../core/jobs/schema';
 import { elapsedSeconds, formatDuration, progressText, usd } from '../../core/format';
 import { describeGpus, gpuUnavailableReason, isGpuIdle, summaryOf } from '../../core/gpu/samples';
 import { isLocallyQueued } from '../../core/queue/schema';
+import { jobWebUrl } from '../../core/finetune/web-url';
 
-const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment' };
-const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster' };
+const PROVIDER_ICONS: Record<ProviderId, string> = { local: 'vm', replicate: 'cloud', ssh: 'remote', slurm: 'server-environment', together: 'sparkle', fireworks: 'flame' };
+const PROVIDER_NAMES: Record<ProviderId, string> = { local: 'This machine', replicate: 'Replicate', ssh: 'SSH host', slurm: 'Slurm cluster', together: 'Together AI', fireworks: 'Fireworks' };
 const STATUS_COLORS: Partial<Record<Job['status'], string>> = {
   running: 'charts.blue', starting: 'charts.blue', uploading: 'charts.blue', queued: 'charts.yellow',
   succeeded: 'testing.iconPassed', failed: 'testing.iconFailed', cancelled: 'disabledForeground',
@@ -31,7 +32,7 @@ export function jobDescription(job: Job, now = Date.now()): string {
 export function jobContextValue(job: Job): string {
   const flags = ['job', `status-${job.status}`, `provider-${job.provider}`, isActive(job.status) ? 'active' : 'finished'];
   if (job.outputs.length) flags.push('hasOutputs');
-  if (typeof job.metadata.webUrl === 'string') flags.push('hasWebUrl');
+  if (jobWebUrl(job)) flags.push('hasWebUrl');
   if (job.snapshotRef) flags.push('hasSnapshot');
   if (canDeliverResults(job)) flags.push('canDeliver');
   // Waiting in this machine's queue: Move to Top (Cancel is the active jobs' Cancel).

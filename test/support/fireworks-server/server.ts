@@ -116,6 +116,18 @@ export class FakeFireworks extends FaultInjectingServer {
     }
     if (method === 'POST' && rest === '/supervisedFineTuningJobs') return this.createJob(url.searchParams.get('supervisedFineTuningJobId'), await readJson(req));
     if (method === 'GET' && rest === '/supervisedFineTuningJobs') return this.listJobs(url);
+    if ((m = /^\/supervisedFineTuningJobs\/([^/:]+):cancel$/.exec(rest)) && method === 'POST') {
+      // `firectl supervised-fine-tuning-job cancel` ("Cancels a running supervised fine-tuning job",
+      // https://docs.fireworks.ai/tools-sdks/firectl/commands/supervised-fine-tuning-job-cancel); the REST
+      // path is its AIP custom-method form. The job stays readable, in JOB_STATE_CANCELLED.
+      await readJson(req);
+      const j = this.jobs.get(m[1]!);
+      if (!j) return { status: 404, error: `supervised fine-tuning job "${m[1]}" not found` };
+      if (!['JOB_STATE_COMPLETED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(j.state)) {
+        j.state = 'JOB_STATE_CANCELLED'; j.updateTime = new Date().toISOString(); j.completedTime = j.updateTime;
+      }
+      return { status: 200, body: {} };
+    }
     if ((m = /^\/supervisedFineTuningJobs\/([^/:]+)$/.exec(rest))) {
       const j = this.jobs.get(m[1]!);
       if (!j) return { status: 404, error: `supervised fine-tuning job "${m[1]}" not found` };

@@ -37,6 +37,46 @@ export class MarkdownString {
   constructor(value?: string, readonly supportThemeIcons?: boolean) { this.value = value ?? ''; }
   appendMarkdown(s: string) { this.value += s; return this; }
 }
+// ---- editor pieces the fine-tune dataset features use (diagnostics, CodeLens, documents) -------------
+export class EventEmitter<T> extends Emitter<T> { dispose() {} }
+export class Position { constructor(readonly line: number, readonly character: number) {} }
+export class Range {
+  readonly start: Position; readonly end: Position;
+  constructor(a: number | Position, b: number | Position, c?: number, d?: number) {
+    this.start = typeof a === 'number' ? new Position(a, b as number) : a;
+    this.end = typeof a === 'number' ? new Position(c!, d!) : b as Position;
+  }
+}
+export const DiagnosticSeverity = { Error: 0, Warning: 1, Information: 2, Hint: 3 } as const;
+export class Diagnostic {
+  source?: string; code?: string | number;
+  constructor(readonly range: Range, readonly message: string, readonly severity: number) {}
+}
+export class CodeLens { constructor(readonly range: Range, readonly command?: { title: string; command: string; arguments?: unknown[]; tooltip?: string }) {} }
+export const ConfigurationTarget = { Global: 1, Workspace: 2, WorkspaceFolder: 3 } as const;
+
+/** An open document as the fine-tune features read it. */
+export class FakeDocument {
+  isDirty = false;
+  constructor(readonly uri: Uri, public text: string, public version = 1) {}
+  get lineCount() { return this.text.split('\n').length; }
+  getText(range?: Range) { return range ? this.text.slice(this.offsetAt(range.start), this.offsetAt(range.end)) : this.text; }
+  lineAt(n: number) {
+    const text = this.text.split('\n')[n]!.replace(/\r$/, '');
+    return { text, range: new Range(n, 0, n, text.length) };
+  }
+  offsetAt(p: Position) {
+    const lines = this.text.split('\n');
+    let o = 0;
+    for (let i = 0; i < p.line && i < lines.length; i++) o += lines[i]!.length + 1;
+    return Math.min(o + p.character, this.text.length);
+  }
+  positionAt(offset: number) {
+    const before = this.text.slice(0, offset).split('\n');
+    return new Position(before.length - 1, before[before.length - 1]!.length);
+  }
+}
+
 export const ViewColumn = { Active: -1, One: 1, Beside: -2 } as const;
 export const ProgressLocation = { Notification: 15, Window: 10 } as const;
 
@@ -106,6 +146,9 @@ export const shim = {
   executed: [] as { id: string; args: unknown[] }[],
   messages: [] as { level: 'info' | 'warn' | 'error'; text: string; detail?: string }[],
   config: {} as Record<string, unknown>,
+  diagnostics: new Map<string, Diagnostic[]>(),
+  codeLensProviders: [] as { provideCodeLenses(d: FakeDocument): CodeLens[]; onDidChangeCodeLenses?: (l: () => void) => unknown }[],
+  documents: [] as FakeDocument[],
   serializers: new Map<string, { deserializeWebviewPanel(p: FakePanel, state: unknown): Promise<void> }>(),
   /** Which quick pick item to choose (by label), or undefined to cancel. */
   pick: (items: QuickPickItem[], _placeHolder?: string): QuickPickItem | undefined => items[0],
@@ -117,6 +160,7 @@ export const shim = {
   reset() {
     for (const p of this.panels) p.dispose();
     this.pages = []; this.panels = []; this.commands.clear(); this.executed = []; this.messages = []; this.config = {};
+    this.diagnostics.clear(); this.codeLensProviders = []; this.documents = [];
     this.serializers.clear();
     this.pick = (items) => items[0];
     this.inputBox = () => undefined;
@@ -150,6 +194,7 @@ export const window = {
     return shim.pick(await items, opts?.placeHolder) as T | undefined;
   },
   async showInputBox() { return shim.inputBox(); },
+  async showTextDocument(u: Uri) { shim.executed.push({ id: 'showTextDocument', args: [u.fsPath] }); },
   showInformationMessage: message('info'),
   showWarningMessage: message('warn'),
   showErrorMessage: message('error'),
@@ -161,12 +206,41 @@ export const window = {
   },
 };
 
+export const documentEvents = {
+  open: new Emitter<FakeDocument>(),
+  change: new Emitter<{ document: FakeDocument; contentChanges: unknown[] }>(),
+  save: new Emitter<FakeDocument>(),
+  close: new Emitter<FakeDocument>(),
+};
+
+export const languages = {
+  createDiagnosticCollection(_name: string) {
+    return {
+      set: (u: Uri, d: Diagnostic[]) => { shim.diagnostics.set(u.fsPath, d); },
+      delete: (u: Uri) => { shim.diagnostics.delete(u.fsPath); },
+      get: (u: Uri) => shim.diagnostics.get(u.fsPath),
+      [Symbol.iterator]: function* () { for (const k of shim.diagnostics.keys()) yield [Uri.file(k), shim.diagnostics.get(k)]; },
+      dispose: () => {},
+    };
+  },
+  registerCodeLensProvider(_sel: unknown, p: (typeof shim.codeLensProviders)[number]) {
+    shim.codeLensProviders.push(p);
+    return { dispose: () => { shim.codeLensProviders = shim.codeLensProviders.filter((x) => x !== p); } };
+  },
+};
+
 export const workspace = {
+  get textDocuments() { return shim.documents; },
+  onDidOpenTextDocument: documentEvents.open.event,
+  onDidChangeTextDocument: documentEvents.change.event,
+  onDidSaveTextDocument: documentEvents.save.event,
+  onDidCloseTextDocument: documentEvents.close.event,
   getConfiguration(section: string) {
     const full = (k: string) => `${section}.${k}`;
     return {
       get: <T>(k: string, d?: T) => (full(k) in shim.config ? shim.config[full(k)] as T : d),
       inspect: (k: string) => ({ globalValue: shim.config[full(k)] }),
+      update: async (k: string, v: unknown) => { shim.config[full(k)] = v; },
     };
   },
   onDidChangeConfiguration: configChange.event,
