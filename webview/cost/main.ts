@@ -44,6 +44,7 @@ startPage('cost', (data, client) => {
         ['Price', f.pricePerMillion === null ? `none published for ${f.band ?? 'this model size'} (${f.rateKey}; price table checked ${f.checkedAt})` : `$${f.pricePerMillion} per 1M tokens (${f.band ?? ''}, ${f.rateKey}; prices checked ${f.checkedAt})`],
         ['Price source', f.source],
         ['Basis', f.assumptions.join('; ')],
+        ['Price check', f.priceCheck],
       ])),
       spendSection(data),
       ...(buttons.length ? [el('div', { className: 'actions' }, ...buttons)] : []),

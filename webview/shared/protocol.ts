@@ -62,6 +62,8 @@ export const CostViewDataSchema = z.object({
     checkedAt: z.string(),
     source: z.string(),
     assumptions: z.array(z.string()),
+    /** How an unknown price is still checked against the limits (a provider that prices after the upload). */
+    priceCheck: z.string().optional(),
   }).optional(),
 });
 export type CostViewData = z.infer<typeof CostViewDataSchema>;

@@ -66,6 +66,45 @@ export function checkSpendingLimits(limits: SpendingLimits, jobs: readonly Job[]
   return { ok: violations.length === 0, violations, totals, message: violations.map(describeViolation).join('\n') };
 }
 
+/**
+ * How much a job on `provider` may still cost before it passes a limit: the smallest headroom of the
+ * limits that apply (never below 0); undefined when no limit applies. For a price learned only after
+ * the upload (Together's estimate-price), checked by the provider before it creates the job.
+ */
+export function limitHeadroom(limits: SpendingLimits, jobs: readonly Job[], provider: ProviderId, now: Date = new Date(), pricing?: UserPricing): number | undefined {
+  const totals = spendingTotals(jobs, now, pricing);
+  const own = limits.perProvider[provider];
+  const spentHere = totals.byProvider[provider] ?? { day: 0, month: 0 };
+  const room = [
+    [limits.daily, totals.day], [limits.monthly, totals.month], [own?.daily, spentHere.day], [own?.monthly, spentHere.month],
+  ].filter((x): x is [number, number] => x[0] !== undefined).map(([limit, spent]) => Math.max(0, round(limit - spent, 4)));
+  return room.length ? Math.min(...room) : undefined;
+}
+
+/**
+ * Thrown by a provider whose own price for the job (known only once its files are uploaded) is above
+ * `SubmitRequest.maxCostUsd`, or who could not give one while limits apply; the submit pipelines turn
+ * it into a SpendingLimitError with the limits' figures. The provider has deleted what it uploaded.
+ */
+export class PriceAboveLimitError extends Error {
+  readonly code = 'PRICE_ABOVE_LIMIT';
+  /** `estimateUsd` undefined: the provider could not price the job (`reason` says why). */
+  constructor(readonly estimateUsd: number | undefined, readonly source: string, readonly reason?: string) {
+    super(estimateUsd === undefined
+      ? `${source} could not price this job (${reason ?? 'no estimate'}), and spending limits apply: nothing was started. Try again, or remove the limits.`
+      : `${source} estimates $${estimateUsd.toFixed(2)} for this job, more than your spending limits leave.`);
+    this.name = 'PriceAboveLimitError';
+  }
+}
+
+/** The pipelines' answer to PriceAboveLimitError: the limits' own figures with the provider's price. */
+export function limitErrorForProviderPrice(e: PriceAboveLimitError, limits: SpendingLimits, jobs: readonly Job[], provider: ProviderId, now?: Date, pricing?: UserPricing): Error {
+  if (e.estimateUsd === undefined) return e;
+  const check = checkSpendingLimits(limits, jobs, provider, e.estimateUsd, now, pricing);
+  if (check.ok) return e;
+  return new SpendingLimitError({ ...check, message: `${e.source} estimates ${usd(e.estimateUsd)} for this job (asked after the upload; the uploaded files were deleted).\n${check.message}` });
+}
+
 export function describeViolation(v: LimitViolation): string {
   const which = `${v.scope === 'overall' ? 'overall' : `${v.scope}`} ${v.period === 'day' ? 'daily' : 'monthly'} limit`;
   const setting = v.scope === 'overall'

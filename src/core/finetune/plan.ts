@@ -138,9 +138,15 @@ export function finetuneConsentSummary(plan: FinetunePlan, workspace?: string): 
 
 const grouped = (n: number) => n.toLocaleString('en-US');
 
+/** Providers that price a job themselves once its files are uploaded (Together's estimate-price). */
+export const PRICES_AFTER_UPLOAD: ReadonlySet<string> = new Set(['together']);
+
 export function costText(c: FinetuneCost): string {
+  const after = PRICES_AFTER_UPLOAD.has(c.provider)
+    ? `; ${FINETUNE_PROVIDER_NAMES[c.provider]}'s own estimate is asked after the upload and must fit your spending limits before the job is created`
+    : '; spending limits cannot count it';
   return c.cost === null
-    ? `Cost: unknown — no published ${c.rateKey} price for ${c.band ?? 'this model size'} on ${FINETUNE_PROVIDER_NAMES[c.provider]} in our table (prices checked ${c.checkedAt}); spending limits cannot count it`
+    ? `Cost: unknown — no published ${c.rateKey} price for ${c.band ?? 'this model size'} on ${FINETUNE_PROVIDER_NAMES[c.provider]} in our table (prices checked ${c.checkedAt})${after}`
     : `Cost: about ${usd(c.cost)} (${grouped(c.billedTokens)} billed tokens at $${c.pricePerMillion}/1M, ${c.band}, ${c.rateKey}; prices checked ${c.checkedAt})`;
 }
 

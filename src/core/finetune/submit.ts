@@ -3,14 +3,15 @@ import path from 'node:path';
 import type { ConsentMemory } from '../consent/memory';
 import { ConsentRefusedError, decideConsent, type ConsentAnswer, type ConsentPolicy } from '../consent/policy';
 import type { ConsentSummary } from '../consent/summary';
-import { checkSpendingLimits, SpendingLimitError, type LimitCheck, type SpendingLimits } from '../cost/limits';
+import { checkSpendingLimits, limitErrorForProviderPrice, limitHeadroom, PriceAboveLimitError, SpendingLimitError, type LimitCheck, type SpendingLimits } from '../cost/limits';
+import { withProviderEstimate } from '../cost/provider-price';
 import type { UserPricing } from '../cost/prices';
 import type { JobHistory } from '../jobs/history';
 import { newJob } from '../jobs/factory';
 import { JobSchema, type ConsentRecord, type Job } from '../jobs/schema';
 import type { DataLayout } from '../paths';
 import type { ProviderRegistry } from '../providers/registry';
-import type { Prompter } from '../providers/types';
+import type { Prompter, SubmitResult } from '../providers/types';
 import { SubmitError, type SubmitStep } from '../submit/steps';
 import { FinetuneOptionsSchema, type FinetuneOptions, type FinetuneOptionsInput } from './options';
 import { assertPlanValid, buildFinetunePlan, finetuneConsentSummary, planEstimateUsd, type FinetunePlan } from './plan';
@@ -108,17 +109,25 @@ export async function submitFinetune(input: FinetuneSubmitInput, deps: FinetuneS
     signal?.throwIfAborted();
 
     enter('submit');
-    const result = await provider.submit(created, { hardware: 'managed', options }, {
-      signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log, report: (m, f) => deps.onStep?.('submit', m, f),
-    });
+    // No price in our table (Together): the provider checks its own estimate against what the limits leave.
+    const maxCostUsd = plan.cost.cost === null ? limitHeadroom(deps.limits, await deps.history.list(), input.provider, deps.now?.(), deps.pricing) : undefined;
+    let result: SubmitResult;
+    try {
+      result = await provider.submit(created, { hardware: 'managed', options, ...(maxCostUsd !== undefined ? { maxCostUsd } : {}) }, {
+        signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log, report: (m, f) => deps.onStep?.('submit', m, f),
+      });
+    } catch (e) {
+      if (e instanceof PriceAboveLimitError) throw limitErrorForProviderPrice(e, deps.limits, await deps.history.list(), input.provider, deps.now?.(), deps.pricing);
+      throw e;
+    }
     accepted = true;
 
     step = 'record';
     deps.onStep?.('record');
-    const recorded = await deps.history.update(created.id, (j) => ({
+    const recorded = await deps.history.update(created.id, (j) => withProviderEstimate({
       ...j, status: result.status, providerJobId: result.providerJobId, providerStatus: result.providerStatus,
       startedAt: result.startedAt ?? j.startedAt, metadata: { ...j.metadata, ...result.metadata },
-    }));
+    }, result.metadata));
     if (!recorded) throw new Error(`job ${created.id} disappeared from the history while it was being started`);
     return { job: recorded, plan, consent };
   } catch (e) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ConsentSummary } from '../consent/summary';
 import type { CostEstimate } from '../cost/estimate';
-import { costText, finetuneConsentSummary, planEstimateUsd, type FinetunePlan } from './plan';
+import { costText, finetuneConsentSummary, planEstimateUsd, PRICES_AFTER_UPLOAD, type FinetunePlan } from './plan';
 
 /**
  * A fine-tune plan in the shapes the shared submission steps take: the consent summary (with each
@@ -53,5 +53,8 @@ export function finetuneCostView(plan: FinetunePlan) {
     checkedAt: c.checkedAt,
     source: c.source,
     assumptions: c.assumptions,
+    ...(c.cost === null && PRICES_AFTER_UPLOAD.has(plan.provider)
+      ? { priceCheck: `${plan.providerName} prices the job itself once the files are uploaded (estimate-price); before the job is created that price must fit what your spending limits leave, or the uploaded files are deleted and nothing starts.` }
+      : {}),
   };
 }

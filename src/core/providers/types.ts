@@ -132,6 +132,12 @@ export interface SubmitRequest {
   dataPlan?: DataPlan;
   /** Anything provider-specific (model, destination, host, resources...). */
   options?: Record<string, unknown>;
+  /**
+   * The most this job may cost under the user's spending limits, given when its price was unknown
+   * before the upload. A provider that can price the job once its files are there (Together's
+   * estimate-price) throws PriceAboveLimitError above it, after deleting what it uploaded.
+   */
+  maxCostUsd?: number;
 }
 
 export interface SubmitResult {

@@ -8,10 +8,11 @@ import { ConsentRefusedError, decideConsent, type ConsentAnswer, type ConsentPol
 import type { ConsentMemory } from '../consent/memory';
 import type { ConsentSummary } from '../consent/summary';
 import { estimateCost, type CostEstimate } from '../cost/estimate';
-import { checkSpendingLimits, SpendingLimitError, type LimitCheck, type SpendingLimits } from '../cost/limits';
+import { checkSpendingLimits, limitErrorForProviderPrice, limitHeadroom, PriceAboveLimitError, SpendingLimitError, type LimitCheck, type SpendingLimits } from '../cost/limits';
+import { withProviderEstimate } from '../cost/provider-price';
 import type { UserPricing } from '../cost/prices';
 import type { ProviderRegistry } from '../providers/registry';
-import type { Prompter, SubmitRequest, TrainingProvider } from '../providers/types';
+import type { Prompter, SubmitRequest, SubmitResult, TrainingProvider } from '../providers/types';
 import { destinationFor } from './destination';
 import { asQueued, mustWait, type QueueRequest } from '../queue/queue';
 import { queueTargetOf } from '../queue/schema';
@@ -40,7 +41,14 @@ export interface SubmitInput {
    * the caller (core/finetune/plan.ts). No package is built; limits, confirmation, the history entry
    * and the provider call are the same as for every other submission.
    */
-  prepared?: { consent: ConsentSummary; estimate: CostEstimate };
+  prepared?: {
+    consent: ConsentSummary; estimate: CostEstimate;
+    /**
+     * Our price table does not know this job's price (Together): the provider is told what the spending
+     * limits leave (`SubmitRequest.maxCostUsd`) and checks its own estimate before creating the job.
+     */
+    priceUnknown?: boolean;
+  };
 }
 
 export interface SubmitDeps {
@@ -256,21 +264,29 @@ export async function submitBatch(inputs: readonly SubmitInput[], deps: SubmitDe
       signal?.throwIfAborted();
 
       enter('submit');
-      const result = await provider.submit(created, request, {
-        signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
-        report: (m, f) => deps.onStep?.('submit', m, f),
-      });
+      const maxCostUsd = input.prepared?.priceUnknown
+        ? limitHeadroom(deps.limits, await deps.history.list(), input.provider, deps.now?.(), deps.pricing) : undefined;
+      let result: SubmitResult;
+      try {
+        result = await provider.submit(created, { ...request, ...(maxCostUsd !== undefined ? { maxCostUsd } : {}) }, {
+          signal, dataHome: deps.layout.home, prompter: deps.prompter, log: deps.log,
+          report: (m, f) => deps.onStep?.('submit', m, f),
+        });
+      } catch (e) {
+        if (e instanceof PriceAboveLimitError) throw limitErrorForProviderPrice(e, deps.limits, await deps.history.list(), input.provider, deps.now?.(), deps.pricing);
+        throw e;
+      }
       accepted = true; // from here on the job exists at the provider: never delete it
 
       enter('record', false);
-      const recorded = await deps.history.update(created.id, (j) => ({
+      const recorded = await deps.history.update(created.id, (j) => withProviderEstimate({
         ...j,
         status: result.status,
         providerJobId: result.providerJobId,
         providerStatus: result.providerStatus,
         startedAt: result.startedAt ?? j.startedAt,
         metadata: { ...j.metadata, ...result.metadata },
-      }));
+      }, result.metadata));
       if (!recorded) throw new Error(`job ${created.id} disappeared from the history while it was being started`);
       done.push({ job: recorded, estimate, consent, package: pkg });
     }

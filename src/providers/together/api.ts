@@ -79,6 +79,24 @@ export type TogetherJob = z.infer<typeof JobSchema>;
 const ListOf = <T extends z.ZodType>(item: T) => z.looseObject({ data: z.array(item) });
 
 /**
+ * `POST /fine-tunes/estimate-price`: Together's own price for a job over files it already has
+ * (FineTuningEstimatePriceResponse in together-ai 0.52.0 resources/fine-tuning.d.ts; "Estimate job cost"
+ * in https://docs.together.ai/docs/fine-tuning/pricing).
+ */
+export const PriceEstimateSchema = z.discriminatedUnion('estimation_available', [
+  z.looseObject({
+    estimation_available: z.literal(true),
+    estimated_total_price: z.number().nonnegative().optional(),
+    estimated_train_token_count: z.number().nonnegative().optional(),
+    estimated_eval_token_count: z.number().nonnegative().optional(),
+    allowed_to_proceed: z.boolean().optional(),
+    user_limit: z.number().optional(),
+  }),
+  z.looseObject({ estimation_available: z.literal(false), unavailable_reason: z.string() }),
+]);
+export type PriceEstimate = z.infer<typeof PriceEstimateSchema>;
+
+/**
  * Everything our create sends. `suffix` is required and must be unique per job (derive it from our job
  * id): it is how a create whose answer was lost is found again.
  */
@@ -242,6 +260,13 @@ export class TogetherApi {
         if (attempt >= 2) throw e;
       }
     }
+  }
+
+  /** Together's price for the job `params` would create (its files must be uploaded). */
+  async estimatePrice(params: Omit<CreateFineTune, 'suffix' | 'learning_rate' | 'n_checkpoints' | 'batch_size'>, signal?: AbortSignal): Promise<PriceEstimate> {
+    const { model, training_file, validation_file, n_epochs, n_evals, from_checkpoint, training_type, training_method } = params;
+    const body = { model, training_file, validation_file, n_epochs, n_evals, from_checkpoint, training_type, training_method };
+    return PriceEstimateSchema.parse(await this.call('Estimate price', () => this.sdk.fineTuning.estimatePrice(body as never, { signal })));
   }
 
   async findJobBySuffix(suffix: string, trainingFile: string, signal?: AbortSignal): Promise<TogetherJob | undefined> {

@@ -6,7 +6,10 @@ import type {
   SubmitRequest, SubmitResult, TrainingProvider,
 } from '../../core/providers/types';
 import { assertDatasetsValid, errorMessage, outputDirFor, sliceLog, uploadsOf, type UploadRecord } from '../managed-finetune';
-import { TogetherApi, TogetherApiError, type CreateFineTune, type TogetherEvent, type TogetherJob, type TogetherJobStatus } from './api';
+import { TogetherApi, TogetherApiError, type CreateFineTune, type PriceEstimate, type TogetherEvent, type TogetherJob, type TogetherJobStatus } from './api';
+import { PriceAboveLimitError } from '../../core/cost/limits';
+import type { ProviderPrice } from '../../core/cost/provider-price';
+import { sleep } from '../streamed-http';
 
 export interface TogetherProviderDeps {
   /** SecretStorage in the editor, TOGETHER_API_KEY in the CLI. Read on every call (it may change). */
@@ -18,7 +21,11 @@ export interface TogetherProviderDeps {
   maxRetryAfterMs?: number;
   /** How long one retrieved job serves status() and finalize() together. */
   cacheMs?: number;
+  /** estimate-price asks while Together still validates an uploaded file (default 6, 1 s apart). */
+  estimateAttempts?: number;
+  estimateRetryMs?: number;
 }
+
 
 /** Our state for each of Together's (https://docs.together.ai/reference/get-fine-tunes-id, `status`). */
 export function mapTogetherStatus(s: TogetherJobStatus): JobStatus {
@@ -118,10 +125,13 @@ export class TogetherProvider implements TrainingProvider {
     };
     const marker = providerMarker(job.id);
     let created: { job: TogetherJob; recovered: boolean };
+    let price: ProviderPrice | undefined;
     try {
       const training = await send('training', o.trainingFile);
       const validation = o.validationFile ? await send('validation', o.validationFile) : undefined;
-      created = await api.createFineTune(createParams(o, training, validation, marker), ctx.signal);
+      const params = createParams(o, training, validation, marker);
+      price = await this.priceCheck(api, params, request.maxCostUsd, ctx);
+      created = await api.createFineTune(params, ctx.signal);
     } catch (e) {
       // The job does not exist (a lost create was looked up first): leave nothing of this submission there.
       if (!(e instanceof TogetherApiError && e.unknownOutcome)) await this.deleteUploads(api, uploads.filter((u) => !u.reused), undefined, ctx).catch(() => undefined);
@@ -132,8 +142,47 @@ export class TogetherProvider implements TrainingProvider {
       providerJobId: created.job.id,
       status: mapTogetherStatus(created.job.status),
       providerStatus: created.job.status,
-      metadata: { finetuneUploads: uploads, finetuneMarker: marker, finetuneModel: o.model, ...(created.job.model_output_name ? { outputModel: created.job.model_output_name } : {}) },
+      metadata: {
+        finetuneUploads: uploads, finetuneMarker: marker, finetuneModel: o.model,
+        ...(created.job.model_output_name ? { outputModel: created.job.model_output_name } : {}),
+        ...(price ? { providerEstimate: price } : {}),
+      },
     };
+  }
+
+  /**
+   * Together's own price for the job, asked once its files are uploaded (our price table has no Together
+   * rates). With `maxCostUsd` (spending limits apply) a price above it, or no price at all, stops the
+   * submission before the job is created; without it a missing estimate is only logged. A file Together
+   * is still validating has no estimate yet: asked again a few times, a second apart.
+   */
+  private async priceCheck(api: TogetherApi, params: CreateFineTune, maxCostUsd: number | undefined, ctx: ProviderContext): Promise<ProviderPrice | undefined> {
+    let reason = 'no answer';
+    for (let attempt = 0; attempt < (this.deps.estimateAttempts ?? 6); attempt++) {
+      let e: PriceEstimate;
+      try {
+        e = await api.estimatePrice(params, ctx.signal);
+      } catch (err) {
+        if (ctx.signal?.aborted) throw err;
+        reason = (err as Error).message;
+        break;
+      }
+      if (e.estimation_available && e.estimated_total_price !== undefined) {
+        const price: ProviderPrice = { usd: e.estimated_total_price, source: 'Together estimate-price', trainTokens: e.estimated_train_token_count, evalTokens: e.estimated_eval_token_count };
+        ctx.log?.(`Together estimates $${price.usd.toFixed(2)} for this job (${price.trainTokens ?? '?'} training + ${price.evalTokens ?? 0} evaluation tokens)`);
+        if (e.allowed_to_proceed === false) {
+          throw new TogetherApiError(`Together would not start this job: its estimate $${price.usd.toFixed(2)} is above your Together credit limit${e.user_limit !== undefined ? ` ($${e.user_limit})` : ''}`);
+        }
+        if (maxCostUsd !== undefined && price.usd > maxCostUsd + 1e-9) throw new PriceAboveLimitError(price.usd, 'Together');
+        return price;
+      }
+      reason = e.estimation_available ? 'no total price in the answer' : e.unavailable_reason;
+      if (e.estimation_available || !/not_validated$/.test(e.unavailable_reason)) break;
+      await sleep(this.deps.estimateRetryMs ?? 1000, ctx.signal);
+    }
+    ctx.log?.(`Together gave no price estimate for this job (${reason})`);
+    if (maxCostUsd !== undefined) throw new PriceAboveLimitError(undefined, 'Together', reason);
+    return undefined;
   }
 
   // ---------------------------------------------------------------- follow

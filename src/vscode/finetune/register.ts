@@ -6,7 +6,7 @@ import { PLAN_EXACT_TOKEN_BYTES, TOKEN_CHUNK_BYTES, workerRunner } from '../../c
 import { isJsonlPath, readHead, sniffFinetuneFormat } from '../../core/finetune/detect';
 import { readJobFile } from '../../core/finetune/job-file';
 import { parseFinetuneOptions } from '../../core/finetune/options';
-import type { FinetunePlan } from '../../core/finetune/plan';
+import { PRICES_AFTER_UPLOAD, type FinetunePlan } from '../../core/finetune/plan';
 import { finetuneConsent, finetuneCostEstimate, finetuneCostView } from '../../core/finetune/views';
 import type { FinetuneProvider } from '../../core/finetune/cost';
 import type { Job } from '../../core/jobs/schema';
@@ -66,7 +66,7 @@ export function registerFinetune(services: ExtensionServices): void {
         const input: SubmitInput = {
           provider: choices.provider, hardware: choices.model, workspace, name: finetuneJobName(choices),
           options: finetuneOptions(choices) as Record<string, unknown>,
-          prepared: { consent: finetuneConsent(plan, workspace), estimate: finetuneCostEstimate(plan) },
+          prepared: { consent: finetuneConsent(plan, workspace), estimate: finetuneCostEstimate(plan), priceUnknown: plan.cost.cost === null },
         };
         const [job] = (await runSubmission(services, [input], finetuneCostView(plan), unknownCostBlocks)) ?? [];
         if (!job) return;
@@ -122,6 +122,8 @@ export function registerFinetune(services: ExtensionServices): void {
  */
 export function unknownCostBlocks(data: CostViewData): CostViewData {
   if (!data.finetune || data.finetune.cost !== null || !data.limits.ok || data.limits.applicable.length === 0) return data;
+  // Together prices the job itself once the files are there; the provider checks that against the limits.
+  if (PRICES_AFTER_UPLOAD.has(data.estimate.provider)) return data;
   return {
     ...data,
     limits: { ...data.limits, ok: false, message: `No published ${data.finetune.rateKey} price for ${data.finetune.band ?? 'this model'} in the price table (checked ${data.finetune.checkedAt}), so the cost is unknown and your spending limits (${data.limits.applicable.map((l) => l.label).join(', ')}) cannot be checked. Remove the limits or pick a model with a known price.` },

@@ -257,30 +257,35 @@ describe('editor: fine-tune datasets (CodeLens, diagnostics) and Fine-tune… to
     await until(() => shim.diagnostics.get(dataset)?.length, 'the problem shown as a diagnostic');
   });
 
-  it('a spending limit blocks the job in the cost view, as for Replicate; an unknown price cannot pass a limit: nothing uploaded', async () => {
+  it('no Together price in our table and a spending limit set: Together\'s own estimate, asked after the upload, decides — over the limit nothing starts and the upload is deleted; under it the job carries that estimate', async () => {
     shim.config['cloudTraining.limits.daily'] = 5;
-    const refusals: string[] = [];
     shim.autopilot = (page: Page) => {
       if (page.view === 'consent') void page.client.request('consent.answer', { answer: 'once' });
-      // The person presses Submit anyway: the host refuses; then Cancel.
-      if (page.view === 'cost') {
-        void page.client.request('cost.confirm', { proceed: true }).catch((e: Error) => {
-          refusals.push(e.message);
-          return page.client.request('cost.confirm', { proceed: false });
-        });
-      }
+      if (page.view === 'cost') void page.client.request('cost.confirm', { proceed: true });
     };
     shim.pick = (items, placeHolder) => (/Which service/.test(placeHolder ?? '') ? items.find((i) => i.label === 'Together AI') : items[0]);
     shim.inputBox = () => '1';
-    const id = await shim.commands.get('cloudTraining.finetune')!(Uri.file(dataset));
-    assert.equal(id, undefined);
+    // 12 lines × 100 tokens (the stand-in's count) at $10,000 per 1M tokens: $12, over the $5 left today.
+    together.pricePerMillion = 10_000;
+    const refused = await shim.commands.get('cloudTraining.finetune')!(Uri.file(dataset));
+    assert.equal(refused, undefined);
     const cost = shim.pages.find((p) => p.view === 'cost')!.data[0] as CostViewData;
-    assert.equal(cost.limits.ok, false);
-    assert.match(cost.limits.message, /cost is unknown .*cannot be checked/);
-    assert.deepEqual(refusals, ['A spending limit blocks this job']);
-    assert.equal(together.files.size, 0);
+    assert.equal(cost.limits.ok, true, 'an unknown Together price is not blocked in the cost view');
+    assert.match(cost.finetune!.priceCheck ?? '', /prices the job itself once the files are uploaded/);
+    const err = shim.messages.find((m) => m.level === 'error')!;
+    assert.match(err.text, /would pass a spending limit, so it was not submitted/);
+    assert.match(err.detail ?? '', /Together estimates \$12\.00 for this job .*uploaded files were deleted.*Blocked by the overall daily limit of \$5\.00/s);
+    assert.equal(together.files.size, 0, 'the uploaded file was deleted');
     assert.equal(together.jobs.size, 0);
     assert.deepEqual(await h.history.list(), []);
+
+    together.pricePerMillion = 0.48;
+    shim.pages.length = 0;
+    const id = await shim.commands.get('cloudTraining.finetune')!(Uri.file(dataset)) as string;
+    const job = (await h.history.get(id))!;
+    assert.equal(together.jobs.size, 1);
+    assert.equal(job.cost?.estimate?.expected, 0.000576, 'Together\'s estimate (1,200 tokens at $0.48/1M) is the job\'s estimate');
+    assert.match(job.cost?.estimate?.basis ?? '', /Together estimate-price for 1,200 training tokens/);
   });
 });
 

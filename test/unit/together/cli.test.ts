@@ -62,6 +62,30 @@ describe('cloudtrain with --provider together (CLI against the Together stand-in
     assert.ok(adapter && existsSync(adapter.uri) && adapter.uri.startsWith(path.join(dir, 'outputs')));
   });
 
+  it('with a spending limit: Together\'s own estimate is checked after the upload — over the limit exit 3, upload deleted, no job; under it the job carries the estimate', async () => {
+    await fs.mkdir(home, { recursive: true });
+    await fs.writeFile(path.join(home, 'settings.json'), JSON.stringify({ 'cloudTraining.limits.daily': 1 }));
+    // 40 lines × 100 tokens × 2 epochs at $10,000 per 1M tokens: $80, over the $1 left today.
+    server.pricePerMillion = 10_000;
+    const over = await cli(['submit', '--provider', 'together', '--model', MODEL, '--dataset', 'data/train.jsonl', '--epochs', '2', '--yes']);
+    assert.equal(over.code, 3, over.err);
+    assert.match(over.err, /own estimate is asked after the upload and must fit your spending limits/);
+    assert.match(over.err, /Together estimates \$80\.00 for this job/);
+    assert.match(over.err, /Blocked by the overall daily limit of \$1\.00/);
+    assert.equal(server.files.size, 0, 'the uploaded file was deleted');
+    assert.equal(server.jobs.size, 0);
+    assert.deepEqual(JSON.parse((await cli(['jobs', '--json'])).out), []);
+
+    // Together still validating the file: asked again until it has a price.
+    server.pricePerMillion = 0.48;
+    server.estimatePendingPolls = 2;
+    const ok = await cli(['submit', '--provider', 'together', '--model', MODEL, '--dataset', 'data/train.jsonl', '--epochs', '2', '--yes']);
+    assert.equal(ok.code, 0, ok.err);
+    const [job] = JSON.parse((await cli(['jobs', '--json', '--no-refresh'])).out) as { cost?: { estimate?: { expected: number; basis: string } } }[];
+    assert.equal(job!.cost?.estimate?.expected, 0.00384);
+    assert.match(job!.cost?.estimate?.basis ?? '', /^Together estimate-price for 8,000 training tokens/);
+  });
+
   it('submit then cancel through the CLI; logs shows the cancel event', async () => {
     server.steps = 50;
     const sub = await cli(['submit', '-p', 'together', '--model', MODEL, '--dataset', 'data/train.jsonl', '--yes', '--keep-uploads', '--json']);
