@@ -103,8 +103,14 @@ writeFileSync(configFile, 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
 const lambdaPort = await new Promise((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
 });
+// Together (07-together): the same, so its API base is right from the first request (a workspace
+// setting written by the spec may be read late, and a request sent before would leave the machine).
+const togetherPort = await new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+});
 const hostEnv = {
   ...process.env,
+  TOGETHER_BASE_URL: `http://127.0.0.1:${togetherPort}/v1`,
   LAMBDA_API_KEY: 'e2e-lambda-key',
   CLOUD_TRAINING_LAMBDA_URL: `http://127.0.0.1:${lambdaPort}/api/v1`,
   EXTENSIONS_GALLERY: '{}',
@@ -183,6 +189,7 @@ const mocha = spawn(process.execPath, [
     E2E_HOST_LOG: hostLog,
     E2E_TMP: tmp,
     E2E_LAMBDA_PORT: String(lambdaPort),
+    E2E_TOGETHER_PORT: String(togetherPort),
     E2E_LAMBDA_KEY: hostEnv.LAMBDA_API_KEY,
   },
 });

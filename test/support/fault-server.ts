@@ -36,10 +36,11 @@ export abstract class FaultInjectingServer {
     return this.requests.filter((r) => r.startsWith(`${method} `) && path.test(r.slice(method.length + 1))).length;
   }
 
-  async start(): Promise<string> {
+  /** `port`: a loopback port chosen beforehand (the e2e runner hands it to VS Code first); default any free one. */
+  async start(port = 0): Promise<string> {
     this.server = http.createServer((req, res) => { void this.handle(req, res); });
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(port, '127.0.0.1', resolve));
     this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${this.basePath}`;
     return this.base;
   }

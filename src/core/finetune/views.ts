@@ -54,7 +54,7 @@ export function finetuneCostView(plan: FinetunePlan) {
     source: c.source,
     assumptions: c.assumptions,
     ...(c.cost === null && PRICES_AFTER_UPLOAD.has(plan.provider)
-      ? { priceCheck: `${plan.providerName} prices the job itself once the files are uploaded (estimate-price); before the job is created that price must fit what your spending limits leave, or the uploaded files are deleted and nothing starts.` }
+      ? { priceCheck: `${plan.providerName} prices the job itself once the files are uploaded (estimate-price). With spending limits set, that price must fit what they leave before the job is created, or the uploaded files are deleted and nothing starts.` }
       : {}),
   };
 }
