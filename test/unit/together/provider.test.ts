@@ -11,6 +11,7 @@ import { ProviderRegistry } from '../../../src/core/providers/registry';
 import type { ProviderContext } from '../../../src/core/providers/types';
 import { DatasetInvalidError } from '../../../src/core/finetune/plan';
 import { TogetherProvider } from '../../../src/providers/together/provider';
+import { PriceAboveLimitError } from '../../../src/core/cost/limits';
 import { FakeTogether } from '../../support/together-server/server';
 
 /**
@@ -278,6 +279,26 @@ describe('together provider (against the Together stand-in)', function () {
     assert.equal(server.jobs.size, 0);
     assert.equal(server.count('POST', /^\/files\/upload$/), 1);
     assert.equal(server.files.size, 0, 'nothing of the refused submission left at Together');
+  });
+
+  it('with a cost ceiling (spending limits): Together\'s estimate over it, or no estimate at all, stops before the create and deletes the upload; under it the estimate is on the job', async () => {
+    const job = newJob(dataLayout(dir), { provider: 'together', name: 'ft', workspace: dir });
+    const request = (maxCostUsd: number) => ({ options: { model: MODEL, trainingFile: dataset, epochs: 2 }, maxCostUsd });
+    // 50 lines × 100 tokens × 2 epochs = 10,000 tokens at $0.48/1M = $0.0048.
+    await assert.rejects(provider.submit(job, request(0.004), ctx()), (e: Error) => e instanceof PriceAboveLimitError && e.estimateUsd === 0.0048);
+    assert.equal(server.files.size, 0, 'upload deleted');
+    assert.equal(server.jobs.size, 0);
+    // Together never has a figure (still validating, every time): no price is no pass while limits apply.
+    const quick = new TogetherProvider({ getApiKey: async () => key, baseUrl: () => server.base, timeoutMs: 3000, cacheMs: 0, estimateAttempts: 3, estimateRetryMs: 10 });
+    server.estimatePendingPolls = 3;
+    await assert.rejects(quick.submit(job, request(100), ctx()), (e: Error) => e instanceof PriceAboveLimitError && e.estimateUsd === undefined && /train_file_not_validated/.test(e.message));
+    assert.equal(server.files.size, 0);
+    assert.equal(server.jobs.size, 0);
+    quick.dispose();
+    const ok = await provider.submit(job, request(0.005), ctx());
+    assert.deepEqual(ok.metadata?.providerEstimate, { usd: 0.0048, source: 'Together estimate-price', trainTokens: 10_000, evalTokens: 0 });
+    assert.equal(server.jobs.size, 1);
+    assert.ok(logs.some((l) => /Together estimates \$0\.00 for this job \(10000 training \+ 0 evaluation tokens\)/.test(l)));
   });
 
   it('resumes from a checkpoint: from_checkpoint reaches Together', async () => {
