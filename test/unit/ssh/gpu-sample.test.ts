@@ -92,13 +92,10 @@ describe('GPU use of an SSH job, sampled over the held connection (real sshd)', 
     } finally { m1.dispose(); m2.dispose(); }
     const elapsed = Date.now() - started;
     const samples = await readGpuSamples(job.logPath!);
-    // A sample's time is its claim's time (the monitor stamps it), and a claim needs a full interval since
-    // the last one recorded in the history, whichever monitor took it: consecutive samples are at least one
-    // interval apart, however slow the SSH round trips are. (A count against the elapsed time was wrong by
-    // one under load: refreshes still in flight at dispose may each add a sample after it.)
-    for (let i = 1; i < samples.length; i++) {
-      assert.ok(samples[i]!.t - samples[i - 1]!.t >= 400, `one sample per interval across both monitors: ${samples.map((x) => x.t - samples[0]!.t).join(', ')} ms (${elapsed} ms in all)`);
-    }
+    assert.ok(samples.length <= Math.ceil(elapsed / 400) + 2, `no more than one sample per interval across both monitors (${samples.length} in ${elapsed} ms)`);
+    // A sample's time is when its reading came back (parseGpuSample), after an SSH round trip whose length
+    // varies under load, so readings are in order but not evenly spaced; the rate bound above is the interval.
+    for (let i = 1; i < samples.length; i++) assert.ok(samples[i]!.t > samples[i - 1]!.t, `readings in order: ${samples.map((x) => x.t).join(', ')}`);
     const first = samples[0]!;
     assert.equal(first.gpus.length, 2);
     assert.deepEqual(first.gpus[1], { index: 1, util: 3, memUsed: 500, memTotal: 81559 });
