@@ -30,6 +30,9 @@ export function parseGpuSample(stdout: string, t = Date.now()): GpuSample | unde
 
 /** The job's summary after `sample`: `idleSince` starts with the first all-idle sample and ends with a busy one. */
 export function nextSummary(prev: GpuSummary | undefined, sample: GpuSample): GpuSummary {
+  // Samples are stamped with their claim's time; a slow reading that returns after a newer one is
+  // still charted, but must not replace the newer figures.
+  if (prev && Date.parse(prev.at) > sample.t) return prev;
   const idle = sample.gpus.every((g) => g.util < IDLE_UTIL_PERCENT);
   const at = new Date(sample.t).toISOString();
   return { at, gpus: sample.gpus, idleSince: idle ? (prev?.idleSince ?? at) : undefined };

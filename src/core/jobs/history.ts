@@ -24,10 +24,12 @@ export class JobHistory {
   readonly file: string;
   private readonly lockFile: string;
   /**
-   * The last file we read or wrote, keyed by inode+size+mtime(ns). Every write is a rename of a new
-   * file (new inode), so a match means nobody else wrote since: updates then skip re-parsing.
+   * The bytes of the last file we read or wrote, with their parse. A reader compares the file's bytes
+   * with these (a memcmp) and skips the parse on a match. Metadata is not enough: ext4 hands a freed
+   * inode to the next new file, claims rewrite fields of fixed length (ISO times), and mtime is as
+   * coarse as the kernel tick, so another process's write can share inode, size and mtime with ours.
    */
-  private cache: { key: string; result: LoadResult } | undefined;
+  private cache: { bytes: Buffer; result: LoadResult } | undefined;
   /** Serialized lines of unchanged job objects are reused across writes. */
   private readonly lines = new WeakMap<Job, string>();
 
@@ -36,7 +38,7 @@ export class JobHistory {
     this.lockFile = path.join(dir, 'jobs.json.lock');
   }
 
-  /** All jobs, newest first. Cached by file mtime+size so polling readers don't re-parse. */
+  /** All jobs, newest first. Polling readers re-read the file but re-parse it only when it changed. */
   async list(): Promise<Job[]> {
     return (await this.load()).jobs;
   }
@@ -57,11 +59,10 @@ export class JobHistory {
   }
 
   async load(): Promise<LoadResult> {
-    const key = await this.fileKey();
-    if (key === undefined) return { jobs: [], warnings: [] };
-    if (this.cache?.key === key) return this.cache.result;
-    const text = await fs.readFile(this.file, 'utf8');
-    const result = parseHistory(text);
+    const bytes = await this.readBytes();
+    if (bytes === undefined) return { jobs: [], warnings: [] };
+    if (this.cache?.bytes.equals(bytes)) return this.cache.result;
+    const result = parseHistory(bytes.toString('utf8'));
     if (result.corrupt) {
       // Recover under the lock so a concurrent writer cannot race the move.
       return this.withLock(async () => {
@@ -71,15 +72,14 @@ export class JobHistory {
     }
     for (const w of result.warnings) this.onWarning(w);
     const loaded = { jobs: result.jobs, warnings: result.warnings };
-    // Only cache if the file did not change while we read it.
-    if ((await this.fileKey()) === key) this.cache = { key, result: loaded };
+    this.cache = { bytes, result: loaded };
     return loaded;
   }
 
-  private async fileKey(): Promise<string | undefined> {
+  /** The file's bytes, or undefined when there is no history yet. One read: the file is replaced whole. */
+  private async readBytes(): Promise<Buffer | undefined> {
     try {
-      const st = await fs.stat(this.file, { bigint: true });
-      return `${st.ino}:${st.size}:${st.mtimeNs}`;
+      return await fs.readFile(this.file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
@@ -144,18 +144,12 @@ export class JobHistory {
   }
 
   private async readUnlocked(): Promise<LoadResult> {
-    const key = await this.fileKey();
-    if (key !== undefined && this.cache?.key === key) return { jobs: this.cache.result.jobs, warnings: [] };
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { jobs: [], warnings: [] };
-      throw e;
-    }
-    const result = parseHistory(text);
+    const bytes = await this.readBytes();
+    if (bytes === undefined) return { jobs: [], warnings: [] };
+    if (this.cache?.bytes.equals(bytes)) return { jobs: this.cache.result.jobs, warnings: [] };
+    const result = parseHistory(bytes.toString('utf8'));
     const warnings = [...result.warnings];
-    if (!result.corrupt && key !== undefined) this.cache = { key, result: { jobs: result.jobs, warnings: [] } };
+    if (!result.corrupt) this.cache = { bytes, result: { jobs: result.jobs, warnings: [] } };
     if (result.corrupt) {
       const movedTo = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       await fs.copyFile(this.file, movedTo);
@@ -170,12 +164,10 @@ export class JobHistory {
 
   private async writeUnlocked(jobs: Job[]): Promise<void> {
     // One job per line keeps the file diffable and lets salvage work line by line if it is ever cut.
-    const body = `{"version":${HISTORY_VERSION},"jobs":[\n${jobs.map((j) => this.line(j)).join(',\n')}\n]}\n`;
+    const body = Buffer.from(`{"version":${HISTORY_VERSION},"jobs":[\n${jobs.map((j) => this.line(j)).join(',\n')}\n]}\n`);
     this.cache = undefined;
     await writeFileAtomic(this.file, body);
-    // We hold the lock, so the file is exactly what we just wrote.
-    const key = await this.fileKey();
-    if (key !== undefined) this.cache = { key, result: { jobs, warnings: [] } };
+    this.cache = { bytes: body, result: { jobs, warnings: [] } };
   }
 
   private line(job: Job): string {

@@ -94,6 +94,7 @@ describe('GPU use of a local job (fake nvidia-smi on PATH)', function () {
     assert.equal(isGpuIdle(sum), true);
     assert.equal(IDLE_WARN_MS, 600_000);
     assert.equal(isGpuIdle(nextSummary(sum, s(11, 4, 50))), false, 'one busy GPU is not idle');
+    assert.equal(nextSummary(sum, s(9.5, 4, 50)), sum, 'a reading older than the summary (a slow round trip) does not replace it');
     assert.equal(parseGpuSample('NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'), undefined);
     assert.equal(parseGpuSample(''), undefined);
     assert.deepEqual(parseGpuSample('0, 45, 1000, 2000, [N/A]\n', 5)!.gpus, [{ index: 0, util: 45, memUsed: 1000, memTotal: 2000 }]);

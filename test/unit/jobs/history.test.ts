@@ -122,6 +122,29 @@ describe('job history', () => {
     assert.match(r.warnings[0]!.message, /bad/);
   });
 
+  it("sees another writer's change that keeps inode, size and mtime (a reused inode, a fixed-length field, one clock tick)", async () => {
+    // Two processes' claims differ in one ISO time: same size. ext4 gives a freed inode to the next new
+    // file and stamps mtime at tick granularity, so two writes can share all three; forced here in place.
+    const layout = dataLayout(t.dir);
+    const a = new JobHistory(layout.historyDir);
+    const job = await a.add({ ...newJob(layout, { provider: 'local', name: 'claim' }), metadata: { claimAt: '2026-01-01T00:00:00.000Z' } });
+    const tick = new Date('2026-01-01T00:00:00Z');
+    await fs.utimes(a.file, tick, tick);
+    assert.equal((await a.get(job.id))?.metadata.claimAt, '2026-01-01T00:00:00.000Z');
+    const before = await fs.stat(a.file, { bigint: true });
+    const other = (await fs.readFile(a.file, 'utf8')).replace('2026-01-01T00:00:00.000Z', '2026-01-01T00:00:09.000Z');
+    await fs.writeFile(a.file, other); // in place: the same inode
+    await fs.utimes(a.file, tick, tick);
+    const after = await fs.stat(a.file, { bigint: true });
+    assert.deepEqual([after.ino, after.size, after.mtimeNs], [before.ino, before.size, before.mtimeNs], 'the test forces identical metadata');
+    assert.equal((await a.get(job.id))?.metadata.claimAt, '2026-01-01T00:00:09.000Z', 'a lock-free read sees the new claim');
+    await fs.writeFile(a.file, other.replace('00:00:09', '00:00:07'));
+    await fs.utimes(a.file, tick, tick);
+    let seen: unknown;
+    await a.update(job.id, (j) => { seen = j.metadata.claimAt; return undefined; });
+    assert.equal(seen, '2026-01-01T00:00:07.000Z', 'a claim under the lock compares against what is on disk');
+  });
+
   it('refuses a file of a newer version instead of misreading or downgrading it', async () => {
     assert.throws(() => parseHistory(JSON.stringify({ version: 99, jobs: [] })), /newer version/);
     const h = new JobHistory(t.dir);
