@@ -4,7 +4,7 @@ import { AwsChunkedDecoder } from './chunked';
 import { CHECKSUM_ALGORITHMS, RunningChecksum, checksumAlgorithmOfHeader, createChecksum } from './checksums';
 import { S3Error } from './errors';
 import type { ParsedAuth, SigningContext } from './sigv4';
-import { BodyDigests, HashPool, OFFLOAD_MIN_BYTES } from './hash-offload';
+import { BodyDigests, HashPool, OFFLOAD_MIN_BYTES, OFFLOADED_CHECKSUMS, type OffloadedChecksum } from './hash-offload';
 
 /**
  * Turns a request body into the object's bytes plus the checks to run once it has all arrived:
@@ -109,7 +109,7 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
   if (declared !== undefined && declared > maxBytes) throw entityTooLarge();
 
   const { name: checksumName, expected: checksumExpected } = opts.checksums !== false ? checksumOf(headers) : {};
-  const checksum = checksumName ? createChecksum(checksumAlgorithmOfHeader(checksumName)!) : undefined;
+  const checksumAlg = checksumName ? checksumAlgorithmOfHeader(checksumName)! : undefined;
   const stages: Transform[] = [];
   let decoder: AwsChunkedDecoder | undefined;
   if (streaming) {
@@ -120,7 +120,10 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
   const contentMd5 = headers.get('content-md5');
   const signedSha256 = payload.kind === 'sha256';
   const pool = opts.hashPool && (declared === undefined || declared >= OFFLOAD_MIN_BYTES) ? opts.hashPool : undefined;
-  const hashes: Hashes = pool ? pool.body(signedSha256) : inlineHashes(signedSha256);
+  // CRC32 (what recent SDKs and the aws CLI send), SHA-1 and SHA-256 run on the worker with the rest.
+  const offloaded = pool && (OFFLOADED_CHECKSUMS as readonly string[]).includes(checksumAlg ?? '') ? checksumAlg as OffloadedChecksum : undefined;
+  const checksum = checksumAlg && !offloaded ? createChecksum(checksumAlg) : undefined;
+  const hashes: Hashes = pool ? pool.body(signedSha256, offloaded) : inlineHashes(signedSha256);
   // Without a declared length (plain `Transfer-Encoding: chunked`) the cap is S3's size limit, counted as it streams.
   const digester = new Digester(hashes, checksum, declared ?? maxBytes, declared === undefined ? entityTooLarge
     : () => new S3Error('IncompleteBody', `The request body is longer than the ${streaming ? 'x-amz-decoded-content-length' : 'Content-Length'} it declared.`, 400));
@@ -138,7 +141,7 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
         hashes.discard();
         throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header.', 400);
       }
-      const { md5: md5Digest, sha256Hex } = await hashes.digest();
+      const { md5: md5Digest, sha256Hex, checksumBase64 } = await hashes.digest();
       if (sha256Hex !== undefined && payload.kind === 'sha256' && sha256Hex !== payload.hex) {
         throw new S3Error('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
       }
@@ -149,7 +152,7 @@ export function decodeBody(headers: Map<string, string>, auth: ParsedAuth | null
       if (checksumName) {
         const expected = checksumExpected ?? decoder?.trailers.get(checksumName);
         if (expected === undefined) throw new S3Error('InvalidRequest', `The ${checksumName} trailer is missing.`, 400);
-        if (checksum!.digestBase64() !== expected) {
+        if ((checksum ? checksum.digestBase64() : checksumBase64) !== expected) {
           throw new S3Error('BadDigest', `The ${checksumName.slice(15).toUpperCase()} you specified did not match the calculated checksum.`, 400);
         }
         checksums[checksumName] = expected;

@@ -1,101 +1,171 @@
 import { Worker } from 'node:worker_threads';
 
 /**
- * The MD5 (ETag, Content-MD5) and SHA-256 (the signed payload hash) of large request bodies, computed
- * on a worker thread.
+ * The MD5 (ETag, Content-MD5), SHA-256 (the signed payload hash) and flexible checksum (CRC32, SHA-1,
+ * SHA-256) of large request bodies, computed on a worker thread.
  *
- * Both hashes are required (the aws CLI sends Content-MD5 and a signed payload hash with every part)
- * and cost ~2.4 CPU-seconds per GiB, as much as everything else the server does for the upload. On the
- * main thread they also hold up reading the other sockets, so the client stalls while we hash: with
- * them there, a 1 GiB `aws s3 cp` ran at 0.6× a bare node:http server that hashes nothing. Here the
- * main thread only copies each chunk into a 1 MiB batch (~0.25 CPU-s/GiB) and hands the batch over;
- * the digests come back when the body has ended. Small bodies (XML, tiny objects) are hashed inline:
- * a round trip to the worker costs more than their hashing.
+ * The hashes are required (the aws CLI sends Content-MD5, a signed payload hash and a CRC32 with every
+ * part) and cost ~3 CPU-seconds per GiB, more than everything else the server does for the upload. On
+ * the main thread they also hold up reading the other sockets, so the client stalls while we hash.
  *
- * Backpressure: when the worker is more than HIGH_WATER bytes behind, `blocked()` is true and callers
- * stop reading sockets until `onceOpen` fires, so a slow worker never buffers a whole upload.
+ * The main thread copies each chunk into a ring in a SharedArrayBuffer, behind a 16-byte record header
+ * (kind, body id, length, flags), and wakes the worker with `Atomics.notify`; the worker hashes the
+ * bytes in place and frees them. No message and no allocation per chunk: handing over 1 MiB batches by
+ * `postMessage` cost ~0.45 CPU-s/GiB in the calls, and as much again in main-thread GC, because every
+ * transferred ArrayBuffer is new external memory to V8. Only a body's digests come back as a message.
+ *
+ * Backpressure: when more than HIGH_WATER bytes wait in the ring, `blocked()` is true and callers stop
+ * reading sockets until `onceOpen` fires. Chunks that still arrive (already read from a socket) and do
+ * not fit wait in an overflow queue, in order, so a slow worker never loses or reorders bytes.
  */
 
 /** Bodies at least this long (or of unknown length) are hashed off the main thread. */
 export const OFFLOAD_MIN_BYTES = 1024 * 1024;
-const BATCH_BYTES = 1024 * 1024;
-const HIGH_WATER = 32 * 1024 * 1024;
-const LOW_WATER = 8 * 1024 * 1024;
-/** Spare batches kept for reuse: as many as can be in flight at the high-water mark. */
-const MAX_SPARE = HIGH_WATER / BATCH_BYTES + 8;
+const RING_BYTES = 32 * 1024 * 1024;
+const HIGH_WATER = 16 * 1024 * 1024;
+const LOW_WATER = 4 * 1024 * 1024;
+/** A chunk is split into records of at most this much, so one always fits an open ring. */
+const MAX_RECORD = 256 * 1024;
+const HEADER = 16;
+
+// Record kinds, and the control words (Int32 indices) shared with the worker.
+const DATA = 1, END = 2, DROP = 3, WRAP = 4, QUIT = 5;
+const USED = 0, SEQ = 1, WAKE = 2;
+
+/** Checksums the worker can run natively; CRC32C and CRC64NVME stay on the main thread (JS tables). */
+export const OFFLOADED_CHECKSUMS = ['crc32', 'sha1', 'sha256'] as const;
+export type OffloadedChecksum = (typeof OFFLOADED_CHECKSUMS)[number];
 
 // Inline source: the extension and CLI are single-file bundles, so the worker cannot be a separate module.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const zlib = require('node:zlib');
+const { data, control, size, low } = workerData;
+const bytes = new Uint8Array(data);
+const words = new Int32Array(data);
+const ctrl = new Int32Array(control);
+const CHECKSUMS = [null, 'crc32', 'sha1', 'sha256'];
 const bodies = new Map();
-const open = (id, sha) => {
+const open = (id, flags) => {
   let b = bodies.get(id);
-  if (!b) { b = { md5: createHash('md5'), sha: sha ? createHash('sha256') : null }; bodies.set(id, b); }
+  if (!b) {
+    const ck = CHECKSUMS[(flags >> 1) & 3];
+    b = { md5: createHash('md5'), sha: flags & 1 ? createHash('sha256') : null, ck, crc: 0, ckHash: ck === 'sha1' || ck === 'sha256' ? createHash(ck) : null };
+    bodies.set(id, b);
+  }
   return b;
 };
-parentPort.on('message', (m) => {
-  if (m.t === 'u') {
-    const b = open(m.id, m.sha);
-    const u = new Uint8Array(m.buf, 0, m.len);
-    b.md5.update(u);
-    if (b.sha) b.sha.update(u);
-    // The batch goes back to be filled again: a fresh 1 MiB per batch kept the main thread's GC busy.
-    parentPort.postMessage({ t: 'c', n: m.len, buf: m.buf }, [m.buf]);
-  } else if (m.t === 'e') {
-    const b = open(m.id, m.sha);
-    bodies.delete(m.id);
-    parentPort.postMessage({ t: 'd', id: m.id, md5: b.md5.digest('hex'), sha: b.sha ? b.sha.digest('hex') : null });
-  } else if (m.t === 'x') {
-    bodies.delete(m.id);
+const u32be = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b.toString('base64'); };
+let at = 0;
+for (;;) {
+  if (Atomics.load(ctrl, ${USED}) === 0) {
+    const seq = Atomics.load(ctrl, ${SEQ});
+    if (Atomics.load(ctrl, ${USED}) === 0) Atomics.wait(ctrl, ${SEQ}, seq, 5000);
+    continue;
   }
-});
+  const w = at >> 2;
+  const kind = words[w], id = words[w + 1], len = words[w + 2], flags = words[w + 3];
+  if (kind === ${QUIT}) break;
+  let consumed;
+  if (kind === ${WRAP}) {
+    consumed = size - at;
+  } else {
+    consumed = ${HEADER} + ((len + 15) & ~15);
+    if (kind === ${DATA}) {
+      const b = open(id, flags);
+      const u = bytes.subarray(at + ${HEADER}, at + ${HEADER} + len);
+      b.md5.update(u);
+      if (b.sha) b.sha.update(u);
+      if (b.ck === 'crc32') b.crc = zlib.crc32(u, b.crc);
+      else if (b.ckHash) b.ckHash.update(u);
+    } else if (kind === ${END}) {
+      const b = open(id, flags);
+      bodies.delete(id);
+      parentPort.postMessage({ t: 'd', id, md5: b.md5.digest('hex'), sha: b.sha ? b.sha.digest('hex') : null,
+        ck: b.ck === 'crc32' ? u32be(b.crc) : b.ckHash ? b.ckHash.digest('base64') : null });
+    } else if (kind === ${DROP}) {
+      bodies.delete(id);
+    }
+  }
+  at += consumed;
+  if (at === size) at = 0;
+  // Freed only now: the main thread may overwrite these bytes as soon as USED drops.
+  const left = Atomics.sub(ctrl, ${USED}, consumed) - consumed;
+  if (left <= low && Atomics.compareExchange(ctrl, ${WAKE}, 1, 0) === 1) parentPort.postMessage({ t: 'o' });
+}
 `;
 
-const DoneSchema = { isDone: (m: unknown): m is { t: 'd'; id: number; md5: string; sha: string | null } => (m as { t?: unknown })?.t === 'd' };
+const DoneSchema = {
+  isDone: (m: unknown): m is { t: 'd'; id: number; md5: string; sha: string | null; ck: string | null } => (m as { t?: unknown })?.t === 'd',
+};
 
 export interface BodyDigests {
   md5: Buffer;
   sha256Hex?: string;
+  /** The flexible checksum asked for in `body()`, base64 as in `x-amz-checksum-*`. */
+  checksumBase64?: string;
+}
+
+interface PendingRecord { kind: number; id: number; flags: number; data?: Buffer }
+
+interface Ring {
+  worker: Worker;
+  bytes: Buffer;
+  words: Int32Array;
+  ctrl: Int32Array;
+  /** Where the next record goes (only this thread moves it). */
+  at: number;
+  /** Which worker this is: a body begun on an earlier one that died cannot be finished on this one. */
+  generation: number;
 }
 
 /** One worker shared by every upload of a server; started on first use, ended by `close()`. */
 export class HashPool {
-  private worker: Worker | undefined;
+  private ring: Ring | undefined;
+  private generation = 0;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(d: BodyDigests): void; reject(e: Error): void }>();
   private readonly openWaiters = new Set<() => void>();
-  /** Bytes handed to the worker and not yet hashed. */
-  private backlog = 0;
-  /** Batches the worker gave back, to be filled again. */
-  private readonly spare: ArrayBuffer[] = [];
+  /** Records that did not fit the ring yet, in order. */
+  private readonly overflow: PendingRecord[] = [];
   private closed = false;
 
-  /** A new body's hashes; `sha256` when the client signed the payload hash. */
-  body(sha256: boolean): OffThreadDigest {
+  /** A new body's hashes; `sha256` when the client signed the payload hash, `checksum` for an x-amz-checksum-*. */
+  body(sha256: boolean, checksum?: OffloadedChecksum): OffThreadDigest {
     if (this.closed) throw new Error('The hash worker was closed');
-    return new OffThreadDigest(this, this.nextId++, sha256);
+    const flags = (sha256 ? 1 : 0) | ((checksum ? OFFLOADED_CHECKSUMS.indexOf(checksum) + 1 : 0) << 1);
+    return new OffThreadDigest(this, this.nextId++, flags);
   }
 
   blocked(): boolean {
-    return this.backlog > HIGH_WATER;
+    return this.overflow.length > 0 || (this.ring !== undefined && Atomics.load(this.ring.ctrl, USED) > HIGH_WATER);
   }
 
   /** Calls `cb` once the backlog is under the low-water mark (at once if it is). */
   onceOpen(cb: () => void): void {
-    if (this.backlog <= LOW_WATER) cb();
-    else this.openWaiters.add(cb);
+    if (this.isOpen()) return cb();
+    this.openWaiters.add(cb);
+    this.arm();
   }
 
-  /** @internal */
-  send(message: { t: 'u'; id: number; sha: boolean; buf: ArrayBuffer; len: number } | { t: 'e'; id: number; sha: boolean } | { t: 'x'; id: number }): void {
-    const w = this.ensureWorker();
-    if (message.t === 'u') {
-      this.backlog += message.len;
-      w.postMessage(message, [message.buf]);
-    } else {
-      w.postMessage(message);
-    }
+  /** @internal The running worker's generation, starting one if none runs. */
+  currentGeneration(): number {
+    return this.ensureRing().generation;
+  }
+
+  /** @internal The running worker's generation; undefined when none runs. */
+  liveGeneration(): number | undefined {
+    return this.ring?.generation;
+  }
+
+  /** @internal Queue a record for the worker: into the ring, or behind what is already waiting. */
+  put(kind: number, id: number, flags: number, data?: Buffer): void {
+    const ring = this.ensureRing();
+    if (this.overflow.length === 0 && this.write(ring, kind, id, flags, data)) return;
+    // `data` is a chunk the caller no longer changes (socket reads are fresh buffers): kept, not copied.
+    this.overflow.push({ kind, id, flags, data });
+    this.arm();
   }
 
   /** @internal */
@@ -103,42 +173,94 @@ export class HashPool {
     return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+  private isOpen(): boolean {
+    return this.overflow.length === 0 && (this.ring === undefined || Atomics.load(this.ring.ctrl, USED) <= LOW_WATER);
+  }
+
+  /** Ask the worker for a message once the ring is under the low-water mark. */
+  private arm(): void {
+    const ring = this.ring;
+    if (!ring) return;
+    Atomics.store(ring.ctrl, WAKE, 1);
+    // The worker may have passed the mark before seeing the flag: check again ourselves.
+    if (Atomics.load(ring.ctrl, USED) <= LOW_WATER && Atomics.compareExchange(ring.ctrl, WAKE, 1, 0) === 1) queueMicrotask(() => this.onSpace());
+  }
+
+  private onSpace(): void {
+    const ring = this.ring;
+    if (!ring) return;
+    while (this.overflow.length) {
+      const r = this.overflow[0]!;
+      if (!this.write(ring, r.kind, r.id, r.flags, r.data)) break;
+      this.overflow.shift();
+    }
+    if (this.isOpen()) this.releaseWaiters();
+    else this.arm();
+  }
+
+  /** Writes one record if it fits; false when the ring is too full. */
+  private write(ring: Ring, kind: number, id: number, flags: number, data?: Buffer): boolean {
+    const len = data?.length ?? 0;
+    const need = HEADER + ((len + 15) & ~15);
+    const tail = RING_BYTES - ring.at;
+    const used = Atomics.load(ring.ctrl, USED);
+    const wrap = need > tail;
+    if (used + need + (wrap ? tail : 0) > RING_BYTES) return false;
+    if (wrap) {
+      this.header(ring, WRAP, 0, 0, 0);
+      Atomics.add(ring.ctrl, USED, tail);
+      ring.at = 0;
+    }
+    this.header(ring, kind, id, len, flags);
+    // Buffer#copy is a plain memcpy; TypedArray#set into shared memory copies word by word (relaxed atomics).
+    if (data) data.copy(ring.bytes, ring.at + HEADER);
+    ring.at += need;
+    if (ring.at === RING_BYTES) ring.at = 0;
+    Atomics.add(ring.ctrl, USED, need);
+    Atomics.add(ring.ctrl, SEQ, 1);
+    Atomics.notify(ring.ctrl, SEQ);
+    return true;
+  }
+
+  private header(ring: Ring, kind: number, id: number, len: number, flags: number): void {
+    const w = ring.at >> 2;
+    ring.words[w] = kind;
+    ring.words[w + 1] = id;
+    ring.words[w + 2] = len;
+    ring.words[w + 3] = flags;
+  }
+
+  private ensureRing(): Ring {
+    if (this.ring) return this.ring;
+    if (this.closed) throw new Error('The hash worker was closed');
+    const data = new SharedArrayBuffer(RING_BYTES);
+    const control = new SharedArrayBuffer(16);
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { data, control, size: RING_BYTES, low: LOW_WATER } });
     // Idle, the worker must not keep a CLI process alive; a pending digest is held by its request's socket.
-    w.unref();
-    w.on('message', (m: unknown) => {
+    worker.unref();
+    const ring: Ring = { worker, bytes: Buffer.from(data), words: new Int32Array(data), ctrl: new Int32Array(control), at: 0, generation: ++this.generation };
+    worker.on('message', (m: unknown) => {
       if (DoneSchema.isDone(m)) {
         const p = this.waiting.get(m.id);
         this.waiting.delete(m.id);
-        p?.resolve({ md5: Buffer.from(m.md5, 'hex'), ...(m.sha ? { sha256Hex: m.sha } : {}) });
-      } else if ((m as { t?: unknown }).t === 'c') {
-        const { n, buf } = m as { n: number; buf?: ArrayBuffer };
-        this.backlog -= n;
-        if (buf?.byteLength === BATCH_BYTES && this.spare.length < MAX_SPARE) this.spare.push(buf);
-        if (this.backlog <= LOW_WATER) this.releaseWaiters();
+        p?.resolve({ md5: Buffer.from(m.md5, 'hex'), ...(m.sha ? { sha256Hex: m.sha } : {}), ...(m.ck ? { checksumBase64: m.ck } : {}) });
+      } else if ((m as { t?: unknown }).t === 'o') {
+        this.onSpace();
       }
     });
     const fail = (e: Error): void => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
-      this.backlog = 0;
+      if (this.ring !== ring) return;
+      this.ring = undefined;
+      this.overflow.length = 0;
       const err = new Error(`The hash worker stopped: ${e.message}`);
       for (const p of this.waiting.values()) p.reject(err);
       this.waiting.clear();
       this.releaseWaiters();
     };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`exit code ${code}`)));
-    this.worker = w;
-    return w;
-  }
-
-  /** @internal An empty batch buffer: a spare one when there is one. */
-  takeBatch(): Buffer {
-    const ab = this.spare.pop();
-    return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.ring = ring;
+    return ring;
   }
 
   private releaseWaiters(): void {
@@ -149,52 +271,48 @@ export class HashPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    const w = this.worker;
-    this.worker = undefined;
+    const ring = this.ring;
+    this.ring = undefined;
+    this.overflow.length = 0;
     for (const p of this.waiting.values()) p.reject(new Error('The hash worker was closed'));
     this.waiting.clear();
     this.releaseWaiters();
-    if (w) await w.terminate();
+    if (!ring) return;
+    // Tell the worker to leave its wait loop (a QUIT record needs no space check: it is never hashed).
+    ring.words[ring.at >> 2] = QUIT;
+    Atomics.add(ring.ctrl, USED, HEADER);
+    Atomics.add(ring.ctrl, SEQ, 1);
+    Atomics.notify(ring.ctrl, SEQ);
+    await ring.worker.terminate();
   }
 }
 
-/** The running MD5 (and SHA-256) of one body, batched to the pool's worker. */
+/** The running hashes of one body, streamed to the pool's worker. */
 export class OffThreadDigest {
-  private batch: Buffer | undefined;
-  private filled = 0;
   private finished = false;
-  /** Whether the worker has seen this body (else there is nothing there to drop). */
-  private sent = false;
+  /** The worker generation that has this body's bytes (undefined: none sent yet). */
+  private generation: number | undefined;
 
-  constructor(private readonly pool: HashPool, private readonly id: number, private readonly sha256: boolean) {}
+  constructor(private readonly pool: HashPool, private readonly id: number, private readonly flags: number) {}
 
   update(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length) {
-      this.batch ??= this.pool.takeBatch();
-      const n = chunk.copy(this.batch, this.filled, at);
-      this.filled += n;
-      at += n;
-      if (this.filled === BATCH_BYTES) this.flush();
+    if (chunk.length === 0) return;
+    this.generation ??= this.pool.currentGeneration();
+    for (let at = 0; at < chunk.length; at += MAX_RECORD) {
+      this.pool.put(DATA, this.id, this.flags, chunk.subarray(at, Math.min(chunk.length, at + MAX_RECORD)));
     }
-  }
-
-  private flush(): void {
-    if (!this.batch || this.filled === 0) return;
-    const buf = this.batch.buffer as ArrayBuffer;
-    this.pool.send({ t: 'u', id: this.id, sha: this.sha256, buf, len: this.filled });
-    this.sent = true;
-    this.batch = undefined;
-    this.filled = 0;
   }
 
   /** The digests of everything passed to `update`. */
   digest(): Promise<BodyDigests> {
     if (this.finished) return Promise.reject(new Error('digest() called twice'));
     this.finished = true;
-    this.flush();
+    // A worker that died mid-body took this body's running hashes with it.
+    if (this.generation !== undefined && this.generation !== this.pool.liveGeneration()) {
+      return Promise.reject(new Error('The hash worker stopped while this body streamed'));
+    }
     const done = this.pool.expect(this.id);
-    this.pool.send({ t: 'e', id: this.id, sha: this.sha256 });
+    this.pool.put(END, this.id, this.flags);
     return done;
   }
 
@@ -202,7 +320,6 @@ export class OffThreadDigest {
   discard(): void {
     if (this.finished) return;
     this.finished = true;
-    this.batch = undefined;
-    if (this.sent) this.pool.send({ t: 'x', id: this.id });
+    if (this.generation !== undefined && this.generation === this.pool.liveGeneration()) this.pool.put(DROP, this.id, this.flags);
   }
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { HashPool } from '../../../src/server/s3/hash-offload';
+import { createChecksum } from '../../../src/server/s3/checksums';
 import { Sha256, TestServer, startTestServer } from './helpers';
 
 /**
@@ -59,6 +60,41 @@ describe('S3 endpoint: body hashes on a worker thread', function () {
       assert.equal(d.md5.toString('hex'), h.digest('hex'));
     });
 
+    it('runs CRC32, SHA-1 and SHA-256 checksums as the inline ones do, through several wrap-arounds of the ring, waiting when blocked as the server does', async () => {
+      const algs = ['crc32', 'sha1', 'sha256'] as const;
+      const bodies = algs.map((a, i) => ({ alg: a, digest: pool.body(i === 0, a), inline: createChecksum(a)!, md5: createHash('md5'), sha: createHash('sha256') }));
+      // 3 × 48 MiB in ~300 KB chunks of varying length (split into uneven records): more than four times the 32 MiB ring.
+      const chunk = randomBytes(300_001);
+      const pieces: Buffer[] = [];
+      for (let sent = 0; sent < 48 * 1024 * 1024; sent += chunk.length) pieces.push(chunk.subarray(0, chunk.length - (sent % 7)));
+      let waits = 0;
+      for (const piece of pieces) {
+        for (const b of bodies) b.digest.update(piece);
+        if (pool.blocked()) { waits++; await new Promise<void>((resolve) => pool.onceOpen(resolve)); }
+      }
+      const out = await Promise.all(bodies.map((b) => b.digest.digest()));
+      // The reference hashes after the run: on this thread while it ran, they would slow the producer below the worker.
+      for (const piece of pieces) for (const b of bodies) { b.inline.update(piece); b.md5.update(piece); b.sha.update(piece); }
+      bodies.forEach((b, i) => {
+        assert.equal(out[i]!.checksumBase64, b.inline.digestBase64(), `${b.alg} checksum`);
+        assert.equal(out[i]!.md5.toString('hex'), b.md5.digest('hex'), `md5 beside ${b.alg}`);
+        assert.equal(out[i]!.sha256Hex, i === 0 ? b.sha.digest('hex') : undefined);
+      });
+      assert.ok(waits > 0, 'the producer outran the worker at least once (else backpressure went untested)');
+    });
+
+    it('a body whose worker died is refused, not digested from half its bytes; the next body gets a new worker', async () => {
+      const body = pool.body(true);
+      body.update(randomBytes(2 * 1024 * 1024));
+      const ring = (pool as unknown as { ring: { worker: { terminate(): Promise<number> } } }).ring;
+      await ring.worker.terminate();
+      await new Promise((resolve) => setImmediate(resolve));
+      await assert.rejects(body.digest(), /stopped/);
+      const next = pool.body(false);
+      next.update(Buffer.from('after'));
+      assert.equal((await next.digest()).md5.toString('hex'), createHash('md5').update('after').digest('hex'));
+    });
+
     it('a discarded body leaves nothing pending; close rejects digests still waiting and refuses new bodies', async () => {
       const dropped = pool.body(true);
       dropped.update(randomBytes(2 * 1024 * 1024));
@@ -110,6 +146,15 @@ describe('S3 endpoint: body hashes on a worker thread', function () {
       const bad = await signedPut('tampered.bin', body, tampered);
       assert.equal(/<Code>([^<]+)</.exec(bad.text)?.[1], 'XAmzContentSHA256Mismatch');
       await assert.rejects(fs.access(path.join(t.storageDir, 'outputs', 'tampered.bin')));
+
+      // The flexible checksum is computed on the worker too: right is stored, wrong is BadDigest.
+      const crc = createChecksum('crc32')!;
+      crc.update(body);
+      const withCrc = await signedPut('crc.bin', body, body, { 'x-amz-checksum-crc32': crc.digestBase64() });
+      assert.equal(withCrc.status, 200, withCrc.text);
+      const wrongCrc = await signedPut('crc-bad.bin', body, body, { 'x-amz-checksum-crc32': 'AAAAAA==' });
+      assert.equal(/<Code>([^<]+)</.exec(wrongCrc.text)?.[1], 'BadDigest');
+      await assert.rejects(fs.access(path.join(t.storageDir, 'outputs', 'crc-bad.bin')));
 
       const wrongMd5 = await signedPut('md5.bin', body, body, { 'content-md5': createHash('md5').update('other').digest('base64') });
       assert.equal(/<Code>([^<]+)</.exec(wrongMd5.text)?.[1], 'BadDigest');
