@@ -125,20 +125,23 @@ describe('cloudtrain submit on a rented machine (Lambda stand-in, real sshd)', f
   });
 
   it('--idle: kept after the job, then destroyed by a separate process (`cloudtrain jobs`) once idle time is up', async () => {
-    const r = await cli(['submit', '--provider', 'lambda', '--gpu', 'gpu_1x_a10', '--command', 'fake-train {output_dir} 2', '--idle', '0.02', '--yes']);
+    const r = await cli(['submit', '--provider', 'lambda', '--gpu', 'gpu_1x_a10', '--command', 'fake-train {output_dir} 2', '--idle', '0.2', '--yes']);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.err, /Machine kept for 0\.02 idle minutes/);
+    assert.match(r.err, /Machine kept for 0\.2 idle minutes/);
     let [lease] = await leases();
     assert.equal(lease!.state, 'active');
     assert.ok(lease!.idleSince);
     assert.equal(lambda.running().length, 1);
-    await new Promise((res) => setTimeout(res, 1500));
+    // 12 s of idle time: the submit's own pass after the job must still find time left on a loaded
+    // machine (1.2 s was not always enough); the child runs once it is up.
+    const upAt = Date.parse(lease!.idleSince!) + 12_000;
+    await new Promise((res) => setTimeout(res, Math.max(0, upAt - Date.now()) + 300));
     const child = await run(process.execPath, ['--import', 'tsx', path.join(__dirname, 'cli-child.ts'), 'jobs'], {
       env: { ...env(), CT_DATA_HOME: home, CT_CWD: ws }, timeout: 60_000,
     });
     assert.doesNotMatch(child.stderr, /warning|WARNING/, child.stderr);
     [lease] = await leases();
-    assert.equal(lease!.drainReason, 'idle for 0.02 min');
+    assert.equal(lease!.drainReason, 'idle for 0.2 min');
     assert.ok(['destroying', 'gone'].includes(lease!.state), `destroy sent by the child (${lease!.state})`);
     assert.equal(lambda.server.count('POST', /terminate$/), 1);
     // Any later pass of any process confirms it gone (the stand-in reports "terminating" once first).
@@ -146,7 +149,7 @@ describe('cloudtrain submit on a rented machine (Lambda stand-in, real sshd)', f
       await run(process.execPath, ['--import', 'tsx', path.join(__dirname, 'cli-child.ts'), 'machines'], { env: { ...env(), CT_DATA_HOME: home, CT_CWD: ws }, timeout: 60_000 });
     }
     [lease] = await leases();
-    assert.equal(lease!.drainReason, 'idle for 0.02 min');
+    assert.equal(lease!.drainReason, 'idle for 0.2 min');
     assert.equal(lease!.state, 'gone');
     assert.equal(lambda.running().length, 0);
   });
