@@ -86,8 +86,8 @@ describe('S3 endpoint: body hashes on a worker thread', function () {
     it('a body whose worker died is refused, not digested from half its bytes; the next body gets a new worker', async () => {
       const body = pool.body(true);
       body.update(randomBytes(2 * 1024 * 1024));
-      const ring = (pool as unknown as { ring: { worker: { terminate(): Promise<number> } } }).ring;
-      await ring.worker.terminate();
+      const ring = (pool as unknown as { ring: { workers: Array<{ terminate(): Promise<number> }> } }).ring;
+      await ring.workers[1]!.terminate();
       await new Promise((resolve) => setImmediate(resolve));
       await assert.rejects(body.digest(), /stopped/);
       const next = pool.body(false);
