@@ -2,15 +2,16 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * The MD5 (ETag, Content-MD5), SHA-256 (the signed payload hash) and flexible checksum (CRC32, SHA-1,
- * SHA-256) of large request bodies, computed on a worker thread.
+ * SHA-256) of large request bodies, computed on two worker threads.
  *
  * The hashes are required (the aws CLI sends Content-MD5, a signed payload hash and a CRC32 with every
  * part) and cost ~3 CPU-seconds per GiB, more than everything else the server does for the upload. On
  * the main thread they also hold up reading the other sockets, so the client stalls while we hash.
  *
  * The main thread copies each chunk into a ring in a SharedArrayBuffer, behind a 16-byte record header
- * (kind, body id, length, flags), and wakes the worker with `Atomics.notify`; the worker hashes the
- * bytes in place and frees them. No message and no allocation per chunk: handing over 1 MiB batches by
+ * (kind, body id, length, flags), and wakes a sleeping reader with `Atomics.notify`. Both readers hash
+ * the bytes in place (one MD5, the other the rest) and free them; the writer reuses a byte once both
+ * are past it. No message and no allocation per chunk: handing over 1 MiB batches by
  * `postMessage` cost ~0.45 CPU-s/GiB in the calls, and as much again in main-thread GC, because every
  * transferred ArrayBuffer is new external memory to V8. Only a body's digests come back as a message.
  *
