@@ -60,7 +60,8 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
   const atRoot = basePath === '';
   const store = new ObjectStore(opts.storageDir);
   await store.init();
-  const hashPool = new HashPool();
+  // A host without shared memory (none is known, but an Electron process could be built so) hashes inline.
+  const hashPool = typeof SharedArrayBuffer === 'function' ? new HashPool() : undefined;
   const s3 = createS3Handler({
     hashPool, store, credentials: opts.credentials, basePath, onObjectStored: opts.onObjectStored, log: opts.log, idleTimeoutMs: opts.idleTimeoutMs,
     maxObjectBytes: opts.maxObjectBytes, reservedBuckets: atRoot ? [API_BUCKET] : [],
@@ -113,7 +114,7 @@ export async function startLocalServer(opts: LocalServerOptions): Promise<LocalS
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await hashPool.close();
+      await hashPool?.close();
       await webhook?.flush();
     },
   };

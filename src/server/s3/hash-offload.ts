@@ -151,7 +151,9 @@ export class HashPool {
   body(sha256: boolean, checksum?: OffloadedChecksum): OffThreadDigest {
     if (this.closed) throw new Error('The hash worker was closed');
     const flags = (sha256 ? 1 : 0) | ((checksum ? OFFLOADED_CHECKSUMS.indexOf(checksum) + 1 : 0) << 1);
-    return new OffThreadDigest(this, this.nextId++, flags);
+    const id = this.nextId;
+    this.nextId = (id % 0x7fffffff) + 1; // ids travel as Int32 in record headers
+    return new OffThreadDigest(this, id, flags);
   }
 
   blocked(): boolean {
