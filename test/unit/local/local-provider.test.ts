@@ -93,8 +93,9 @@ describe('local provider', () => {
     const marker = `ct-test-${Date.now()}`;
     // A shell that starts grandchildren, as real training launchers (accelerate, torchrun) do.
     const job = await submit(s, `sh -c 'sleep 300 # ${marker}' & sh -c 'sleep 301 # ${marker}' & wait`, t.dir);
-    await new Promise((r) => setTimeout(r, 300));
     const count = () => { try { return execFileSync('pgrep', ['-f', marker]).toString().trim().split('\n').length; } catch { return 0; } };
+    // Wait for the shell to start both (a fixed 300 ms was not always enough under load).
+    for (const until = Date.now() + 10_000; count() < 2 && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
     assert.ok(count() >= 2, 'grandchildren are running');
     const after = await cancelJob(job, s.history, s.providers, s.monitor, t.dir);
     assert.equal(after?.status, 'cancelled');

@@ -166,7 +166,8 @@ describe('slurm provider (real Slurm through sshd)', function () {
       assert.match(first.statusDetail ?? '', /BeginTime/);
 
       const chunks: Buffer[] = [];
-      const seenRunning = await pollUntil(job, (u) => u.status === 'running');
+      // The job becomes eligible 2 s after submit, and starts at the next scheduler pass: give a loaded machine time.
+      const seenRunning = await pollUntil(job, (u) => u.status === 'running', 90_000);
       const mid = await tailAll(job, chunks); // part of the log while it runs
       const { last, seen } = await pollUntil(job, (u) => isTerminal(u.status));
       const log = await tailAll(job, chunks);

@@ -62,7 +62,10 @@ describe('cloudtrain ssh (real sshd)', function () {
     await assert.rejects(runSsh(['frobnicate'], c), /usage/);
   });
 
-  it('submit, cancel, then `cloudtrain resubmit` resumes from the checkpoint the run left (--remote-dir)', async () => {
+  it('submit, cancel, then `cloudtrain resubmit` resumes from the checkpoint the run left (--remote-dir)', async function () {
+    // Two submits, two cancels (each may wait for the process to go) and two bounded 20 s waits: 60 s
+    // was not always enough on a loaded machine.
+    this.timeout(150_000);
     const ws = path.join(tmp, 'ws');
     await fs.mkdir(path.join(ws, 'data', 'cats'), { recursive: true });
     await fs.writeFile(path.join(ws, 'data', 'cats', 'a.txt'), 'a cat');
