@@ -6,6 +6,7 @@ import { runEstimate } from '../../../src/cli/commands/estimate';
 import { runSubmit, submitCommand } from '../../../src/cli/commands/submit';
 import { ExitCode, UsageError, type CliIO } from '../../../src/cli/io';
 import { JobSchema } from '../../../src/core/jobs/schema';
+import { periodStart } from '../../../src/core/cost/spending';
 import { harness, type Harness } from './fixtures';
 import { capturedIo } from '../../support/captured-io';
 
@@ -133,7 +134,8 @@ describe('cli: submit and estimate', () => {
     assert.equal(first.estimate.basis, 'default');
     assert.equal(first.limits.ok, true);
 
-    const t0 = new Date(Date.now() - 3600_000).toISOString();
+    // An hour ago, but never before local midnight: the job must count as today's spend whenever the suite runs.
+    const t0 = new Date(Math.max(periodStart('day', new Date()).getTime(), Date.now() - 3600_000)).toISOString();
     await h.history.add(JobSchema.parse({ id: 'done1', name: 'x', provider: 'replicate', hardware: 'l40s', status: 'succeeded', createdAt: t0, updatedAt: t0, finishedAt: t0, progress: { step: 100, secondsPerStep: 10 }, cost: { actual: 2 } }));
     writeFileSync(path.join(h.layout.home, 'settings.json'), JSON.stringify({ cloudTraining: { limits: { perProvider: { replicate: { daily: 2.5 } } } } }));
     const io2 = capture(h);
