@@ -43,6 +43,22 @@ describe('S3 endpoint: body hashes on a worker thread', function () {
       });
     });
 
+    it('a body trickling in (the readers asleep between its chunks) is digested as soon as it ends, not at their 5 s poll', async () => {
+      const body = pool.body(true, 'crc32');
+      const chunks = Array.from({ length: 12 }, () => randomBytes(1000));
+      for (const c of chunks) {
+        body.update(c);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // The readers sleep between chunks: the end record must wake them, not their poll timeout.
+      const t0 = Date.now();
+      const d = await body.digest();
+      const all = Buffer.concat(chunks);
+      assert.equal(d.md5.toString('hex'), createHash('md5').update(all).digest('hex'));
+      assert.equal(d.sha256Hex, createHash('sha256').update(all).digest('hex'));
+      assert.ok(Date.now() - t0 < 4000, `digest took ${Date.now() - t0} ms: the end of a body must wake the readers`);
+    });
+
     it('reports blocked while the worker is far behind, and calls back once it caught up', async () => {
       const body = pool.body(true);
       const block = randomBytes(1024 * 1024);
