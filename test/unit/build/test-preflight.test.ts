@@ -56,6 +56,10 @@ describe('npm test preflight: Debian packages', () => {
       t = tempDir();
       bin = path.join(t.dir, 'bin');
       await fs.mkdir(bin);
+      // The script runs from a copy beside the fakes: run as nobody, it could not read a checkout that
+      // sits under a private folder (a clone in a `mktemp -d` folder is 0700).
+      await fs.mkdir(path.join(t.dir, 'scripts'));
+      for (const f of [SCRIPT, PACKAGE_LIST]) await fs.copyFile(f, path.join(t.dir, 'scripts', path.basename(f)));
       // dpkg-query -W -f=FMT pkg…: "name<TAB>ii " for names in the state file; unknown ones go to stderr, exit 1.
       await tool('dpkg-query', `shift 2; rc=0; for p in "$@"; do if grep -qx "$p" "${state()}"; then printf '%s\\tii \\n' "$p"; else echo "dpkg-query: no packages found matching $p" >&2; rc=1; fi; done; exit $rc`);
       // apt-get install … pkgs: records the call and "installs" the names (unless told to fail).
@@ -78,7 +82,7 @@ describe('npm test preflight: Debian packages', () => {
         await fs.chmod(calls(), 0o666);
         await fs.chmod(state(), 0o666);
       }
-      const r = spawnSync(process.execPath, [SCRIPT], { env: { PATH: `${bin}:/usr/bin:/bin`, ...env }, encoding: 'utf8', timeout: 30_000, ...(uid !== undefined ? { uid, gid: uid } : {}) });
+      const r = spawnSync(process.execPath, [path.join(t.dir, 'scripts', path.basename(SCRIPT))], { env: { PATH: `${bin}:/usr/bin:/bin`, ...env }, encoding: 'utf8', timeout: 30_000, ...(uid !== undefined ? { uid, gid: uid } : {}) });
       let log = '';
       try { log = readFileSync(calls(), 'utf8'); } catch { /* no calls */ }
       return { code: r.status, err: r.stderr, calls: log.split('\n').filter(Boolean) };
