@@ -180,18 +180,27 @@ describe('local provider under load: many short jobs', function () {
     const provider = new LocalProvider({ jobsDir: path.join(t.dir, 'jobs') });
     const layout = dataLayout(t.dir);
     const N = 36;
+    // Every fourth job waits (at most ~30 s) for this file, made once every job has been looked at: they are
+    // surely running when first polled, however long the submits took on a loaded machine, and then all
+    // end together while the others are still polled.
+    const go = path.join(t.dir, 'go');
+    const gated = (i: number) => i % 4 === 1;
     const jobs = await Promise.all(Array.from({ length: N }, async (_, i) => {
       const base = newJob(layout, { provider: 'local' });
       // Exits spread over ~0–250 ms, so polls keep landing around the moments they end.
-      const r = await provider.submit(base, { command: i % 3 === 0 ? 'exit 0' : `sleep 0.${(i % 5) * 5}; echo ok`, cwd: t.dir }, { dataHome: t.dir });
+      const command = gated(i) ? `for n in $(seq 1500); do [ -e '${go}' ] && break; sleep 0.02; done; echo ok`
+        : i % 3 === 0 ? 'exit 0' : `sleep 0.${(i % 5) * 5}; echo ok`;
+      const r = await provider.submit(base, { command, cwd: t.dir }, { dataHome: t.dir });
       return { ...base, status: 'running' as const, providerJobId: r.providerJobId, metadata: r.metadata ?? {} } as Job;
     }));
     const deadline = Date.now() + 30_000;
+    let firstLooks = 0;
     const results = await Promise.all(jobs.map(async (job) => {
       let polls = 0;
       for (;;) {
         const s = await provider.status(job);
         polls++;
+        if (polls === 1 && ++firstLooks === N) await fs.writeFile(go, '');
         if (s.status !== 'running') return { id: job.id, status: s.status, error: s.error, polls };
         if (Date.now() > deadline) return { id: job.id, status: 'timed out', error: undefined, polls };
         await new Promise((r) => setTimeout(r, 2));
@@ -199,7 +208,9 @@ describe('local provider under load: many short jobs', function () {
     }));
     const bad = results.filter((r) => r.status !== 'succeeded');
     assert.deepEqual(bad, [], `${bad.length} of ${N} jobs not succeeded`);
-    assert.ok(results.reduce((n, r) => n + r.polls, 0) > N, 'jobs were polled while running');
+    const waited = results.filter((_, i) => gated(i));
+    assert.equal(waited.length, 9);
+    for (const r of waited) assert.ok(r.polls >= 2, `job ${r.id} was seen running before it succeeded (${r.polls} polls)`);
   });
 });
 
