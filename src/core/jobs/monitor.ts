@@ -173,7 +173,7 @@ export class JobMonitor {
             // A results delivery that failed says so here (the job itself still succeeded).
             statusDetail: 'statusDetail' in extra ? extra.statusDetail : j.statusDetail,
             metadata: withoutClaim({ ...j.metadata, ...extra.metadata, finalized: true }),
-            progress: j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress,
+            progress: settledProgress(j),
           }))) ?? current;
           void this.opts.notifier?.scan();
         } catch (e) {
@@ -216,7 +216,7 @@ export class JobMonitor {
       // Another window parsed this range already.
       if ((typeof j.metadata.progressOffset === 'number' ? j.metadata.progressOffset : 0) !== from) return undefined;
       claimed = true;
-      return { ...j, progress: { ...j.progress, ...progress }, metadata: { ...j.metadata, progressOffset: next } };
+      return { ...j, progress: settledProgress({ ...j, progress: { ...j.progress, ...progress } }), metadata: { ...j.metadata, progressOffset: next } };
     });
     if (claimed) await appendMetrics(job.logPath!, points);
     return updated;
@@ -296,6 +296,14 @@ function withoutClaim(metadata: Record<string, unknown>): Record<string, unknown
   return rest;
 }
 
+/**
+ * A succeeded job's progress is complete (every step, 100 %), from the moment its end is recorded: the
+ * trainer's last progress line may precede its final step, and the log is read after the status.
+ */
+function settledProgress(j: Job): Job['progress'] {
+  return j.status === 'succeeded' ? { ...j.progress, percent: 100, step: j.progress.totalSteps ?? j.progress.step, etaSeconds: 0 } : j.progress;
+}
+
 export function applyStatus(j: Job, u: StatusUpdate): Job {
   const now = new Date().toISOString();
   const startedAt = j.startedAt ?? u.startedAt ?? (u.status === 'running' ? now : undefined);
@@ -304,7 +312,7 @@ export function applyStatus(j: Job, u: StatusUpdate): Job {
     status: u.status,
     providerStatus: u.providerStatus ?? j.providerStatus,
     statusDetail: u.statusDetail,
-    progress: u.progress ? { ...j.progress, ...u.progress } : j.progress,
+    progress: settledProgress({ ...j, status: u.status, progress: u.progress ? { ...j.progress, ...u.progress } : j.progress }),
     error: u.error ?? j.error,
     outputs: u.outputs ? mergeOutputs(j.outputs, u.outputs) : j.outputs,
     cost: u.cost ? { currency: 'USD', ...j.cost, ...u.cost } : j.cost,

@@ -160,6 +160,35 @@ describe('job monitor: a look that lands after another process recorded the end'
   beforeEach(async () => { dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-monitor-stale-')); });
   afterEach(async () => { await fs.rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }); });
 
+  it('a job recorded succeeded shows every step at once, before finalisation, even if its last progress line came earlier', async () => {
+    const history = new JobHistory(dir);
+    const logPath = path.join(dir, 'job.log');
+    // The trainer's last tqdm line is at 118/120; it then saved its weights and exited 0.
+    await fs.writeFile(logPath, 'Steps:  98%|█████████▊| 118/120 [00:10<00:00, 11.8it/s, loss=0.12]\nSaving final weights\n');
+    await history.add(JobSchema.parse({
+      id: 'j', name: 'j', provider: 'local', status: 'running', providerJobId: 'p-j', logPath,
+      progress: { step: 96, totalSteps: 120, percent: 80 }, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
+    }));
+    const ended: TrainingProvider = {
+      id: 'local', displayName: 'ended', capabilities: {} as TrainingProvider['capabilities'],
+      validateCredentials: async () => ({ ok: true, message: '' }), listHardware: async () => [], submit: async () => { throw new Error('not used'); },
+      fetchLogs: async () => null, cancel: async () => undefined,
+      status: async (): Promise<StatusUpdate> => ({ status: 'succeeded', providerStatus: 'exited 0' }),
+    };
+    const providers = new ProviderRegistry();
+    providers.register('local', () => ended);
+    const monitor = new JobMonitor(history, providers, { dataHome: dir });
+    try {
+      await monitor.refresh((await history.get('j'))!, { deferFinalize: true });
+      const stored = (await history.get('j'))!;
+      assert.equal(stored.metadata.finalized, undefined, 'not finalised yet');
+      assert.equal(stored.metadata.progressOffset, (await fs.stat(logPath)).size, 'the log was read');
+      assert.deepEqual([stored.status, stored.progress.step, stored.progress.totalSteps, stored.progress.percent], ['succeeded', 120, 120, 100]);
+    } finally {
+      monitor.dispose();
+    }
+  });
+
   it('leaves a job another window recorded as succeeded untouched by its own older "failed" look', async () => {
     const windowA = new JobHistory(dir);
     const windowB = new JobHistory(dir);
