@@ -125,7 +125,9 @@ export function harness(): Harness {
     leftovers: () => listFiles(layout.home).filter((f) => !/^(jobs\.json(\.lock)?|consent\.json.*|settings\.json|cache\/hash-cache[^/]*)$/.test(f)),
     dispose: async () => {
       await providers.dispose();
-      rmSync(root, { recursive: true, force: true });
+      // A local job a test left running (`--command true`) may still be writing its exit file: retry
+      // while its folder fills under the removal (ENOTEMPTY), as a loaded CI box showed.
+      rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     },
   };
   return h;
