@@ -7,6 +7,8 @@
 //   s3rver — s3rver from npm (devDependency), a peer S3 server in Node
 // Rounds alternate the order; the medians are printed as MiB/s with the ratios, plus each server's
 // CPU seconds per round. Usage: node benchmarks/s3-upload.mjs [--mb 1024] [--rounds 5]
+// The client is Debian's awscli (/usr/bin/aws, v2 — what .ci/run installs) when present, else `aws` on PATH;
+// AWS_CLI=<path> names another (e.g. a pip aws-cli v1, which sends a CRC32 with every part and uses less CPU).
 // s3rver is resolved from node_modules (npm ci), else from $S3RVER_PREFIX (e.g. /tmp/s3rver-bench after
 // `npm install --prefix /tmp/s3rver-bench s3rver`).
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -80,7 +82,7 @@ if (argv[0] === '--server') {
 } else {
   const mb = arg('--mb', 1024);
   const rounds = arg('--rounds', 5);
-  const AWS = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
+  const AWS = process.env.AWS_CLI || (existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ct-s3-bench-'));
   const children = [];
   try {
