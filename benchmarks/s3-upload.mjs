@@ -8,7 +8,7 @@
 // Rounds alternate the order; the medians are printed as MiB/s with the ratios, plus each server's
 // CPU seconds per round. Usage: node benchmarks/s3-upload.mjs [--mb 1024] [--rounds 5]
 // The client is Debian's awscli (/usr/bin/aws, v2 — what .ci/run installs) when present, else `aws` on PATH;
-// AWS_CLI=<path> names another (e.g. a pip aws-cli v1, which sends a CRC32 with every part and uses less CPU).
+// AWS_CLI=<path> names another (e.g. a pip aws-cli 1.45, which sends a CRC32 instead of Content-MD5 with every part and uses less CPU).
 // s3rver is resolved from node_modules (npm ci), else from $S3RVER_PREFIX (e.g. /tmp/s3rver-bench after
 // `npm install --prefix /tmp/s3rver-bench s3rver`).
 import { execFile, execFileSync, spawn } from 'node:child_process';
